@@ -1,0 +1,101 @@
+"""The small interface between kubegate and a Rego evaluator.
+
+A backend compiles a set of normalised Rego v1 modules plus base data into a
+:class:`CompiledPolicy` once, then answers queries on named entrypoints for
+many inputs. Everything above this interface (parsing, normalisation,
+Gatekeeper semantics, decisions) is backend-independent; adding a backend
+(OPA over HTTP, a WASM build) means implementing these three protocols.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+__all__ = ["Backend", "CompiledPolicy", "Evaluator", "ModuleSource", "PreparedInput", "UNDEFINED"]
+
+
+class _Undefined:
+    """The result of a query whose entrypoint is undefined for the input."""
+
+    _instance: _Undefined | None = None
+
+    def __new__(cls) -> _Undefined:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNDEFINED"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNDEFINED: Any = _Undefined()
+
+
+@dataclass(frozen=True)
+class ModuleSource:
+    """One module handed to a backend.
+
+    Attributes:
+        name: unique name the backend reports errors against (``K8sFoo/template.rego``).
+        text: normalised Rego v1 source.
+    """
+
+    name: str
+    text: str
+
+
+class PreparedInput(Protocol):
+    """An input document converted once to the backend's representation, so it
+    can be set on several evaluators (several policies, several threads)."""
+
+
+class Evaluator(Protocol):
+    """Evaluates one compiled policy. Not thread-safe: use one per thread."""
+
+    def prepare_input(self, value: Any) -> PreparedInput:
+        """Converts a JSON-compatible value for :meth:`set_input`."""
+
+    def set_input(self, value: PreparedInput) -> None:
+        """Sets the ``input`` document for the following queries."""
+
+    def query(self, entrypoint: str) -> Any:
+        """Evaluates ``entrypoint`` (``"pkg/path/rule"``) and returns its JSON value,
+        or :data:`UNDEFINED`.
+
+        Raises:
+            EvaluationError: the backend reported a run-time error.
+        """
+
+
+class CompiledPolicy(Protocol):
+    """An immutable compiled policy: modules, base data and entrypoints."""
+
+    @property
+    def entrypoints(self) -> Sequence[str]:
+        """The entrypoints that can be queried."""
+
+    def evaluator(self) -> Evaluator:
+        """Returns this thread's evaluator (created on first use)."""
+
+
+class Backend(Protocol):
+    """Compiles modules into a :class:`CompiledPolicy`."""
+
+    name: str
+    version: str
+
+    def compile(
+        self, modules: Sequence[ModuleSource], data: Mapping[str, Any], entrypoints: Sequence[str]
+    ) -> CompiledPolicy:
+        """Compiles ``modules`` with base document ``data``.
+
+        Raises:
+            RegoCompileError: a module does not compile; ``location`` names the
+                module and the line in its normalised text.
+            BackendError: the backend failed for reasons unrelated to the policy.
+        """

@@ -1,0 +1,128 @@
+"""What evaluation returns: violations, per-policy decisions, review results.
+
+All frozen dataclasses with ``to_dict()`` giving the JSON shapes the CLI and
+the webhook print (camelCase keys where they face Kubernetes users).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Decision", "ReviewResult", "SkippedPolicy", "Violation", "ENFORCEMENT_ORDER"]
+
+ENFORCEMENT_ORDER = {"deny": 3, "warn": 2, "dryrun": 1}
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One violation reported by a policy.
+
+    Attributes:
+        policy: policy id.
+        message: the violation's ``msg`` (or the string a conftest rule produced).
+        details: the violation's ``details`` (``{}`` when none).
+        enforcement: ``deny``, ``warn`` or ``dryrun``.
+        rule: the entry rule that produced it (``violation``, ``deny_latest``...).
+    """
+
+    policy: str
+    message: str
+    details: Any
+    enforcement: str
+    rule: str = "violation"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"policy": self.policy, "enforcement": self.enforcement, "message": self.message, "details": self.details}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of evaluating one policy on one input.
+
+    Attributes:
+        policy: policy id.
+        version: sha256 of the policy's normalised source.
+        allowed: ``False`` when a violation has enforcement ``deny``.
+        violations: every violation, in a stable order.
+        duration_ms: evaluation time in milliseconds (backend query and decoding).
+        policy_set_version: version of the policy set that decided.
+    """
+
+    policy: str
+    version: str
+    allowed: bool
+    violations: tuple[Violation, ...]
+    duration_ms: float
+    policy_set_version: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy,
+            "version": self.version,
+            "allowed": self.allowed,
+            "violations": [v.to_dict() for v in self.violations],
+            "durationMs": round(self.duration_ms, 3),
+            "policySetVersion": self.policy_set_version,
+        }
+
+
+@dataclass(frozen=True)
+class SkippedPolicy:
+    """A policy that could not be applied to a review, and why."""
+
+    policy: str
+    reason: str
+    code: str = "match_undetermined"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"policy": self.policy, "code": self.code, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class ReviewResult:
+    """The outcome of reviewing one object against every matching policy.
+
+    Attributes:
+        allowed: ``False`` when any violation has enforcement ``deny``.
+        decisions: one per policy whose match selected the object.
+        skipped: policies whose match could not be decided (e.g. a
+            ``namespaceSelector`` with the Namespace unknown).
+        duration_ms: whole review in milliseconds, matching included.
+        policy_set_version: version of the policy set that decided.
+    """
+
+    allowed: bool
+    decisions: tuple[Decision, ...]
+    skipped: tuple[SkippedPolicy, ...]
+    duration_ms: float
+    policy_set_version: str
+
+    @property
+    def violations(self) -> tuple[Violation, ...]:
+        return tuple(v for d in self.decisions for v in d.violations)
+
+    def by_enforcement(self, action: str) -> tuple[Violation, ...]:
+        return tuple(v for v in self.violations if v.enforcement == action)
+
+    @property
+    def denials(self) -> tuple[Violation, ...]:
+        return self.by_enforcement("deny")
+
+    @property
+    def warnings(self) -> tuple[Violation, ...]:
+        return self.by_enforcement("warn")
+
+    @property
+    def dryruns(self) -> tuple[Violation, ...]:
+        return self.by_enforcement("dryrun")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "allowed": self.allowed,
+            "violations": [v.to_dict() for v in self.violations],
+            "decisions": [d.to_dict() for d in self.decisions],
+            "skipped": [s.to_dict() for s in self.skipped],
+            "durationMs": round(self.duration_ms, 3),
+            "policySetVersion": self.policy_set_version,
+        }

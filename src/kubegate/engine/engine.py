@@ -1,0 +1,199 @@
+"""The SDK entry point: :class:`Engine`.
+
+An engine loads policies once (directories, in-memory objects and the
+built-in library), compiles them into an immutable prepared policy set, and
+then evaluates it from any number of threads. Swapping in a new policy set
+(new inventory, reloaded policies) replaces one reference; reviews in flight
+finish on the set they started with.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from kubegate.engine.backend import Backend
+from kubegate.engine.decision import Decision, ReviewResult
+from kubegate.engine.prepared import PreparedPolicySet, prepare
+from kubegate.errors import ErrorList, InputError, KubegateError, UsageError
+from kubegate.policy.catalog import Catalog, PolicySources, RegoFile, build_catalog
+from kubegate.policy.inventory import Inventory
+from kubegate.policy.loader import builtin_sources, load_policy_objects, load_policy_paths
+from kubegate.policy.review import (
+    ADMISSION_GROUP,
+    request_from_admission_review,
+    review_from_object,
+    review_from_request,
+)
+from kubegate.policy.match import split_api_version
+from kubegate.policy.units import Policy
+
+__all__ = ["Engine", "DEFAULT_ENFORCEMENT_POINT"]
+
+DEFAULT_ENFORCEMENT_POINT = "validation.gatekeeper.sh"
+
+
+def _default_backend() -> Backend:
+    from kubegate.engine.regopy_backend import RegopyBackend
+
+    return RegopyBackend()
+
+
+class Engine:
+    """Loads policies and evaluates them.
+
+    Args:
+        policies: policy files or directories (``.rego``, ConstraintTemplates,
+            Constraints; see :mod:`kubegate.policy.loader`).
+        objects: in-memory policies: ConstraintTemplate/Constraint dicts and
+            :class:`~kubegate.policy.catalog.RegoFile` s.
+        builtin: include kubegate's built-in compliance library.
+        parameters: ``{policy id: {...}}`` overriding ``input.parameters`` of
+            plain Rego policies (the built-ins' ``registries``, for instance).
+        inventory: objects exposed to policies as ``data.inventory``.
+        backend: the Rego backend; regopy by default.
+        enforcement_point: selects the action of ``scoped`` constraints.
+        strict: raise instead of keeping going when a policy fails to load.
+
+    Raises:
+        ErrorList: with ``strict=True``, every load error.
+
+    Example::
+
+        engine = Engine(["policies/"])
+        result = engine.review(pod)
+        if not result.allowed:
+            for v in result.denials:
+                print(v.policy, v.message)
+    """
+
+    def __init__(
+        self,
+        policies: Iterable[str] = (),
+        objects: Iterable[Mapping[str, Any] | RegoFile] = (),
+        *,
+        builtin: bool = True,
+        parameters: Mapping[str, Mapping[str, Any]] | None = None,
+        inventory: Iterable[Mapping[str, Any]] = (),
+        backend: Backend | None = None,
+        enforcement_point: str = DEFAULT_ENFORCEMENT_POINT,
+        strict: bool = False,
+    ) -> None:
+        self._backend = backend or _default_backend()
+        self._parameters = dict(parameters or {})
+        self._enforcement_point = enforcement_point
+        sources = PolicySources()
+        if builtin:
+            sources = sources.merged(builtin_sources())
+        paths = list(policies)
+        if paths:
+            sources = sources.merged(load_policy_paths(paths))
+        objs = list(objects)
+        if objs:
+            sources = sources.merged(load_policy_objects(objs))
+        self._sources = sources
+        self._lock = threading.Lock()
+        catalog = build_catalog(sources, parameters=self._parameters, enforcement_point=enforcement_point)
+        self._prepared = prepare(catalog, self._backend, Inventory.from_objects(inventory))
+        if strict and self._prepared.errors:
+            raise ErrorList(self._prepared.errors)
+
+    # ---- state
+    @property
+    def prepared(self) -> PreparedPolicySet:
+        """The current prepared policy set (immutable; safe to hold on to)."""
+        return self._prepared
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._prepared.catalog
+
+    @property
+    def policies(self) -> tuple[Policy, ...]:
+        return self._prepared.policies
+
+    @property
+    def version(self) -> str:
+        """The policy-set version: sha256 over policy ids and versions and the inventory."""
+        return self._prepared.version
+
+    @property
+    def errors(self) -> tuple[KubegateError, ...]:
+        """Policies that could not be loaded, each with code and location."""
+        return self._prepared.errors
+
+    @property
+    def warnings(self) -> tuple[KubegateError, ...]:
+        return self._prepared.warnings
+
+    def set_inventory(self, objects: Iterable[Mapping[str, Any]]) -> None:
+        """Replaces ``data.inventory`` (recompiles; reviews in flight are unaffected).
+
+        Raises:
+            InputError: ``invalid_inventory_object``.
+        """
+        inventory = Inventory.from_objects(objects)
+        with self._lock:
+            if inventory.version == self._prepared.inventory.version:
+                return
+            self._prepared = prepare(self._prepared.catalog, self._backend, inventory)
+
+    # ---- evaluation
+    def evaluate(self, policy_id: str, input: Any) -> Decision:  # noqa: A002 - the OPA term
+        """Evaluates one policy on ``input`` exactly as given.
+
+        For Gatekeeper-style policies ``input`` is ``{"review": {...}}``; the
+        policy's parameters are supplied as ``input.parameters``.
+
+        Raises:
+            UsageError: ``unknown_policy`` when no policy has ``policy_id``.
+            EvaluationError: the backend failed.
+        """
+        prepared = self._prepared
+        if prepared.policy(policy_id) is None:
+            known = ", ".join(p.id for p in prepared.policies[:20])
+            raise UsageError(f"no policy with id {policy_id!r} (loaded: {known})", code="unknown_policy")
+        return prepared.evaluate(policy_id, input)
+
+    def review(
+        self,
+        obj: Mapping[str, Any],
+        *,
+        operation: str | None = None,
+        old_object: Mapping[str, Any] | None = None,
+        user_info: Mapping[str, Any] | None = None,
+    ) -> ReviewResult:
+        """Reviews an object, an AdmissionRequest or an AdmissionReview against
+        every policy whose match selects it.
+
+        Args:
+            obj: a Kubernetes object (reviewed as a ``CREATE`` unless
+                ``operation`` says otherwise), an ``AdmissionReview``
+                (``admission.k8s.io/v1`` or ``v1beta1``) or its ``request``.
+            operation: for objects: ``CREATE``, ``UPDATE``, ``DELETE``, ``CONNECT``.
+            old_object: for objects: the previous version (UPDATE, DELETE).
+            user_info: for objects: the requesting user.
+
+        Raises:
+            InputError: the object or request is malformed.
+        """
+        return self._prepared.review(build_review(obj, operation=operation, old_object=old_object, user_info=user_info))
+
+
+def build_review(
+    obj: Mapping[str, Any],
+    *,
+    operation: str | None = None,
+    old_object: Mapping[str, Any] | None = None,
+    user_info: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``input.review`` for an object, AdmissionRequest or AdmissionReview (see :meth:`Engine.review`)."""
+    if not isinstance(obj, Mapping):
+        raise InputError(f"cannot review a {type(obj).__name__}; expected an object", code="invalid_object")
+    group, _ = split_api_version(str(obj.get("apiVersion", "")))
+    if obj.get("kind") == "AdmissionReview" and group == ADMISSION_GROUP:
+        return review_from_request(request_from_admission_review(obj))
+    if "apiVersion" not in obj and ("object" in obj or "oldObject" in obj):
+        return review_from_request(obj)
+    return review_from_object(obj, operation=operation or "CREATE", old_object=old_object, user_info=user_info)

@@ -1,0 +1,349 @@
+"""The regopy backend: Microsoft's rego-cpp through its Python bindings.
+
+Compilation uses ``Interpreter.build`` with explicit entrypoints, which yields
+a bundle that any interpreter can evaluate; each thread keeps its own
+interpreter and shares the bundle (rego-cpp calls go through ctypes and
+release the GIL, so threads evaluate in parallel).
+
+Known defects of the library are worked around by
+:mod:`kubegate.rego.normalize` and pinned by ``tests/engine/test_backend_defects.py``.
+Two more are handled here:
+
+* a failed build prints its diagnostics to the process's standard output and
+  returns an error node without locations; kubegate builds with the log level
+  at ``NONE`` and, only when a build fails, repeats it in a child process to
+  read the located message;
+* the module text a build fails on is reported against kubegate's own
+  module names, which the caller maps back to source files.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import regopy
+from regopy import Input, Interpreter, LogLevel
+from regopy import rego_shared
+from regopy.rego_shared import (
+    NodeKind,
+    rego_bundle_query_entrypoint,
+    rego_free_output,
+    rego_node_get,
+    rego_node_json,
+    rego_node_size,
+    rego_node_type,
+    rego_node_value,
+    rego_output_expressions_at_index,
+    rego_output_ok,
+    rego_output_string,
+)
+
+from kubegate.engine.backend import UNDEFINED, ModuleSource
+from kubegate.errors import BackendError, EvaluationError, Location, RegoCompileError
+
+__all__ = ["RegopyBackend"]
+
+_LOCATION = re.compile(r"^-- (?P<file>.+):(?P<line>\d+):(?P<col>\d+)\s*$")
+_DIAGNOSE_TIMEOUT_S = 60
+
+_DIAGNOSE_SCRIPT = r"""
+import json, sys
+import regopy
+from regopy import Interpreter, LogLevel
+spec = json.load(sys.stdin)
+r = Interpreter()
+r.log_level = LogLevel.ERROR
+for name, text in spec["modules"]:
+    r.add_module(name, text)
+if spec["data"]:
+    r.add_data(spec["data"])
+b = r.build(None, spec["entrypoints"])
+sys.stdout.flush()
+"""
+
+
+_TERM, _SCALAR, _STRING, _INT, _FLOAT = NodeKind.Term, NodeKind.Scalar, NodeKind.String, NodeKind.Int, NodeKind.Float
+_TRUE, _FALSE, _BOOLEAN, _NULL = NodeKind.True_, NodeKind.False_, NodeKind.Boolean, NodeKind.Null
+_ARRAY, _SET, _TERMS, _OBJECT = NodeKind.Array, NodeKind.Set, NodeKind.Terms, NodeKind.Object
+_UNDEFINED, _ERROR, _ERROR_SEQ = NodeKind.Undefined, NodeKind.Error, NodeKind.ErrorSeq
+_NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')
+_lib = rego_shared.rego
+_lib.regoOutputSize.restype = ctypes.c_uint32
+_lib.regoOutputSize.argtypes = [ctypes.c_void_p]
+rego_output_size = _lib.regoOutputSize
+
+
+def _escaped(text: str) -> bytes:
+    """rego-cpp keeps strings in their JSON-escaped source form; input must match."""
+    if _NEEDS_ESCAPE.search(text):
+        text = json.dumps(text, ensure_ascii=False)[1:-1]
+    return text.encode("utf-8")
+
+
+def build_input(value: Any) -> Input:
+    """Converts a JSON-compatible value into a regopy ``Input``.
+
+    Unlike ``regopy.Input(value)``, strings and keys are JSON-escaped, as the
+    backend stores string literals: without it a string containing a quote, a backslash
+    or a control character compares unequal to the same literal in a policy
+    and breaks the JSON of results (regression test: test_backend_defects.py).
+
+    Raises:
+        EvaluationError: for values JSON cannot represent.
+    """
+    put_str, put_int, put_float = _lib.regoInputString, _lib.regoInputInt, _lib.regoInputFloat
+    put_bool, put_null = _lib.regoInputBoolean, _lib.regoInputNull
+    put_item, put_obj, put_arr = _lib.regoInputObjectItem, _lib.regoInputObject, _lib.regoInputArray
+    handle = _lib.regoNewInput()
+    failed = 0
+
+    def add(v: Any) -> None:
+        nonlocal failed
+        if isinstance(v, str):
+            failed |= put_str(handle, _escaped(v))
+        elif v is True or v is False:
+            failed |= put_bool(handle, v)
+        elif isinstance(v, int):
+            if -(2**63) <= v < 2**63:
+                failed |= put_int(handle, v)
+            else:
+                failed |= put_float(handle, float(v))
+        elif isinstance(v, float):
+            failed |= put_float(handle, v)
+        elif v is None:
+            failed |= put_null(handle)
+        elif isinstance(v, dict):
+            for key, item in v.items():
+                failed |= put_str(handle, _escaped(str(key)))
+                add(item)
+                failed |= put_item(handle)
+            failed |= put_obj(handle, len(v))
+        elif isinstance(v, (list, tuple)):
+            for item in v:
+                add(item)
+            failed |= put_arr(handle, len(v))
+        else:
+            raise EvaluationError(f"input contains a {type(v).__name__}, which has no JSON form")
+
+    try:
+        add(value)
+    except (EvaluationError, RecursionError, ctypes.ArgumentError) as exc:
+        _lib.regoFreeInput(handle)
+        raise EvaluationError(f"input cannot be passed to the backend: {exc}") from None
+    if failed:
+        _lib.regoFreeInput(handle)
+        raise EvaluationError("input cannot be passed to the backend")
+    prepared: Input = Input.__new__(Input)
+    prepared._impl = handle
+    return prepared
+
+
+def _quiet_interpreter() -> Interpreter:
+    interp = Interpreter()
+    interp.log_level = LogLevel.NONE
+    return interp
+
+
+class _RegopyEvaluator:
+    def __init__(self, bundle: Any) -> None:
+        self._bundle = bundle
+        self._interp = _quiet_interpreter()
+
+    def prepare_input(self, value: Any) -> Any:
+        return build_input(value)
+
+    def set_input(self, value: Any) -> None:
+        self._interp.set_input(value)
+
+    def query(self, entrypoint: str) -> Any:
+        impl = rego_bundle_query_entrypoint(self._interp._impl, self._bundle._impl, entrypoint)
+        try:
+            if not rego_output_ok(impl):
+                text = rego_output_string(impl)
+                raise EvaluationError(f"evaluating {entrypoint} failed: {text.strip() or 'backend error'}")
+            if rego_output_size(impl) == 0:
+                return UNDEFINED
+            node = rego_output_expressions_at_index(impl, 0)
+            if not node or rego_node_size(node) == 0:
+                return UNDEFINED
+            return read_node(rego_node_get(node, 0))
+        finally:
+            rego_free_output(impl)
+
+
+def _decode_string(raw: str) -> str:
+    """Decodes a backend string (its escaped source form, quotes included).
+
+    Builtins such as ``sprintf`` insert raw ``"`` into that form, and string
+    functions can leave escapes like ``\\N``; both are decoded leniently.
+    """
+    if len(raw) >= 2 and raw[0] == '"' and raw[-1] == '"':
+        raw = raw[1:-1]
+    if "\\" not in raw and '"' not in raw:
+        return raw
+    try:
+        value = json.loads('"' + raw + '"')
+        if isinstance(value, str):
+            return value
+    except ValueError:
+        pass
+    out: list[str] = []
+    i, n = 0, len(raw)
+    simple = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+    while i < n:
+        ch = raw[i]
+        if ch == "\\" and i + 1 < n:
+            nxt = raw[i + 1]
+            if nxt in simple:
+                out.append(simple[nxt])
+                i += 2
+                continue
+            if nxt == "u" and i + 6 <= n:
+                try:
+                    out.append(chr(int(raw[i + 2 : i + 6], 16)))
+                    i += 6
+                    continue
+                except ValueError:
+                    pass
+            out.append(nxt)
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def read_node(node: Any) -> Any:
+    """Converts a backend result node into a JSON-compatible value.
+
+    Reading the node tree instead of the backend's JSON text keeps results
+    intact when a string holds characters the backend does not escape.
+    """
+    kind = rego_node_type(node)
+    if kind in (_TERM, _SCALAR):
+        return read_node(rego_node_get(node, 0))
+    if kind == _STRING:
+        return _decode_string(rego_node_value(node))
+    if kind == _INT:
+        return int(rego_node_value(node))
+    if kind == _FLOAT:
+        return float(rego_node_value(node))
+    if kind in (_TRUE, _FALSE, _BOOLEAN):
+        return rego_node_value(node) == "true" if kind == _BOOLEAN else kind == _TRUE
+    if kind == _NULL:
+        return None
+    if kind in (_ARRAY, _SET, _TERMS):
+        return [read_node(rego_node_get(node, i)) for i in range(rego_node_size(node))]
+    if kind == _OBJECT:
+        out: dict[str, Any] = {}
+        for i in range(rego_node_size(node)):
+            item = rego_node_get(node, i)
+            key = read_node(rego_node_get(item, 0))
+            out[key if isinstance(key, str) else json.dumps(key)] = read_node(rego_node_get(item, 1))
+        return out
+    if kind == _UNDEFINED:
+        return UNDEFINED
+    if kind in (_ERROR, _ERROR_SEQ):
+        raise EvaluationError(f"the backend returned an error term: {rego_node_json(node)[:200]}")
+    raise EvaluationError(f"unexpected backend result node kind {kind}")
+
+
+class _RegopyCompiled:
+    def __init__(self, bundle: Any, entrypoints: Sequence[str]) -> None:
+        self._bundle = bundle
+        self._entrypoints = tuple(entrypoints)
+        self._local = threading.local()
+
+    @property
+    def entrypoints(self) -> Sequence[str]:
+        return self._entrypoints
+
+    def evaluator(self) -> _RegopyEvaluator:
+        ev: _RegopyEvaluator | None = getattr(self._local, "evaluator", None)
+        if ev is None:
+            ev = _RegopyEvaluator(self._bundle)
+            self._local.evaluator = ev
+        return ev
+
+
+class RegopyBackend:
+    """:class:`~kubegate.engine.backend.Backend` over regopy (rego-cpp)."""
+
+    name = "regopy"
+    version = str(regopy.__version__)
+
+    def compile(
+        self, modules: Sequence[ModuleSource], data: Mapping[str, Any], entrypoints: Sequence[str]
+    ) -> _RegopyCompiled:
+        """See :meth:`kubegate.engine.backend.Backend.compile`."""
+        if not entrypoints:
+            raise BackendError("nothing to compile: no entrypoints")
+        interp = _quiet_interpreter()
+        try:
+            for module in modules:
+                interp.add_module(module.name, module.text)
+            if data:
+                interp.add_data(dict(data))
+            bundle = interp.build(None, list(entrypoints))
+        except regopy.RegoError as exc:
+            raise BackendError(f"regopy rejected the policy set: {exc}") from None
+        if not bundle.ok():
+            raise _diagnose(modules, data, entrypoints)
+        return _RegopyCompiled(bundle, entrypoints)
+
+
+def _diagnose(modules: Sequence[ModuleSource], data: Mapping[str, Any], entrypoints: Sequence[str]) -> RegoCompileError:
+    """Rebuilds in a child process with diagnostics on; returns the first error."""
+    spec = {"modules": [[m.name, m.text] for m in modules], "data": dict(data), "entrypoints": list(entrypoints)}
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _DIAGNOSE_SCRIPT],
+            input=json.dumps(spec),
+            capture_output=True,
+            text=True,
+            timeout=_DIAGNOSE_TIMEOUT_S,
+            check=False,
+        )
+        text = proc.stdout + proc.stderr
+        crashed = proc.returncode < 0
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return RegoCompileError(f"the policy set does not compile (diagnostics unavailable: {exc})")
+    if crashed:
+        return RegoCompileError(f"the backend crashed compiling the policy set (signal {-proc.returncode})")
+    return parse_backend_errors(text, {m.name: m.text for m in modules})
+
+
+def parse_backend_errors(text: str, sources: Mapping[str, str]) -> RegoCompileError:
+    """Turns rego-cpp's printed diagnostics into a :class:`RegoCompileError`.
+
+    The printed form is ``Errors:`` then, per error, the message, a
+    ``-- file:line:col`` line, the source line, a marker line, and the error code.
+    """
+    lines = text.splitlines()
+    message = None
+    location = None
+    code = None
+    for i, line in enumerate(lines):
+        m = _LOCATION.match(line)
+        if m and message is None:
+            message = lines[i - 1].strip() if i > 0 else "compile error"
+            file = m.group("file")
+            line_no = int(m.group("line"))
+            src = sources.get(file, "").splitlines()
+            snippet = src[line_no - 1] if 0 < line_no <= len(src) else None
+            location = Location(file, line_no, int(m.group("col")), snippet)
+            for follow in lines[i + 1 : i + 8]:
+                if follow.strip().endswith("_error"):
+                    code = follow.strip()
+                    break
+    if message is None:
+        message = next((ln.strip() for ln in lines if ln.strip() and ln.strip() != "Errors:"), "compile error")
+    details = {"backendCode": code} if code else {}
+    return RegoCompileError(message, location, details=details)

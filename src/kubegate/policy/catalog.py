@@ -1,0 +1,370 @@
+"""Assemble loaded policy sources into a catalog: policies plus normalised modules.
+
+This is the backend-independent half of "compile once": Rego is parsed,
+Gatekeeper templates are isolated under ``kubegate.templates.<Kind>``,
+everything is normalised and printed as Rego v1, constraints are checked
+against their templates, and each policy gets its version. One broken unit
+never stops the others: its error is recorded and the rest is kept.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from kubegate.errors import KubegateError, Location, PolicyLoadError, RegoParseError
+from kubegate.policy.constraint import Constraint, validate_parameters
+from kubegate.policy.rego_policy import merge_parameters, package_info
+from kubegate.policy.template import ConstraintTemplate, EmbeddedRego
+from kubegate.policy.units import Policy, PolicyModule, sha256_json, sha256_text
+from kubegate.rego import ast
+from kubegate.rego.normalize import normalize_module
+from kubegate.rego.parser import parse_module
+from kubegate.rego.printer import print_module
+from kubegate.rego.rewrite import rebase_module
+
+__all__ = ["Catalog", "PolicySources", "RegoFile", "build_catalog", "TEMPLATE_PACKAGE_ROOT"]
+
+TEMPLATE_PACKAGE_ROOT = ("kubegate", "templates")
+_RESERVED_ROOT = "kubegate"
+
+
+@dataclass(frozen=True)
+class RegoFile:
+    """A Rego module to load: its name (file path), text and declared version."""
+
+    name: str
+    text: str
+    version: ast.RegoVersion | None = None
+
+
+@dataclass(frozen=True)
+class PolicySources:
+    """Everything read from policy directories and in-memory objects, not yet checked
+    against each other. ``errors`` and ``warnings`` come from reading."""
+
+    rego_files: tuple[RegoFile, ...] = ()
+    templates: tuple[ConstraintTemplate, ...] = ()
+    constraints: tuple[Constraint, ...] = ()
+    errors: tuple[KubegateError, ...] = ()
+    warnings: tuple[KubegateError, ...] = ()
+
+    def merged(self, other: PolicySources) -> PolicySources:
+        return PolicySources(
+            self.rego_files + other.rego_files,
+            self.templates + other.templates,
+            self.constraints + other.constraints,
+            self.errors + other.errors,
+            self.warnings + other.warnings,
+        )
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Policies and the modules that implement them.
+
+    Attributes:
+        policies: sorted by id.
+        modules: normalised modules for the backend.
+        errors: units that could not be loaded (each names file and line).
+        warnings: things that did load but deserve attention.
+    """
+
+    policies: tuple[Policy, ...] = ()
+    modules: tuple[PolicyModule, ...] = ()
+    errors: tuple[KubegateError, ...] = ()
+    warnings: tuple[KubegateError, ...] = ()
+    owners: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def without_owner(self, owner: str, error: KubegateError) -> Catalog:
+        """Drops a unit (its modules and the policies built on it), recording ``error``."""
+        dropped = set(self.owners.get(owner, ()))
+        return replace(
+            self,
+            policies=tuple(p for p in self.policies if p.id not in dropped),
+            modules=tuple(m for m in self.modules if m.owner != owner),
+            errors=(*self.errors, error),
+        )
+
+    def module(self, name: str) -> PolicyModule | None:
+        return next((m for m in self.modules if m.name == name), None)
+
+
+def _locate_parse_error(error: RegoParseError, embedded: EmbeddedRego) -> RegoParseError:
+    loc = error.location
+    if loc is None:
+        return error
+    moved = embedded.locate(loc.line, loc.column, loc.snippet)
+    return RegoParseError(error.message, moved, details=error.details)
+
+
+class _Builder:
+    def __init__(self, parameters: Mapping[str, Mapping[str, Any]], enforcement_point: str) -> None:
+        self.parameters = parameters
+        self.enforcement_point = enforcement_point
+        self.policies: list[Policy] = []
+        self.modules: list[PolicyModule] = []
+        self.errors: list[KubegateError] = []
+        self.warnings: list[KubegateError] = []
+        self.owners: dict[str, list[str]] = defaultdict(list)
+
+    # ---- templates
+    def template(self, template: ConstraintTemplate) -> tuple[str, tuple[str, ...]] | None:
+        """Compiles a template; returns (version, package) or ``None`` on error."""
+        kind = template.kind
+        owner = f"template:{kind}"
+        base = (*TEMPLATE_PACKAGE_ROOT, kind)
+        try:
+            main = parse_module(template.rego.text, template.location.file, template.rego_version)
+        except RegoParseError as exc:
+            self.errors.append(_locate_parse_error(exc, template.rego))
+            return None
+        if not any(r.head.name == "violation" and not r.head.ref.path for r in main.rules):
+            self.errors.append(
+                PolicyLoadError(
+                    f"ConstraintTemplate {template.name} defines no violation rule", template.location,
+                    code="invalid_template",
+                )
+            )
+            return None
+        libs: list[tuple[ast.Module, EmbeddedRego]] = []
+        for embedded in template.libs:
+            try:
+                lib = parse_module(embedded.text, template.location.file, template.rego_version)
+            except RegoParseError as exc:
+                self.errors.append(_locate_parse_error(exc, embedded))
+                return None
+            if lib.package.path[0] != "lib":
+                loc = lib.package.loc
+                self.errors.append(
+                    PolicyLoadError(
+                        f"ConstraintTemplate {template.name}: library package {lib.package.dotted} must start with lib.",
+                        embedded.locate(loc.line, loc.column) if loc else template.location,
+                        code="invalid_template",
+                    )
+                )
+                return None
+            libs.append((lib, embedded))
+        prefixes = {("lib",): (*base, "lib")}
+        texts = []
+        units = [(main, template.rego, base)] + [(lib, emb, (*base, *lib.package.path)) for lib, emb in libs]
+        for i, (module, embedded, package) in enumerate(units):
+            rebased = rebase_module(module, package, prefixes)
+            printed = print_module(normalize_module(rebased))
+            texts.append(printed.text)
+            name = f"templates/{kind}/{'template' if i == 0 else f'lib{i}'}.rego"
+            self.modules.append(
+                PolicyModule(name, printed, owner, (template.location.file, embedded.line_offset, embedded.column_offset))
+            )
+        return sha256_text(*texts), base
+
+    # ---- constraints
+    def constraint(self, constraint: Constraint, template: ConstraintTemplate, compiled: tuple[str, tuple[str, ...]]) -> None:
+        version, package = compiled
+        try:
+            params, pruned = validate_parameters(
+                constraint.parameters,
+                template.parameters_schema,
+                owner=f"constraint {constraint.id} ({template.kind} schema)",
+                location=constraint.location,
+            )
+        except PolicyLoadError as exc:
+            self.errors.append(exc)
+            return
+        for path in pruned:
+            self.warnings.append(
+                PolicyLoadError(
+                    f"constraint {constraint.id}: {path} is not in the {constraint.kind} schema and is ignored",
+                    constraint.location,
+                    code="constraint_parameters_pruned",
+                )
+            )
+        action = constraint.action_for(self.enforcement_point)
+        if action is None:
+            return
+        spec = dict(constraint.raw.get("spec") or {})
+        self.policies.append(
+            Policy(
+                id=constraint.id,
+                kind="constraint",
+                package=package,
+                rules={"violation": action},
+                match=constraint.match,
+                input_style="review",
+                parameters=params,
+                version=sha256_text(version, sha256_json(spec)),
+                location=constraint.location,
+                template=constraint.kind,
+                title=template.title,
+                description=template.description,
+                metadata={"enforcementAction": constraint.enforcement_action},
+            )
+        )
+        self.owners[f"template:{constraint.kind}"].append(constraint.id)
+
+    # ---- plain Rego
+    def rego_packages(self, files: Sequence[RegoFile]) -> None:
+        parsed: dict[tuple[str, ...], list[tuple[ast.Module, RegoFile]]] = defaultdict(list)
+        for f in files:
+            try:
+                module = parse_module(f.text, f.name, f.version)
+            except RegoParseError as exc:
+                self.errors.append(exc)
+                continue
+            if module.package.path[0] == _RESERVED_ROOT:
+                self.errors.append(
+                    PolicyLoadError(
+                        f"package {module.package.dotted} is reserved for kubegate", module.package.loc,
+                        code="reserved_package",
+                    )
+                )
+                continue
+            parsed[module.package.path].append((module, f))
+        for package, entries in sorted(parsed.items()):
+            self._package(package, entries)
+
+    def _package(self, package: tuple[str, ...], entries: list[tuple[ast.Module, RegoFile]]) -> None:
+        dotted = ".".join(package)
+        owner = f"package:{dotted}"
+        modules = [m for m, _ in entries]
+        rule_names = frozenset(r.head.name for m in modules for r in m.rules)
+        try:
+            info = package_info(package, modules)
+        except PolicyLoadError as exc:
+            self.errors.append(exc)
+            return
+        texts = []
+        for module, f in entries:
+            printed = print_module(normalize_module(module, rule_names))
+            texts.append(printed.text)
+            self.modules.append(PolicyModule(f"rego/{f.name}", printed, owner))
+        if info is None:
+            return
+        params: dict[str, Any] | None = merge_parameters(info.parameters, self.parameters.get(info.id))
+        if info.parameters_schema is not None:
+            try:
+                params, _ = validate_parameters(
+                    params or {},
+                    info.parameters_schema,
+                    owner=f"policy {info.id}",
+                    location=info.location,
+                    code="policy_parameters_invalid",
+                )
+            except PolicyLoadError as exc:
+                self.errors.append(exc)
+                return
+        if not params and info.parameters is None and info.id not in self.parameters:
+            params = None
+        self.policies.append(
+            Policy(
+                id=info.id,
+                kind="rego",
+                package=package,
+                rules=info.rules,
+                match=info.match,
+                input_style=info.input_style,
+                parameters=params,
+                version=sha256_text(*sorted(texts), sha256_json(params)),
+                location=info.location,
+                title=info.title,
+                description=info.description,
+                severity=info.severity,
+                metadata=info.custom,
+            )
+        )
+        self.owners[owner].append(info.id)
+
+
+def build_catalog(
+    sources: PolicySources,
+    *,
+    parameters: Mapping[str, Mapping[str, Any]] | None = None,
+    enforcement_point: str = "validation.gatekeeper.sh",
+) -> Catalog:
+    """Checks and normalises ``sources``.
+
+    Args:
+        sources: what the loader read.
+        parameters: per policy id, ``input.parameters`` overrides for plain Rego
+            policies (merged over their METADATA defaults).
+        enforcement_point: selects the action of ``scoped`` constraints.
+
+    Returns:
+        A :class:`Catalog`; errors are collected in it, never raised.
+    """
+    b = _Builder(parameters or {}, enforcement_point)
+    b.errors.extend(sources.errors)
+    b.warnings.extend(sources.warnings)
+
+    templates: dict[str, ConstraintTemplate] = {}
+    for t in sources.templates:
+        if t.kind in templates:
+            b.errors.append(
+                PolicyLoadError(
+                    f"ConstraintTemplate for kind {t.kind} is defined twice (also at {templates[t.kind].location})",
+                    t.location,
+                    code="duplicate_template",
+                )
+            )
+            continue
+        templates[t.kind] = t
+    compiled: dict[str, tuple[str, tuple[str, ...]] | None] = {k: b.template(t) for k, t in sorted(templates.items())}
+
+    seen: dict[str, Location] = {}
+    for c in sources.constraints:
+        if c.id in seen:
+            b.errors.append(
+                PolicyLoadError(f"constraint {c.id} is defined twice (also at {seen[c.id]})", c.location, code="duplicate_policy_id")
+            )
+            continue
+        seen[c.id] = c.location
+        template = templates.get(c.kind)
+        if template is None:
+            b.errors.append(
+                PolicyLoadError(
+                    f"constraint {c.id}: no ConstraintTemplate defines kind {c.kind}", c.location, code="template_not_found"
+                )
+            )
+            continue
+        result = compiled.get(c.kind)
+        if result is None:
+            b.errors.append(
+                PolicyLoadError(
+                    f"constraint {c.id}: its ConstraintTemplate {template.name} failed to load", c.location,
+                    code="template_not_loaded",
+                )
+            )
+            continue
+        b.constraint(c, template, result)
+
+    b.rego_packages(sources.rego_files)
+
+    by_id: dict[str, Policy] = {}
+    for p in b.policies:
+        if p.id in by_id:
+            b.errors.append(
+                PolicyLoadError(
+                    f"policy id {p.id!r} is used twice ({by_id[p.id].location} and {p.location})", p.location,
+                    code="duplicate_policy_id",
+                )
+            )
+            continue
+        by_id[p.id] = p
+    return Catalog(
+        policies=tuple(sorted(by_id.values(), key=lambda p: p.id)),
+        modules=tuple(b.modules),
+        errors=tuple(b.errors),
+        warnings=tuple(b.warnings),
+        owners={k: tuple(v) for k, v in b.owners.items()},
+    )
+
+
+def sources_from(
+    rego_files: Iterable[RegoFile] = (),
+    templates: Iterable[ConstraintTemplate] = (),
+    constraints: Iterable[Constraint] = (),
+) -> PolicySources:
+    """Convenience constructor for in-memory sources."""
+    return PolicySources(tuple(rego_files), tuple(templates), tuple(constraints))

@@ -1,0 +1,262 @@
+"""Read Kubernetes objects from YAML/JSON files, streams, directories and stdin.
+
+Every object keeps where it came from (file, position in the stream, line) so
+findings and errors can point at it. YAML is read the way the Kubernetes API
+machinery reads it for ``kubectl apply``: several documents per stream, ``List``
+kinds expanded into their items, timestamps kept as strings, a repeated key in
+a mapping rejected (``sigs.k8s.io/yaml`` strict mode).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubegate.errors import InputError, Location
+
+__all__ = ["Document", "iter_input_files", "load_documents", "load_file", "read_text", "YAML_SUFFIXES"]
+
+YAML_SUFFIXES = (".yaml", ".yml", ".json")
+STDIN = "-"
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _KubeLoader(_BaseLoader):  # type: ignore[valid-type,misc]
+    """SafeLoader that keeps timestamps as strings and rejects duplicate keys."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    out: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in out:
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping",
+                node.start_mark,
+                f"found duplicate key {key!r}",
+                key_node.start_mark,
+            )
+        try:
+            out[key] = loader.construct_object(value_node, deep=True)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"found unhashable key {key!r}", key_node.start_mark
+            ) from None
+    return out
+
+
+_KubeLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+_KubeLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+
+
+@dataclass(frozen=True)
+class Document:
+    """A Kubernetes object read from an input.
+
+    Attributes:
+        obj: the object as JSON-compatible data (camelCase keys as written).
+        source: file path, or ``<stdin>``.
+        index: 0-based position among the objects of ``source`` (after ``List``
+            expansion).
+        line: 1-based line where the object starts; 0 for JSON input.
+    """
+
+    obj: dict[str, Any]
+    source: str
+    index: int
+    line: int
+
+    @property
+    def location(self) -> Location:
+        return Location(self.source, self.line, 1 if self.line else 0)
+
+    @property
+    def kind(self) -> str:
+        return str(self.obj.get("kind", ""))
+
+    @property
+    def api_version(self) -> str:
+        return str(self.obj.get("apiVersion", ""))
+
+    @property
+    def name(self) -> str:
+        meta = self.obj.get("metadata")
+        return str(meta.get("name", "")) if isinstance(meta, dict) else ""
+
+    @property
+    def namespace(self) -> str:
+        meta = self.obj.get("metadata")
+        return str(meta.get("namespace", "") or "") if isinstance(meta, dict) else ""
+
+
+def _yaml_error(exc: yaml.YAMLError, source: str, lines: list[str]) -> InputError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    message = f"{context}: {problem}" if context and "duplicate" not in str(problem) else str(problem)
+    if mark is None:
+        return InputError(f"malformed YAML: {message}", Location(source), code="yaml_parse_error")
+    snippet = lines[mark.line] if 0 <= mark.line < len(lines) else None
+    loc = Location(source, mark.line + 1, mark.column + 1, snippet)
+    return InputError(f"malformed YAML: {message}", loc, code="yaml_parse_error")
+
+
+def _is_list_kind(obj: dict[str, Any]) -> bool:
+    kind = obj.get("kind")
+    return isinstance(kind, str) and kind.endswith("List") and isinstance(obj.get("items"), list)
+
+
+def _item_lines(node: yaml.Node) -> list[int]:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == "items" and isinstance(value, yaml.SequenceNode):
+                return [item.start_mark.line + 1 for item in value.value]
+    return []
+
+
+def load_documents(text: str, source: str) -> list[Document]:
+    """Parses a YAML (or JSON) stream into documents.
+
+    Args:
+        text: the stream; several documents separated by ``---``.
+        source: name used in locations.
+
+    Returns:
+        One :class:`Document` per object; empty documents are dropped, ``List``
+        kinds are replaced by their items.
+
+    Raises:
+        InputError: ``yaml_parse_error`` (malformed YAML or a duplicate key, with
+            line and column) or ``invalid_document`` (a document that is not a
+            mapping, or a ``List`` item that is not one).
+    """
+    lines = text.splitlines()
+    docs: list[Document] = []
+    loader = _KubeLoader(text)
+    try:
+        doc_no = 0
+        while loader.check_node():
+            node = loader.get_node()
+            doc_no += 1
+            if node is None:
+                continue
+            value = loader.construct_document(node)
+            line = node.start_mark.line + 1
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                raise InputError(
+                    f"document {doc_no} is a {type(value).__name__}, expected a Kubernetes object (a mapping)",
+                    Location(source, line, 1, lines[line - 1] if 0 < line <= len(lines) else None),
+                    code="invalid_document",
+                )
+            if _is_list_kind(value):
+                item_lines = _item_lines(node)
+                for i, item in enumerate(value["items"]):
+                    item_line = item_lines[i] if i < len(item_lines) else line
+                    if not isinstance(item, dict):
+                        raise InputError(
+                            f"item {i} of {value['kind']} is not an object",
+                            Location(source, item_line, 1),
+                            code="invalid_document",
+                        )
+                    docs.append(Document(item, source, len(docs), item_line))
+            else:
+                docs.append(Document(value, source, len(docs), line))
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, source, lines) from None
+    finally:
+        loader.dispose()
+    return docs
+
+
+def _load_json(text: str, source: str) -> list[Document]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        lines = text.splitlines()
+        snippet = lines[exc.lineno - 1] if 0 < exc.lineno <= len(lines) else None
+        raise InputError(
+            f"malformed JSON: {exc.msg}", Location(source, exc.lineno, exc.colno, snippet), code="json_parse_error"
+        ) from None
+    items = value if isinstance(value, list) else [value]
+    docs: list[Document] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise InputError(f"JSON value {i} is not an object", Location(source), code="invalid_document")
+        if _is_list_kind(item):
+            for sub in item["items"]:
+                if not isinstance(sub, dict):
+                    raise InputError(f"an item of {item['kind']} is not an object", Location(source), code="invalid_document")
+                docs.append(Document(sub, source, len(docs), 0))
+        else:
+            docs.append(Document(item, source, len(docs), 0))
+    return docs
+
+
+def read_text(path: str) -> str:
+    """Reads a file (or stdin for ``-``) as UTF-8.
+
+    Raises:
+        InputError: ``file_not_found``, ``file_unreadable`` or ``invalid_encoding``.
+    """
+    if path == STDIN:
+        try:
+            return sys.stdin.read()
+        except UnicodeDecodeError as exc:
+            raise InputError(f"standard input is not UTF-8: {exc.reason}", Location("<stdin>"), code="invalid_encoding") from None
+    try:
+        return Path(path).read_text("utf-8")
+    except FileNotFoundError:
+        raise InputError(f"no such file: {path}", Location(path), code="file_not_found") from None
+    except IsADirectoryError:
+        raise InputError(f"{path} is a directory", Location(path), code="file_unreadable") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text: {exc.reason}", Location(path), code="invalid_encoding") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}", Location(path), code="file_unreadable") from None
+
+
+def load_file(path: str) -> list[Document]:
+    """Reads every object of one file (``-`` for stdin); see :func:`load_documents`."""
+    text = read_text(path)
+    source = "<stdin>" if path == STDIN else path
+    if path.endswith(".json"):
+        return _load_json(text, source)
+    return load_documents(text, source)
+
+
+def iter_input_files(paths: Iterable[str], suffixes: tuple[str, ...] = YAML_SUFFIXES) -> Iterator[str]:
+    """Expands ``paths``: files as given, directories recursively (sorted, files with
+    ``suffixes`` only, hidden entries skipped), ``-`` as stdin.
+
+    Raises:
+        InputError: ``file_not_found`` for a path that does not exist.
+    """
+    for path in paths:
+        if path == STDIN:
+            yield path
+            continue
+        if os.path.isdir(path):
+            found = False
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    if name.startswith(".") or not name.endswith(suffixes):
+                        continue
+                    found = True
+                    yield os.path.join(root, name)
+            if not found:
+                raise InputError(f"directory {path} contains no {'/'.join(suffixes)} files", Location(path), code="no_input")
+        elif os.path.exists(path):
+            yield path
+        else:
+            raise InputError(f"no such file or directory: {path}", Location(path), code="file_not_found")

@@ -1,0 +1,126 @@
+"""Read policies from directories, files and in-memory objects.
+
+Policy directories may hold Rego modules (``.rego``), ConstraintTemplates and
+Constraints (``.yaml``, ``.yml``, ``.json``; several per file). Directories are
+walked recursively in sorted order. Nothing is skipped silently: a file that
+cannot be read or parsed is an error, a Kubernetes object that is not a
+policy (a ``kustomization.yaml``, a sample Pod) is a warning ``not_a_policy``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from typing import Any
+
+from kubegate.errors import InputError, KubegateError, Location, PolicyLoadError
+from kubegate.policy.catalog import PolicySources, RegoFile
+from kubegate.policy.constraint import CONSTRAINT_GROUP, constraint_from_object
+from kubegate.policy.documents import YAML_SUFFIXES, iter_input_files, load_documents, read_text
+from kubegate.policy.match import split_api_version
+from kubegate.policy.template import TEMPLATE_GROUP, template_from_object
+
+__all__ = ["POLICY_SUFFIXES", "builtin_sources", "load_policy_objects", "load_policy_paths"]
+
+POLICY_SUFFIXES = (".rego", *YAML_SUFFIXES)
+BUILTIN_PACKAGE = "kubegate.policy.library"
+
+
+def _object_sources(
+    obj: Mapping[str, Any], location: Location, lines: list[str], sources: _Collector
+) -> None:
+    group, _ = split_api_version(str(obj.get("apiVersion", "")))
+    try:
+        if group == TEMPLATE_GROUP and obj.get("kind") == "ConstraintTemplate":
+            sources.templates.append(template_from_object(obj, location, lines))
+        elif group == CONSTRAINT_GROUP:
+            sources.constraints.append(constraint_from_object(obj, location))
+        else:
+            sources.warnings.append(
+                PolicyLoadError(
+                    f"{obj.get('apiVersion')}/{obj.get('kind')} is not a policy (expected a ConstraintTemplate "
+                    "or a Constraint); ignored",
+                    location,
+                    code="not_a_policy",
+                )
+            )
+    except KubegateError as exc:
+        sources.errors.append(exc)
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.rego: list[RegoFile] = []
+        self.templates: list[Any] = []
+        self.constraints: list[Any] = []
+        self.errors: list[KubegateError] = []
+        self.warnings: list[KubegateError] = []
+
+    def result(self) -> PolicySources:
+        return PolicySources(
+            tuple(self.rego), tuple(self.templates), tuple(self.constraints), tuple(self.errors), tuple(self.warnings)
+        )
+
+
+def load_policy_paths(paths: Iterable[str]) -> PolicySources:
+    """Reads every policy file under ``paths`` (files or directories).
+
+    Returns:
+        The sources read, with errors and warnings collected (never raised).
+    """
+    c = _Collector()
+    try:
+        files = list(iter_input_files(paths, POLICY_SUFFIXES))
+    except InputError as exc:
+        c.errors.append(exc)
+        return c.result()
+    for path in files:
+        try:
+            text = read_text(path)
+        except InputError as exc:
+            c.errors.append(exc)
+            continue
+        if path.endswith(".rego"):
+            c.rego.append(RegoFile(path, text))
+            continue
+        try:
+            docs = load_documents(text, path)
+        except InputError as exc:
+            c.errors.append(exc)
+            continue
+        lines = text.splitlines()
+        for doc in docs:
+            _object_sources(doc.obj, doc.location, lines, c)
+    return c.result()
+
+
+def load_policy_objects(objects: Iterable[Mapping[str, Any] | RegoFile], source: str = "<memory>") -> PolicySources:
+    """Reads in-memory policies: ConstraintTemplate/Constraint dicts and :class:`RegoFile` s.
+
+    Objects without a file are located as ``<memory>[i]``.
+    """
+    c = _Collector()
+    for i, obj in enumerate(objects):
+        if isinstance(obj, RegoFile):
+            c.rego.append(obj)
+        elif isinstance(obj, Mapping):
+            _object_sources(obj, Location(f"{source}[{i}]"), [], c)
+        else:
+            c.errors.append(
+                PolicyLoadError(
+                    f"{source}[{i}] is a {type(obj).__name__}; expected a mapping or a RegoFile",
+                    Location(f"{source}[{i}]"),
+                    code="invalid_policy_object",
+                )
+            )
+    return c.result()
+
+
+def builtin_sources() -> PolicySources:
+    """The built-in compliance library shipped with kubegate (``kubegate/policy/library``)."""
+    c = _Collector()
+    root = resources.files(BUILTIN_PACKAGE)
+    for entry in sorted(root.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".rego") and not entry.name.endswith("_test.rego"):
+            c.rego.append(RegoFile(f"builtin:{entry.name}", entry.read_text("utf-8")))
+    return c.result()

@@ -1,0 +1,176 @@
+"""Plain Rego modules as policies, with the conventions of conftest and Gatekeeper.
+
+A package is a policy when it defines an *entry rule*: ``deny``, ``violation``
+or ``warn``, or one of those followed by ``_`` and a suffix (``deny_latest``), as
+conftest allows (https://www.conftest.dev/#policies). Each element of an entry
+rule is a violation: a string (the message) or an object with ``msg`` and
+optional ``details``.
+
+kubegate reads these METADATA ``custom`` keys
+(https://www.openpolicyagent.org/docs/latest/policy-language/#annotations),
+from any annotation of the package:
+
+``id``
+    the policy id (default: the package path, ``kubernetes.admission``);
+``enforcement``
+    ``deny`` (default), ``warn`` or ``dryrun``, for ``deny``/``violation``
+    rules; ``warn`` rules always warn (``dryrun`` when the policy is dryrun);
+``input``
+    ``review`` (Gatekeeper shape: ``input.review``, ``input.parameters``) or
+    ``object`` (conftest shape: the manifest is ``input``); when absent it is
+    detected from the references the package makes to ``input``;
+``match``
+    a Gatekeeper ``spec.match`` (kinds, namespaces, selectors...);
+``parameters`` / ``parametersSchema``
+    default ``input.parameters`` and their openAPIV3Schema;
+``severity``
+    free text shown in reports (``high``...).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kubegate.errors import Location, PolicyLoadError
+from kubegate.policy.match import Match
+from kubegate.policy.units import InputStyle
+from kubegate.rego import ast
+from kubegate.rego.normalize import walk_terms
+
+__all__ = ["ENTRY_RULE", "RegoPackageInfo", "entry_rules", "package_info"]
+
+ENTRY_RULE = re.compile(r"^(deny|violation|warn)(_[A-Za-z0-9_]+)?$")
+_OBJECT_FIELDS = frozenset({"apiVersion", "kind", "metadata", "spec", "data", "stringData", "items", "rules", "status"})
+_REVIEW_FIELDS = frozenset({"review", "parameters"})
+_ACTIONS = ("deny", "warn", "dryrun")
+
+
+@dataclass(frozen=True)
+class RegoPackageInfo:
+    """What the METADATA of a package says about it as a policy."""
+
+    id: str
+    rules: dict[str, str]
+    input_style: InputStyle
+    match: Match
+    parameters: dict[str, Any] | None
+    parameters_schema: dict[str, Any] | None
+    location: Location
+    title: str
+    description: str
+    severity: str
+    custom: dict[str, Any]
+
+
+def entry_rules(modules: Sequence[ast.Module]) -> list[str]:
+    """Names of the entry rules the modules define (sorted, no duplicates)."""
+    names = set()
+    for module in modules:
+        for rule in module.rules:
+            head = rule.head
+            if head.args is None and not head.ref.path and ENTRY_RULE.match(head.name) and not rule.default:
+                names.add(head.name)
+    return sorted(names)
+
+
+def _detect_input_style(modules: Sequence[ast.Module]) -> InputStyle:
+    object_refs = review_refs = 0
+    for module in modules:
+        for term in walk_terms(module.rules):
+            if isinstance(term, ast.Ref) and isinstance(term.head, ast.Var) and term.head.name == "input":
+                first = term.path[0] if term.path else None
+                if isinstance(first, ast.Scalar) and isinstance(first.value, str):
+                    if first.value in _REVIEW_FIELDS:
+                        review_refs += 1
+                    elif first.value in _OBJECT_FIELDS:
+                        object_refs += 1
+    return "object" if object_refs > review_refs else "review"
+
+
+def _custom(modules: Sequence[ast.Module], package: str) -> tuple[dict[str, Any], ast.Annotations | None]:
+    """Merges the ``custom`` maps of the package's annotations; conflicting ids are an error."""
+    merged: dict[str, Any] = {}
+    first: ast.Annotations | None = None
+    for module in modules:
+        for ann in module.annotations:
+            if not ann.custom and ann.title is None and ann.description is None:
+                continue
+            if first is None or ann.scope in ("package", "subpackages") and first.scope not in ("package", "subpackages"):
+                first = ann
+            for key, value in ann.custom.items():
+                if key == "id" and "id" in merged and merged["id"] != value:
+                    raise PolicyLoadError(
+                        f"package {package} declares two policy ids: {merged['id']!r} and {value!r}",
+                        ann.loc,
+                        code="duplicate_policy_id",
+                    )
+                merged.setdefault(key, value)
+    return merged, first
+
+
+def package_info(package: tuple[str, ...], modules: Sequence[ast.Module]) -> RegoPackageInfo | None:
+    """Describes the policy a package defines, or ``None`` when it has no entry rule.
+
+    Raises:
+        PolicyLoadError: ``invalid_policy_metadata`` for a METADATA value of the
+            wrong type or an unknown enforcement/input, ``invalid_match`` for a
+            bad ``custom.match``, ``duplicate_policy_id``.
+    """
+    names = entry_rules(modules)
+    if not names:
+        return None
+    dotted = ".".join(package)
+    custom, annotation = _custom(modules, dotted)
+    loc = (annotation.loc if annotation else None) or modules[0].package.loc or Location(modules[0].file)
+
+    def bad(message: str) -> PolicyLoadError:
+        return PolicyLoadError(f"package {dotted}: {message}", loc, code="invalid_policy_metadata")
+
+    policy_id = custom.get("id", dotted)
+    if not isinstance(policy_id, str) or not policy_id:
+        raise bad("custom.id must be a non-empty string")
+    action = custom.get("enforcement", custom.get("enforcementAction", "deny"))
+    if action not in _ACTIONS:
+        raise bad(f"custom.enforcement {action!r} must be one of {', '.join(_ACTIONS)}")
+    style = custom.get("input")
+    if style is None:
+        style = _detect_input_style(modules)
+    if style not in ("review", "object"):
+        raise bad(f"custom.input {style!r} must be review or object")
+    rules = {}
+    for name in names:
+        if name.startswith("warn"):
+            rules[name] = "dryrun" if action == "dryrun" else "warn"
+        else:
+            rules[name] = str(action)
+    params = custom.get("parameters")
+    if params is not None and not isinstance(params, dict):
+        raise bad("custom.parameters must be a mapping")
+    schema = custom.get("parametersSchema")
+    if schema is not None and not isinstance(schema, dict):
+        raise bad("custom.parametersSchema must be a mapping (an openAPIV3Schema)")
+    match = Match.from_spec(custom.get("match"), f"package {dotted}: custom.match", loc)
+    severity = custom.get("severity", "")
+    return RegoPackageInfo(
+        id=policy_id,
+        rules=rules,
+        input_style=style,
+        match=match,
+        parameters=params,
+        parameters_schema=schema,
+        location=loc,
+        title=(annotation.title if annotation and annotation.title else "") or "",
+        description=(annotation.description if annotation and annotation.description else "") or "",
+        severity=str(severity) if severity is not None else "",
+        custom=custom,
+    )
+
+
+def merge_parameters(defaults: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Top-level merge: keys in ``overrides`` replace those in ``defaults``."""
+    out = dict(defaults or {})
+    out.update(overrides or {})
+    return out
