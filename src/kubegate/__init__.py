@@ -1,0 +1,53 @@
+"""kubegate: a policy engine for Kubernetes.
+
+The SDK in one import::
+
+    from kubegate import Engine
+    engine = Engine(["policies/"])
+    result = engine.review(pod)
+
+Public names are re-exported here; everything else is internal and may change.
+"""
+
+from kubegate.engine.backend import Backend
+from kubegate.engine.decision import Decision, ReviewResult, SkippedPolicy, Violation
+from kubegate.engine.engine import Engine
+from kubegate.engine.regopy_backend import RegopyBackend
+from kubegate.errors import (
+    BackendError,
+    ErrorList,
+    EvaluationError,
+    InputError,
+    KubegateError,
+    Location,
+    PolicyLoadError,
+    RegoCompileError,
+    RegoParseError,
+    UsageError,
+)
+from kubegate.policy.catalog import RegoFile
+from kubegate.policy.inventory import Inventory
+from kubegate.policy.units import Policy
+
+__all__ = [
+    "Backend",
+    "BackendError",
+    "Decision",
+    "Engine",
+    "ErrorList",
+    "EvaluationError",
+    "InputError",
+    "Inventory",
+    "KubegateError",
+    "Location",
+    "Policy",
+    "PolicyLoadError",
+    "RegoCompileError",
+    "RegoFile",
+    "RegoParseError",
+    "RegopyBackend",
+    "ReviewResult",
+    "SkippedPolicy",
+    "UsageError",
+    "Violation",
+]

@@ -19,8 +19,8 @@ import pytest
 from regopy import Interpreter, LogLevel
 from regopy.rego_shared import rego_output_string, rego_query
 
+from kubegate.engine.backend import UNDEFINED, ModuleSource
 from kubegate.engine.regopy_backend import RegopyBackend
-from kubegate.engine.backend import ModuleSource, UNDEFINED
 from kubegate.rego.normalize import normalize_module
 from kubegate.rego.parser import parse_module
 from kubegate.rego.printer import print_module
@@ -112,12 +112,7 @@ CRASH = """
 
 
 def test_defect_assignment_from_iteration_used_as_key_crashes() -> None:
-    code = (
-        "import regopy, sys\n"
-        "r = regopy.Interpreter()\n"
-        "r.add_module('m.rego', sys.stdin.read())\n"
-        "r.query('x := 1')\n"
-    )
+    code = "import regopy, sys\nr = regopy.Interpreter()\nr.add_module('m.rego', sys.stdin.read())\nr.query('x := 1')\n"
     proc = subprocess.run(
         [sys.executable, "-c", code], input=textwrap.dedent(CRASH), capture_output=True, text=True, timeout=60
     )

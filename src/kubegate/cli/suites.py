@@ -30,7 +30,7 @@ from kubegate.policy.loader import load_policy_paths
 from kubegate.policy.match import split_api_version
 from kubegate.policy.review import ADMISSION_GROUP, review_from_object
 
-__all__ = ["CaseResult", "find_suites", "run_suites", "GATOR_ENFORCEMENT_POINT"]
+__all__ = ["GATOR_ENFORCEMENT_POINT", "CaseResult", "find_suites", "run_suites"]
 
 SUITE_GROUP = "test.gatekeeper.sh"
 GATOR_ENFORCEMENT_POINT = "gator.gatekeeper.sh"
@@ -93,7 +93,9 @@ def _violations_spec(value: Any) -> int | str:
         return value
     if isinstance(value, str) and value.isdigit():
         return int(value)
-    raise InputError(f'assertion violations must be a nonnegative integer, "yes" or "no", got {value!r}', code="invalid_suite")
+    raise InputError(
+        f'assertion violations must be a nonnegative integer, "yes" or "no", got {value!r}', code="invalid_suite"
+    )
 
 
 def check_assertion(assertion: Mapping[str, Any], messages: list[str]) -> str | None:
@@ -104,7 +106,9 @@ def check_assertion(assertion: Mapping[str, Any], messages: list[str]) -> str | 
         try:
             regex = re.compile(str(pattern))
         except re.error as exc:
-            raise InputError(f"assertion message {pattern!r} is not a valid regular expression: {exc}", code="invalid_suite") from None
+            raise InputError(
+                f"assertion message {pattern!r} is not a valid regular expression: {exc}", code="invalid_suite"
+            ) from None
         matching = sum(1 for m in messages if regex.search(m))
         what = f"violations containing {pattern!r}"
     else:
@@ -129,7 +133,9 @@ class _TestRunner:
 
     def path(self, rel: Any) -> str:
         if not isinstance(rel, str) or not rel:
-            raise InputError(f"test {self.name}: a file path is missing", Location(self.suite.path), code="invalid_suite")
+            raise InputError(
+                f"test {self.name}: a file path is missing", Location(self.suite.path), code="invalid_suite"
+            )
         return os.path.join(self.dir, rel)
 
     def result(self, case: str, passed: bool, message: str = "", skipped: bool = False) -> CaseResult:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Backend", "CompiledPolicy", "Evaluator", "ModuleSource", "PreparedInput", "UNDEFINED"]
+__all__ = ["UNDEFINED", "Backend", "CompiledPolicy", "Evaluator", "ModuleSource", "PreparedInput"]
 
 
 class _Undefined:

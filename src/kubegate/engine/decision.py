@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Decision", "ReviewResult", "SkippedPolicy", "Violation", "ENFORCEMENT_ORDER"]
+__all__ = ["ENFORCEMENT_ORDER", "Decision", "ReviewResult", "SkippedPolicy", "Violation"]
 
 ENFORCEMENT_ORDER = {"deny": 3, "warn": 2, "dryrun": 1}
 
@@ -33,7 +33,12 @@ class Violation:
     rule: str = "violation"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"policy": self.policy, "enforcement": self.enforcement, "message": self.message, "details": self.details}
+        return {
+            "policy": self.policy,
+            "enforcement": self.enforcement,
+            "message": self.message,
+            "details": self.details,
+        }
 
 
 @dataclass(frozen=True)

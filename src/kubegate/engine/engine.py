@@ -20,16 +20,16 @@ from kubegate.errors import ErrorList, InputError, KubegateError, UsageError
 from kubegate.policy.catalog import Catalog, PolicySources, RegoFile, build_catalog
 from kubegate.policy.inventory import Inventory
 from kubegate.policy.loader import builtin_sources, load_policy_objects, load_policy_paths
+from kubegate.policy.match import split_api_version
 from kubegate.policy.review import (
     ADMISSION_GROUP,
     request_from_admission_review,
     review_from_object,
     review_from_request,
 )
-from kubegate.policy.match import split_api_version
 from kubegate.policy.units import Policy
 
-__all__ = ["Engine", "DEFAULT_ENFORCEMENT_POINT"]
+__all__ = ["DEFAULT_ENFORCEMENT_POINT", "Engine"]
 
 DEFAULT_ENFORCEMENT_POINT = "validation.gatekeeper.sh"
 

@@ -29,8 +29,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import regopy
-from regopy import Input, Interpreter, LogLevel
-from regopy import rego_shared
+from regopy import Input, Interpreter, LogLevel, rego_shared
 from regopy.rego_shared import (
     NodeKind,
     rego_bundle_query_entrypoint,
@@ -46,7 +45,7 @@ from regopy.rego_shared import (
 )
 
 from kubegate.engine.backend import UNDEFINED, ModuleSource
-from kubegate.errors import BackendError, EvaluationError, Location, RegoCompileError
+from kubegate.errors import BackendError, EvaluationError, KubegateError, Location, RegoCompileError
 
 __all__ = ["RegopyBackend"]
 
@@ -293,7 +292,7 @@ class RegopyBackend:
                 interp.add_data(dict(data))
             bundle = interp.build(None, list(entrypoints))
         except regopy.RegoError as exc:
-            raise BackendError(f"regopy rejected the policy set: {exc}") from None
+            raise parse_node_error(str(exc), {m.name: m.text for m in modules}) from None
         if not bundle.ok():
             raise _diagnose(modules, data, entrypoints)
         return _RegopyCompiled(bundle, entrypoints)
@@ -318,6 +317,30 @@ def _diagnose(modules: Sequence[ModuleSource], data: Mapping[str, Any], entrypoi
     if crashed:
         return RegoCompileError(f"the backend crashed compiling the policy set (signal {-proc.returncode})")
     return parse_backend_errors(text, {m.name: m.text for m in modules})
+
+
+_NODE_ERROR = re.compile(r"\(error \d+:(?P<file>[^|\s]+)\|(?P<offset>\d+)\|(?P<length>\d+)")
+_NODE_MESSAGE = re.compile(r"\(errormsg \d+:(?P<message>[^)\n]*)\)")
+
+
+def parse_node_error(text: str, sources: Mapping[str, str]) -> KubegateError:
+    """Turns the error-node dump regopy raises from ``add_module`` into a located error.
+
+    The dump names the module and a byte offset: ``(error 31:name|797|238``.
+    """
+    where = _NODE_ERROR.search(text)
+    what = _NODE_MESSAGE.search(text)
+    message = what.group("message").strip() if what else "the backend rejected a module"
+    if where is None or where.group("file") not in sources:
+        return BackendError(f"regopy rejected the policy set: {message}")
+    source = sources[where.group("file")]
+    offset = min(int(where.group("offset")), len(source.encode("utf-8")))
+    prefix = source.encode("utf-8")[:offset].decode("utf-8", errors="replace")
+    line = prefix.count("\n") + 1
+    column = len(prefix) - (prefix.rfind("\n") + 1) + 1
+    lines = source.splitlines()
+    snippet = lines[line - 1] if 0 < line <= len(lines) else None
+    return RegoCompileError(message, Location(where.group("file"), line, column, snippet))
 
 
 def parse_backend_errors(text: str, sources: Mapping[str, str]) -> RegoCompileError:

@@ -25,10 +25,11 @@ from kubegate.rego.parser import parse_module
 from kubegate.rego.printer import print_module
 from kubegate.rego.rewrite import rebase_module
 
-__all__ = ["Catalog", "PolicySources", "RegoFile", "build_catalog", "TEMPLATE_PACKAGE_ROOT"]
+__all__ = ["TEMPLATE_PACKAGE_ROOT", "Catalog", "PolicySources", "RegoFile", "build_catalog"]
 
 TEMPLATE_PACKAGE_ROOT = ("kubegate", "templates")
 _RESERVED_ROOT = "kubegate"
+BUILTIN_PREFIX = "builtin:"
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,8 @@ class _Builder:
         if not any(r.head.name == "violation" and not r.head.ref.path for r in main.rules):
             self.errors.append(
                 PolicyLoadError(
-                    f"ConstraintTemplate {template.name} defines no violation rule", template.location,
+                    f"ConstraintTemplate {template.name} defines no violation rule",
+                    template.location,
                     code="invalid_template",
                 )
             )
@@ -140,14 +142,15 @@ class _Builder:
                 loc = lib.package.loc
                 self.errors.append(
                     PolicyLoadError(
-                        f"ConstraintTemplate {template.name}: library package {lib.package.dotted} must start with lib.",
+                        f"ConstraintTemplate {template.name}: library package {lib.package.dotted} "
+                        "must start with lib.",
                         embedded.locate(loc.line, loc.column) if loc else template.location,
                         code="invalid_template",
                     )
                 )
                 return None
             libs.append((lib, embedded))
-        prefixes = {("lib",): (*base, "lib")}
+        prefixes: dict[tuple[str, ...], tuple[str, ...]] = {("lib",): (*base, "lib")}
         texts = []
         units = [(main, template.rego, base)] + [(lib, emb, (*base, *lib.package.path)) for lib, emb in libs]
         for i, (module, embedded, package) in enumerate(units):
@@ -156,12 +159,16 @@ class _Builder:
             texts.append(printed.text)
             name = f"templates/{kind}/{'template' if i == 0 else f'lib{i}'}.rego"
             self.modules.append(
-                PolicyModule(name, printed, owner, (template.location.file, embedded.line_offset, embedded.column_offset))
+                PolicyModule(
+                    name, printed, owner, (template.location.file, embedded.line_offset, embedded.column_offset)
+                )
             )
         return sha256_text(*texts), base
 
     # ---- constraints
-    def constraint(self, constraint: Constraint, template: ConstraintTemplate, compiled: tuple[str, tuple[str, ...]]) -> None:
+    def constraint(
+        self, constraint: Constraint, template: ConstraintTemplate, compiled: tuple[str, tuple[str, ...]]
+    ) -> None:
         version, package = compiled
         try:
             params, pruned = validate_parameters(
@@ -213,10 +220,11 @@ class _Builder:
             except RegoParseError as exc:
                 self.errors.append(exc)
                 continue
-            if module.package.path[0] == _RESERVED_ROOT:
+            if module.package.path[0] == _RESERVED_ROOT and not f.name.startswith(BUILTIN_PREFIX):
                 self.errors.append(
                     PolicyLoadError(
-                        f"package {module.package.dotted} is reserved for kubegate", module.package.loc,
+                        f"package {module.package.dotted} is reserved for kubegate",
+                        module.package.loc,
                         code="reserved_package",
                     )
                 )
@@ -316,7 +324,9 @@ def build_catalog(
     for c in sources.constraints:
         if c.id in seen:
             b.errors.append(
-                PolicyLoadError(f"constraint {c.id} is defined twice (also at {seen[c.id]})", c.location, code="duplicate_policy_id")
+                PolicyLoadError(
+                    f"constraint {c.id} is defined twice (also at {seen[c.id]})", c.location, code="duplicate_policy_id"
+                )
             )
             continue
         seen[c.id] = c.location
@@ -324,7 +334,9 @@ def build_catalog(
         if template is None:
             b.errors.append(
                 PolicyLoadError(
-                    f"constraint {c.id}: no ConstraintTemplate defines kind {c.kind}", c.location, code="template_not_found"
+                    f"constraint {c.id}: no ConstraintTemplate defines kind {c.kind}",
+                    c.location,
+                    code="template_not_found",
                 )
             )
             continue
@@ -332,7 +344,8 @@ def build_catalog(
         if result is None:
             b.errors.append(
                 PolicyLoadError(
-                    f"constraint {c.id}: its ConstraintTemplate {template.name} failed to load", c.location,
+                    f"constraint {c.id}: its ConstraintTemplate {template.name} failed to load",
+                    c.location,
                     code="template_not_loaded",
                 )
             )
@@ -346,7 +359,8 @@ def build_catalog(
         if p.id in by_id:
             b.errors.append(
                 PolicyLoadError(
-                    f"policy id {p.id!r} is used twice ({by_id[p.id].location} and {p.location})", p.location,
+                    f"policy id {p.id!r} is used twice ({by_id[p.id].location} and {p.location})",
+                    p.location,
                     code="duplicate_policy_id",
                 )
             )

@@ -112,9 +112,7 @@ def constraint_from_object(obj: Mapping[str, Any], location: Location) -> Constr
                     location,
                     code="invalid_constraint",
                 )
-            points = tuple(
-                str(p.get("name")) for p in (entry.get("enforcementPoints") or []) if isinstance(p, dict)
-            )
+            points = tuple(str(p.get("name")) for p in (entry.get("enforcementPoints") or []) if isinstance(p, dict))
             scoped.append((a, points))
         if not scoped:
             raise PolicyLoadError(

@@ -21,7 +21,7 @@ import yaml
 
 from kubegate.errors import InputError, Location
 
-__all__ = ["Document", "iter_input_files", "load_documents", "load_file", "read_text", "YAML_SUFFIXES"]
+__all__ = ["YAML_SUFFIXES", "Document", "iter_input_files", "load_documents", "load_file", "read_text"]
 
 YAML_SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"
@@ -195,7 +195,9 @@ def _load_json(text: str, source: str) -> list[Document]:
         if _is_list_kind(item):
             for sub in item["items"]:
                 if not isinstance(sub, dict):
-                    raise InputError(f"an item of {item['kind']} is not an object", Location(source), code="invalid_document")
+                    raise InputError(
+                        f"an item of {item['kind']} is not an object", Location(source), code="invalid_document"
+                    )
                 docs.append(Document(sub, source, len(docs), 0))
         else:
             docs.append(Document(item, source, len(docs), 0))
@@ -212,7 +214,9 @@ def read_text(path: str) -> str:
         try:
             return sys.stdin.read()
         except UnicodeDecodeError as exc:
-            raise InputError(f"standard input is not UTF-8: {exc.reason}", Location("<stdin>"), code="invalid_encoding") from None
+            raise InputError(
+                f"standard input is not UTF-8: {exc.reason}", Location("<stdin>"), code="invalid_encoding"
+            ) from None
     try:
         return Path(path).read_text("utf-8")
     except FileNotFoundError:
@@ -255,7 +259,9 @@ def iter_input_files(paths: Iterable[str], suffixes: tuple[str, ...] = YAML_SUFF
                     found = True
                     yield os.path.join(root, name)
             if not found:
-                raise InputError(f"directory {path} contains no {'/'.join(suffixes)} files", Location(path), code="no_input")
+                raise InputError(
+                    f"directory {path} contains no {'/'.join(suffixes)} files", Location(path), code="no_input"
+                )
         elif os.path.exists(path):
             yield path
         else:

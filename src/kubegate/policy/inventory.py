@@ -56,10 +56,7 @@ class Inventory:
                     "inventory objects need apiVersion, kind and metadata.name", code="invalid_inventory_object"
                 )
             namespace = meta.get("namespace") if isinstance(meta, dict) else None
-            if namespace:
-                tree = namespaced.setdefault(str(namespace), {})
-            else:
-                tree = cluster
+            tree = namespaced.setdefault(str(namespace), {}) if namespace else cluster
             tree.setdefault(str(api_version), {}).setdefault(str(kind), {})[str(name)] = obj
         data = {"cluster": cluster, "namespace": namespaced}
         digest = hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

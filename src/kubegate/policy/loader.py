@@ -26,9 +26,7 @@ POLICY_SUFFIXES = (".rego", *YAML_SUFFIXES)
 BUILTIN_PACKAGE = "kubegate.policy.library"
 
 
-def _object_sources(
-    obj: Mapping[str, Any], location: Location, lines: list[str], sources: _Collector
-) -> None:
+def _object_sources(obj: Mapping[str, Any], location: Location, lines: list[str], sources: _Collector) -> None:
     group, _ = split_api_version(str(obj.get("apiVersion", "")))
     try:
         if group == TEMPLATE_GROUP and obj.get("kind") == "ConstraintTemplate":

@@ -16,7 +16,7 @@ from typing import Any
 
 from kubegate.errors import Location, PolicyLoadError
 
-__all__ = ["KindSelector", "LabelSelector", "Match", "MatchTarget", "wildcard_matches", "split_api_version"]
+__all__ = ["KindSelector", "LabelSelector", "Match", "MatchTarget", "split_api_version", "wildcard_matches"]
 
 _SCOPES = ("*", "Cluster", "Namespaced")
 _SOURCES = ("All", "Original", "Generated")

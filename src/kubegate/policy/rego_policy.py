@@ -98,7 +98,9 @@ def _custom(modules: Sequence[ast.Module], package: str) -> tuple[dict[str, Any]
         for ann in module.annotations:
             if not ann.custom and ann.title is None and ann.description is None:
                 continue
-            if first is None or ann.scope in ("package", "subpackages") and first.scope not in ("package", "subpackages"):
+            if first is None or (
+                ann.scope in ("package", "subpackages") and first.scope not in ("package", "subpackages")
+            ):
                 first = ann
             for key, value in ann.custom.items():
                 if key == "id" and "id" in merged and merged["id"] != value:

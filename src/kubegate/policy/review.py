@@ -20,10 +20,10 @@ from kubegate.policy.match import split_api_version
 
 __all__ = [
     "ADMISSION_GROUP",
+    "OPERATIONS",
+    "request_from_admission_review",
     "review_from_object",
     "review_from_request",
-    "request_from_admission_review",
-    "OPERATIONS",
 ]
 
 ADMISSION_GROUP = "admission.k8s.io"
@@ -83,9 +83,8 @@ def review_from_object(
         review["namespace"] = namespace
     if dry_run is not None:
         review["dryRun"] = dry_run
-    if operation == "DELETE":
-        if old_object is None:
-            review["oldObject"] = obj
+    if operation == "DELETE" and old_object is None:
+        review["oldObject"] = obj
     return review
 
 

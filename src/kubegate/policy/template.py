@@ -79,7 +79,9 @@ def _embedded(text: str, file: str, lines: Sequence[str], start_line: int) -> Em
     target = code_lines[first].strip()
     for idx in range(max(start_line - 1, 0), len(lines)):
         if lines[idx].strip() == target:
-            col = len(lines[idx]) - len(lines[idx].lstrip()) - (len(code_lines[first]) - len(code_lines[first].lstrip()))
+            col = (
+                len(lines[idx]) - len(lines[idx].lstrip()) - (len(code_lines[first]) - len(code_lines[first].lstrip()))
+            )
             return EmbeddedRego(text, file, idx - first, max(col, 0))
     return EmbeddedRego(text, file)
 
@@ -88,9 +90,7 @@ def _err(message: str, location: Location, code: str = "invalid_template") -> Po
     return PolicyLoadError(message, location, code=code)
 
 
-def template_from_object(
-    obj: Mapping[str, Any], location: Location, lines: Sequence[str] = ()
-) -> ConstraintTemplate:
+def template_from_object(obj: Mapping[str, Any], location: Location, lines: Sequence[str] = ()) -> ConstraintTemplate:
     """Parses a ConstraintTemplate object.
 
     Args:

@@ -19,7 +19,7 @@ from kubegate.errors import Location
 from kubegate.policy.match import Match
 from kubegate.rego.printer import PrintedModule
 
-__all__ = ["InputStyle", "Policy", "PolicyModule", "PolicyKind", "sha256_json", "sha256_text"]
+__all__ = ["InputStyle", "Policy", "PolicyKind", "PolicyModule", "sha256_json", "sha256_text"]
 
 PolicyKind = Literal["constraint", "rego"]
 InputStyle = Literal["review", "object"]

@@ -13,11 +13,13 @@ the same compare equal whatever file they came from.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal as TypingLiteral, TypeAlias
+from typing import Any, TypeAlias
+from typing import Literal as TypingLiteral
 
 from kubegate.errors import Location
 
 __all__ = [
+    "INFIX_PRECEDENCE",
     "Annotations",
     "ArrayCompr",
     "ArrayTerm",
@@ -36,6 +38,7 @@ __all__ = [
     "ObjectTerm",
     "Package",
     "Ref",
+    "RegoVersion",
     "Rule",
     "RuleHead",
     "Scalar",
@@ -46,8 +49,6 @@ __all__ = [
     "Term",
     "Var",
     "With",
-    "INFIX_PRECEDENCE",
-    "RegoVersion",
 ]
 
 RegoVersion: TypeAlias = TypingLiteral["v0", "v1"]

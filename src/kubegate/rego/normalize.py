@@ -26,14 +26,18 @@ rego-cpp (regopy 1.3.1 to 1.5.2; regression tests in
    in its quoted JSON form (``v := "x"; sprintf("at %v", [v])`` gives
    ``at "x"``). A literal format is split so each verb is formatted on its own
    (``sprintf("%v", [v])`` passes strings through) and the parts are joined:
-   ``concat("", ["at ", sprintf("%v", [v])])``.
+   ``concat("", ["at ", sprintf("%v", [v])])``. rego-cpp has no ``%q``; it is
+   rendered with ``json.marshal``, which quotes strings as Go's ``%q`` does.
 5. **Deprecated builtins.** v0 modules may call builtins OPA 1.0 only keeps
    for v0 (https://www.openpolicyagent.org/docs/latest/policy-reference/#deprecated-built-in-functions)
    and rego-cpp lacks: ``re_match``, ``net.cidr_overlap``, ``any``, ``all``,
    ``set_diff``, ``cast_array``, ``cast_set``. They are rewritten to their v1
    equivalents. ``print`` and ``trace`` calls, which rego-cpp does not provide,
    become ``true`` (what they return in OPA); their output is lost.
-6. **Keywords as names.** A v0 module may name a variable ``in``, ``if``,
+6. **Key-value iteration in comprehensions.** rego-cpp cannot parse
+   ``some k, v in xs`` inside a comprehension body ("Invalid collection"), so
+   there it becomes ``some k; v := xs[k]`` (both forms declare fresh locals).
+7. **Keywords as names.** A v0 module may name a variable ``in``, ``if``,
    ``contains`` or ``every``; v1 reserves them, so they are renamed.
 
 The v0 to v1 syntax changes (``contains``, ``if``, split multi-body rules) are
@@ -50,7 +54,7 @@ from dataclasses import replace
 from kubegate.errors import Location
 from kubegate.rego import ast
 
-__all__ = ["normalize_module", "walk_terms", "is_ground", "map_terms"]
+__all__ = ["is_ground", "map_terms", "normalize_module", "walk_terms"]
 
 _VERB = re.compile(r"%(?:%|[-+# 0]*(?:\d+|\*)?(?:\.(?:\d+|\*))?[a-zA-Z])")
 _RENAMED_BUILTINS = {("re_match",): ("regex", "match"), ("net", "cidr_overlap"): ("net", "cidr_contains")}
@@ -164,7 +168,7 @@ def split_sprintf(call: ast.Call) -> ast.Term | None:
     verbs = [m for m in _VERB.finditer(text) if m.group(0) != "%%"]
     if len(verbs) < len(args.items) or not verbs:
         return None
-    if len(verbs) == 1 and verbs[0].group(0) == text:
+    if len(verbs) == 1 and verbs[0].group(0) == text and text != "%q":
         return None  # a lone verb already formats strings as OPA does
     parts: list[ast.Term] = []
     pos = 0
@@ -172,7 +176,10 @@ def split_sprintf(call: ast.Call) -> ast.Term | None:
         literal = text[pos : verb.start()].replace("%%", "%")
         if literal:
             parts.append(ast.Scalar(literal, loc=fmt.loc))
-        if i < len(args.items):
+        if i < len(args.items) and verb.group(0) == "%q":
+            # rego-cpp has no %q; for strings Go's %q and a JSON string agree.
+            parts.append(ast.Call(("json", "marshal"), (args.items[i],), loc=call.loc))
+        elif i < len(args.items):
             arg = ast.ArrayTerm((args.items[i],))
             parts.append(ast.Call(("sprintf",), (ast.Scalar(verb.group(0)), arg), loc=call.loc))
         else:
@@ -262,6 +269,29 @@ class _Normalizer:
         self._globals = names
         self._locals = frozenset(r.head.name for r in module.rules) | frozenset(globals_)
 
+    def split_kv_some(self, body: ast.Body) -> ast.Body:
+        """``some k, v in xs`` -> ``some k; v := xs[k]`` (comprehension bodies only)."""
+        out: list[ast.Literal] = []
+        for lit in body:
+            expr = lit.expr
+            if not (isinstance(expr, ast.SomeIn) and expr.key is not None):
+                out.append(lit)
+                continue
+            key = expr.key if isinstance(expr.key, ast.Var) and not expr.key.is_wildcard else self.fresh(expr.loc)
+            loc = expr.loc
+            out.append(ast.Literal(ast.SomeDecl((key,), loc=loc), loc=loc))
+            element = ast.Ref(expr.domain, (key,), loc=loc)
+            value = expr.value
+            if isinstance(value, ast.Var) and not value.is_wildcard:
+                out.append(ast.Literal(ast.Assign(":=", value, element, loc=loc), withs=lit.withs, loc=loc))
+            else:
+                # Patterns and wildcards unify with the element, as in OPA.
+                target = value if not (isinstance(value, ast.Var) and value.is_wildcard) else self.fresh(loc)
+                out.append(ast.Literal(ast.Assign("=", target, element, loc=loc), withs=lit.withs, loc=loc))
+            if key is not expr.key:
+                out.append(ast.Literal(ast.Assign("=", expr.key, key, loc=loc), loc=loc))
+        return tuple(out)
+
     def deprecated(self, call: ast.Call) -> ast.Term | None:
         """The v1 form of a deprecated builtin call, or ``None``."""
         if len(call.func) == 1 and call.func[0] in self._locals:
@@ -302,9 +332,11 @@ class _Normalizer:
         def fn(t: ast.Term) -> ast.Term | None:
             if isinstance(t, ast.Var) and self._rename and t.name in _V0_NAMES_RESERVED_IN_V1:
                 return replace(t, name=f"__kw_{t.name}")
-            if isinstance(t, ast.Call) and (t.func in _RENAMED_BUILTINS or t.func in _TRUE_BUILTINS or (
-                len(t.func) == 1 and t.func[0] in ("set_diff", "cast_set", "cast_array", "any", "all")
-            )):
+            if isinstance(t, ast.Call) and (
+                t.func in _RENAMED_BUILTINS
+                or t.func in _TRUE_BUILTINS
+                or (len(t.func) == 1 and t.func[0] in ("set_diff", "cast_set", "cast_array", "any", "all"))
+            ):
                 modern = self.deprecated(t)
                 if modern is not None:
                     return map_terms(modern, fn) if not isinstance(modern, ast.Scalar) else modern
@@ -315,15 +347,15 @@ class _Normalizer:
                     return replace(split, args=tuple(map_terms(a, fn) for a in split.args))
             if isinstance(t, ast.ArrayCompr):
                 inner = scope.child()
-                body = self.body(t.body, inner)
+                body = self.body(self.split_kv_some(t.body), inner)
                 return replace(t, head=self.nested(t.head, inner), body=body)
             if isinstance(t, ast.SetCompr):
                 inner = scope.child()
-                body = self.body(t.body, inner)
+                body = self.body(self.split_kv_some(t.body), inner)
                 return replace(t, head=self.nested(t.head, inner), body=body)
             if isinstance(t, ast.ObjectCompr):
                 inner = scope.child()
-                body = self.body(t.body, inner)
+                body = self.body(self.split_kv_some(t.body), inner)
                 return replace(t, key=self.nested(t.key, inner), value=self.nested(t.value, inner), body=body)
             return None
 

@@ -34,7 +34,7 @@ from kubegate.errors import Location, RegoParseError
 from kubegate.rego import ast
 from kubegate.rego.ast import RegoVersion
 
-__all__ = ["parse_module", "parse_term", "parse_body"]
+__all__ = ["parse_body", "parse_module", "parse_term"]
 
 _ALWAYS_KEYWORDS = {
     "package": "PACKAGE",
@@ -255,10 +255,12 @@ class _Builder(Transformer[Token, Any]):
     def head_seg(self, c: list[Any]) -> ast.Term:
         if isinstance(c[0], Token) and c[0].type == "DOT":
             return ast.Scalar(str(c[1]), loc=_loc(c[1]))
-        return c[1]  # type: ignore[no-any-return]
+        term: ast.Term = c[1]
+        return term
 
     def call_params(self, c: list[Any]) -> tuple[ast.Term, ...]:
-        return c[1] if len(c) == 3 else ()  # type: ignore[no-any-return]
+        params: tuple[ast.Term, ...] = c[1] if len(c) == 3 else ()
+        return params
 
     def assign_op(self, c: list[Any]) -> str:
         return str(c[0])
@@ -494,11 +496,10 @@ def _is_ground(term: ast.Term) -> bool:
 def _make_head(parts: _HeadParts, *, has_if: bool) -> ast.RuleHead:
     """Applies OPA's head rules (parser.go parseRules) for ``p[x]`` forms."""
     ref, args, key, value = parts.ref, parts.args, parts.contains, parts.value
-    if key is None and args is None and len(ref.path) == 1 and not has_if:
+    if key is None and args is None and len(ref.path) == 1 and not has_if and value is None:
         # v0 `p[x] { ... }` is a multi-value rule p containing x; with a value,
         # `p[k] = v { ... }` stays a single-value rule on ref p[k].
-        if value is None:
-            key, ref = ref.path[0], ast.Ref(ref.head, (), loc=ref.loc)
+        key, ref = ref.path[0], ast.Ref(ref.head, (), loc=ref.loc)
     return ast.RuleHead(ref, args, key, value, parts.assign, loc=parts.loc)
 
 
@@ -523,29 +524,33 @@ def _accepts(ip: Any, token_type: str) -> bool:
         stack.append(states[stack[-1]][arg.origin.name][1])
 
 
+_KEYWORD_TYPES = frozenset(_ALWAYS_KEYWORDS.values()) | frozenset(_FUTURE_KEYWORDS.values())
+_SYMBOLS = {
+    "ASSIGN": ":=", "UNIFY": "=", "EQ": "==", "NEQ": "!=", "LT": "<", "GT": ">", "LTE": "<=", "GTE": ">=",
+    "LBRACE": "{", "RBRACE": "}", "LSQB": "[", "RSQB": "]", "LPAR": "(", "RPAR": ")", "COMMA": ",",
+    "COLON": ":", "SEMI": ";", "DOT": ".", "PIPE": "|", "AMP": "&", "PLUS": "+", "MINUS": "-",
+    "STAR": "*", "SLASH": "/", "PERCENT": "%",
+}  # fmt: skip
+
+
 def _describe(tok: Token) -> str:
+    """How an unexpected token is named in a message (OPA style: ``unexpected } token``)."""
     if tok.type == "$END":
         return "end of file"
-    if tok.type in ("NAME",):
+    if tok.type == "NAME":
         return f"identifier {tok.value!r}"
     if tok.type in ("STRING", "RAWSTRING", "NUMBER"):
         return f"{_TOKEN_TEXT[tok.type]} {tok.value}"
     if tok.type == "SEP":
         return "newline"
-    return f"{tok.value} {'keyword' if tok.type in _ALWAYS_KEYWORDS.values() or tok.type in _FUTURE_KEYWORDS.values() else 'token'}"
+    return f"{tok.value} {'keyword' if tok.type in _KEYWORD_TYPES else 'token'}"
 
 
 def _expected_text(expected: set[str]) -> str:
-    names = sorted({_TOKEN_TEXT.get(e, e.lower() if e.isalpha() else e) for e in expected})
-    grammar_symbols = {
-        "ASSIGN": ":=", "UNIFY": "=", "EQ": "==", "NEQ": "!=", "LBRACE": "{", "RBRACE": "}",
-        "LSQB": "[", "RSQB": "]", "LPAR": "(", "RPAR": ")", "COMMA": ",", "COLON": ":", "SEMI": ";",
-        "DOT": ".", "PIPE": "|",
-    }
-    pretty = sorted({grammar_symbols.get(e, _TOKEN_TEXT.get(e, e.lower())) for e in expected})
-    if len(pretty) > 8:
+    """``expected X or Y`` for a short list of acceptable tokens, else ``""``."""
+    pretty = sorted({_SYMBOLS.get(e, _TOKEN_TEXT.get(e, e.lower())) for e in expected})
+    if not pretty or len(pretty) > 8:
         return ""
-    del names
     return "expected " + " or ".join(pretty)
 
 
@@ -581,7 +586,8 @@ def _lex(source: str) -> tuple[list[Token], list[Token]]:
                 significant.append(tok)
     except UnexpectedCharacters as exc:
         file, lines = _current.get()
-        char = source[exc.pos_in_stream] if exc.pos_in_stream < len(source) else ""
+        pos = exc.pos_in_stream or 0
+        char = source[pos] if pos < len(source) else ""
         snippet = lines[exc.line - 1] if 0 < exc.line <= len(lines) else None
         loc = Location(file, exc.line, exc.column, snippet)
         if char == '"':
@@ -589,7 +595,7 @@ def _lex(source: str) -> tuple[list[Token], list[Token]]:
         if char == "`":
             raise RegoParseError("non-terminated raw string", loc) from None
         if char == "$":
-            raise RegoParseError("template strings ($\"...\") are not supported", loc) from None
+            raise RegoParseError('template strings ($"...") are not supported', loc) from None
         raise RegoParseError(f"illegal token {char!r}", loc) from None
     return significant, comments
 
@@ -624,12 +630,13 @@ def _feed(start: str, tokens: list[Token], keywords: set[str]) -> Any:
                 typ = "BODY_LBRACE"
             if typ != raw.type:
                 tok = Token.new_borrow_pos(typ, raw.value, raw)
-            if prev is not None and (raw.line or 0) > (prev.end_line or 0):
-                if not _accepts(ip, typ) and _accepts(ip, "SEP"):
-                    ip.feed_token(Token.new_borrow_pos("SEP", "\n", prev))
+            # OPA: a newline ends a literal only where the next token cannot continue it.
+            newline = prev is not None and (raw.line or 0) > (prev.end_line or 0)
+            if newline and prev is not None and not _accepts(ip, typ) and _accepts(ip, "SEP"):
+                ip.feed_token(Token.new_borrow_pos("SEP", "\n", prev))
             ip.feed_token(tok)
             prev = tok
-        return ip.feed_eof(prev)
+        return ip.feed_eof(prev)  # type: ignore[no-untyped-call]
     except UnexpectedToken as exc:
         tok = exc.token
         if tok.type == "$END" and prev is not None:
@@ -809,6 +816,7 @@ def _imports_rego_v1(tokens: list[Token]) -> bool:
 
 def _further(a: RegoParseError, b: RegoParseError) -> RegoParseError:
     """Of two errors for the same text, the one found further into it."""
+
     def key(e: RegoParseError) -> tuple[int, int]:
         return (e.location.line, e.location.column) if e.location else (0, 0)
 

@@ -19,12 +19,25 @@ from dataclasses import dataclass, field
 from kubegate.errors import Location
 from kubegate.rego import ast
 
-__all__ = ["PrintedModule", "print_module", "print_term", "print_body", "V1_KEYWORDS"]
+__all__ = ["V1_KEYWORDS", "PrintedModule", "print_body", "print_module", "print_term"]
 
 V1_KEYWORDS = frozenset(
     {
-        "as", "contains", "default", "else", "every", "false", "if", "import",
-        "in", "not", "null", "package", "some", "true", "with",
+        "as",
+        "contains",
+        "default",
+        "else",
+        "every",
+        "false",
+        "if",
+        "import",
+        "in",
+        "not",
+        "null",
+        "package",
+        "some",
+        "true",
+        "with",
     }
 )
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -97,7 +110,12 @@ def _bare(term: ast.Term) -> str:
 def _ref(term: ast.Ref) -> str:
     out = [_bare(term.head)]
     for seg in term.path:
-        if isinstance(seg, ast.Scalar) and isinstance(seg.value, str) and _IDENT.match(seg.value) and seg.value not in V1_KEYWORDS:
+        if (
+            isinstance(seg, ast.Scalar)
+            and isinstance(seg.value, str)
+            and _IDENT.match(seg.value)
+            and seg.value not in V1_KEYWORDS
+        ):
             out.append("." + seg.value)
         else:
             out.append("[" + print_term(seg) + "]")

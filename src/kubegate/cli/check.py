@@ -1,0 +1,201 @@
+"""``kubegate check``: check manifests against policies, offline.
+
+Reads YAML/JSON files, multi-document streams, ``List`` kinds, directories
+(recursively) and stdin (``-``); loads the built-in library plus ``--policies``
+directories; feeds every input object into ``data.inventory`` (so Namespace
+labels, Services and Ingresses are visible to policies); reviews each object
+as a ``CREATE``. Problems with inputs or policies are reported with their
+location and the run goes on; the exit code is 2 when there were any,
+otherwise 1 when a ``deny`` violation was found and 0 when none was.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import click
+
+from kubegate.cli.report import CheckReport, ObjectResult, render_json, render_sarif, render_text
+from kubegate.engine.engine import Engine
+from kubegate.errors import InputError, KubegateError, Location, UsageError
+from kubegate.policy.documents import Document, iter_input_files, load_file, read_text
+from kubegate.policy.kinds import KindRegistry
+from kubegate.policy.review import OPERATIONS
+
+__all__ = ["check", "run_check"]
+
+EXIT_OK, EXIT_VIOLATIONS, EXIT_ERROR = 0, 1, 2
+
+
+def load_parameters(path: str | None) -> dict[str, Mapping[str, Any]]:
+    """Reads ``--parameters``: a YAML mapping ``policy id -> {parameter: value}``.
+
+    Raises:
+        InputError: ``invalid_parameters_file``.
+    """
+    if path is None:
+        return {}
+    docs = [d for d in _yaml_mappings(path)]
+    if len(docs) != 1:
+        raise InputError(
+            f"{path} must hold one YAML mapping of policy id to parameters",
+            Location(path),
+            code="invalid_parameters_file",
+        )
+    out: dict[str, Mapping[str, Any]] = {}
+    for key, value in docs[0].items():
+        if not isinstance(value, dict):
+            raise InputError(
+                f"{path}: parameters for {key!r} must be a mapping", Location(path), code="invalid_parameters_file"
+            )
+        out[str(key)] = value
+    return out
+
+
+def _yaml_mappings(path: str) -> list[dict[str, Any]]:
+    import yaml
+
+    text = read_text(path)
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        loc = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
+        raise InputError(f"malformed YAML: {getattr(exc, 'problem', exc)}", loc, code="yaml_parse_error") from None
+    if not all(isinstance(d, dict) for d in docs):
+        raise InputError(f"{path} must hold YAML mappings", Location(path), code="invalid_parameters_file")
+    return docs
+
+
+def read_inputs(paths: Sequence[str]) -> tuple[list[Document], list[KubegateError]]:
+    """Reads every object under ``paths``; errors are collected per file."""
+    documents: list[Document] = []
+    errors: list[KubegateError] = []
+    try:
+        files = list(iter_input_files(paths))
+    except InputError as exc:
+        return [], [exc]
+    for path in files:
+        try:
+            documents.extend(load_file(path))
+        except KubegateError as exc:
+            errors.append(exc)
+    return documents, errors
+
+
+def run_check(
+    paths: Sequence[str],
+    *,
+    policy_dirs: Sequence[str] = (),
+    builtin: bool = True,
+    parameters: Mapping[str, Mapping[str, Any]] | None = None,
+    operation: str = "CREATE",
+    allow_unknown_kinds: bool = False,
+) -> CheckReport:
+    """Runs the check and returns the report (the CLI renders it)."""
+    documents, errors = read_inputs(paths)
+    if not documents and not errors:
+        errors.append(
+            InputError(f"no Kubernetes objects found in {', '.join(paths)}", Location(paths[0]), code="no_input")
+        )
+    inventory = [d.obj for d in documents if d.name and d.kind and d.api_version]
+    engine = Engine(policy_dirs, builtin=builtin, parameters=parameters, inventory=inventory)
+    errors.extend(engine.errors)
+    kinds = KindRegistry()
+    kinds.add_crds(d.obj for d in documents)
+    results: list[ObjectResult] = []
+    for doc in documents:
+        problem = None if allow_unknown_kinds else kinds.problem(doc.api_version, doc.kind)
+        if not doc.kind or not doc.api_version:
+            errors.append(
+                InputError(
+                    "object has no " + ("kind" if not doc.kind else "apiVersion"),
+                    doc.location,
+                    code="invalid_object",
+                )
+            )
+            continue
+        if problem is not None:
+            errors.append(InputError(f"{doc.api_version}/{doc.kind}: {problem}", doc.location, code="unknown_kind"))
+        try:
+            review = engine.review(doc.obj, operation=operation)
+        except KubegateError as exc:
+            errors.append(exc if exc.location else type(exc)(exc.message, doc.location, code=exc.code))
+            continue
+        results.append(ObjectResult(doc, review.violations, review.skipped))
+    return CheckReport(tuple(results), engine.policies, tuple(errors), tuple(engine.warnings))
+
+
+@click.command("check")
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--policies", "-p", "policy_dirs", multiple=True, type=click.Path(), help="Policy file or directory (repeatable)."
+)
+@click.option("--no-builtin", is_flag=True, help="Do not load kubegate's built-in compliance library.")
+@click.option(
+    "--parameters", "parameters_file", type=click.Path(), help="YAML: policy id -> parameters for plain Rego policies."
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["text", "json", "sarif"]),
+    default="text",
+    show_default=True,
+    help="Report format.",
+)
+@click.option(
+    "--operation",
+    type=click.Choice(OPERATIONS),
+    default="CREATE",
+    show_default=True,
+    help="Operation the objects are reviewed as.",
+)
+@click.option(
+    "--allow-unknown-kinds",
+    is_flag=True,
+    help="Do not report kinds that are neither built-in nor defined by an input CRD.",
+)
+@click.pass_context
+def check(
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    policy_dirs: tuple[str, ...],
+    no_builtin: bool,
+    parameters_file: str | None,
+    output: str,
+    operation: str,
+    allow_unknown_kinds: bool,
+) -> None:
+    """Check Kubernetes manifests (files, directories, or - for stdin) against policies.
+
+    Exit status: 0 no deny violation, 1 deny violations found, 2 bad input or
+    a policy that could not be loaded.
+    """
+    if no_builtin and not policy_dirs:
+        raise UsageError("--no-builtin needs at least one --policies directory: there would be nothing to check")
+    parameters = load_parameters(parameters_file)
+    report = run_check(
+        paths,
+        policy_dirs=policy_dirs,
+        builtin=not no_builtin,
+        parameters=parameters,
+        operation=operation,
+        allow_unknown_kinds=allow_unknown_kinds,
+    )
+    version = ctx.obj.get("version", "") if isinstance(ctx.obj, dict) else ""
+    if output == "json":
+        click.echo(render_json(report))
+    elif output == "sarif":
+        click.echo(render_sarif(report, version))
+    else:
+        click.echo(render_text(report, color=sys.stdout.isatty()))
+    if output == "text" or report.errors:
+        for warning in report.warnings:
+            click.echo(f"warning: {warning}", err=True)
+    for error in report.errors:
+        click.echo(f"error: {error}", err=True)
+    if report.errors:
+        ctx.exit(EXIT_ERROR)
+    ctx.exit(EXIT_OK if report.passed else EXIT_VIOLATIONS)

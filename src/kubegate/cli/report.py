@@ -1,0 +1,228 @@
+"""Render ``kubegate check`` results: text table, JSON, SARIF.
+
+The JSON shape is a contract CI pipelines parse::
+
+    {"results": [{"source", "index", "line", "apiVersion", "kind", "namespace",
+                  "name", "violations": [{"policy", "enforcement", "message",
+                  "details"}], "skipped": [...]}],
+     "summary": {"objects", "policies", "violations", "deny", "warn", "dryrun",
+                 "errors", "warnings", "passed"},
+     "errors": [{"code", "message", "location"}], "warnings": [...]}
+
+SARIF follows the OASIS SARIF 2.1.0 standard
+(https://docs.oasis-open.org/sarif/sarif/v2.1.0/sarif-v2.1.0.html) so code
+scanning UIs can show each violation on the manifest line it concerns.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubegate.engine.decision import ENFORCEMENT_ORDER, SkippedPolicy, Violation
+from kubegate.errors import KubegateError
+from kubegate.policy.documents import Document
+from kubegate.policy.units import Policy
+
+__all__ = ["CheckReport", "ObjectResult", "render_json", "render_sarif", "render_text"]
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+_SARIF_LEVEL = {"deny": "error", "warn": "warning", "dryrun": "note"}
+
+
+@dataclass(frozen=True)
+class ObjectResult:
+    """The findings for one input object."""
+
+    document: Document
+    violations: tuple[Violation, ...]
+    skipped: tuple[SkippedPolicy, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.document.source,
+            "index": self.document.index,
+            "line": self.document.line,
+            "apiVersion": self.document.api_version,
+            "kind": self.document.kind,
+            "namespace": self.document.namespace,
+            "name": self.document.name,
+            "violations": [v.to_dict() for v in self.violations],
+            "skipped": [s.to_dict() for s in self.skipped],
+        }
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """Everything ``kubegate check`` found."""
+
+    results: tuple[ObjectResult, ...]
+    policies: tuple[Policy, ...]
+    errors: tuple[KubegateError, ...] = ()
+    warnings: tuple[KubegateError, ...] = ()
+    tool_version: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def count(self, action: str) -> int:
+        return sum(1 for r in self.results for v in r.violations if v.enforcement == action)
+
+    @property
+    def passed(self) -> bool:
+        return self.count("deny") == 0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "objects": len(self.results),
+            "policies": len(self.policies),
+            "violations": sum(len(r.violations) for r in self.results),
+            "deny": self.count("deny"),
+            "warn": self.count("warn"),
+            "dryrun": self.count("dryrun"),
+            "errors": len(self.errors),
+            "warnings": len(self.warnings),
+            "passed": self.passed,
+        }
+
+
+def render_json(report: CheckReport) -> str:
+    return json.dumps(
+        {
+            "results": [r.to_dict() for r in report.results],
+            "summary": report.summary(),
+            "errors": [e.to_dict() for e in report.errors],
+            "warnings": [w.to_dict() for w in report.warnings],
+        },
+        indent=2,
+        sort_keys=False,
+    )
+
+
+def _label(doc: Document) -> str:
+    name = doc.name or "<unnamed>"
+    ns = f"{doc.namespace}/" if doc.namespace else ""
+    where = f" (line {doc.line})" if doc.line else f" (object {doc.index})"
+    return f"{doc.kind or '<no kind>'} {ns}{name}{where}"
+
+
+def render_text(report: CheckReport, color: bool = False) -> str:
+    """A readable table grouped by file and object."""
+
+    def paint(text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if color else text
+
+    styles = {"deny": "31;1", "warn": "33", "dryrun": "36"}
+    lines: list[str] = []
+    width = max((len(v.policy) for r in report.results for v in r.violations), default=10)
+    current = None
+    for result in report.results:
+        doc = result.document
+        if doc.source != current:
+            current = doc.source
+            lines.append("")
+            lines.append(paint(doc.source, "1"))
+        lines.append(f"  {_label(doc)}")
+        if not result.violations and not result.skipped:
+            lines.append(f"    {paint('ok', '32')}")
+        ordered = sorted(result.violations, key=lambda v: (-ENFORCEMENT_ORDER[v.enforcement], v.policy, v.message))
+        for v in ordered:
+            action = paint(v.enforcement.upper().ljust(6), styles[v.enforcement])
+            lines.append(f"    {action} {v.policy.ljust(width)}  {v.message}")
+        for skipped in result.skipped:
+            lines.append(f"    {paint('SKIP'.ljust(6), '2')} {skipped.policy.ljust(width)}  {skipped.reason}")
+    s = report.summary()
+    verdict = paint("PASSED", "32;1") if report.passed else paint("FAILED", "31;1")
+    lines.append("")
+    lines.append(
+        f"{s['objects']} objects checked against {s['policies']} policies: "
+        f"{s['deny']} deny, {s['warn']} warn, {s['dryrun']} dryrun"
+        + (f", {s['errors']} errors" if s["errors"] else "")
+        + f" -- {verdict}"
+    )
+    return "\n".join(lines).lstrip("\n")
+
+
+def _rule(policy: Policy) -> dict[str, Any]:
+    rule: dict[str, Any] = {
+        "id": policy.id,
+        "name": policy.id,
+        "shortDescription": {"text": policy.title or policy.id},
+        "defaultConfiguration": {"level": _SARIF_LEVEL.get(policy.enforcement, "error")},
+        "properties": {"kind": policy.kind, "version": policy.version},
+    }
+    if policy.description:
+        rule["fullDescription"] = {"text": policy.description}
+    if policy.severity:
+        rule["properties"]["severity"] = policy.severity
+    return rule
+
+
+def render_sarif(report: CheckReport, tool_version: str) -> str:
+    policies = sorted(report.policies, key=lambda p: p.id)
+    index = {p.id: i for i, p in enumerate(policies)}
+    results: list[dict[str, Any]] = []
+    for result in report.results:
+        doc = result.document
+        for v in result.violations:
+            region: dict[str, Any] = {"startLine": max(doc.line, 1)}
+            entry: dict[str, Any] = {
+                "ruleId": v.policy,
+                "level": _SARIF_LEVEL[v.enforcement],
+                "message": {
+                    "text": f"{doc.kind} {doc.namespace + '/' if doc.namespace else ''}{doc.name}: {v.message}"
+                },
+                "locations": [
+                    {
+                        "physicalLocation": {"artifactLocation": {"uri": doc.source}, "region": region},
+                        "logicalLocations": [{"name": doc.name, "kind": doc.kind}],
+                    }
+                ],
+                "properties": {"enforcement": v.enforcement, "details": v.details},
+            }
+            if v.policy in index:
+                entry["ruleIndex"] = index[v.policy]
+            results.append(entry)
+    notifications = []
+    for e in (*report.errors, *report.warnings):
+        note: dict[str, Any] = {
+            "level": "error" if e in report.errors else "warning",
+            "message": {"text": e.message},
+            "descriptor": {"id": e.code},
+        }
+        if e.location is not None:
+            loc_region: dict[str, Any] = {}
+            if e.location.line:
+                loc_region["startLine"] = e.location.line
+            if e.location.column:
+                loc_region["startColumn"] = e.location.column
+            phys: dict[str, Any] = {"artifactLocation": {"uri": e.location.file}}
+            if loc_region:
+                phys["region"] = loc_region
+            note["locations"] = [{"physicalLocation": phys}]
+        notifications.append(note)
+    sarif: dict[str, Any] = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "kubegate",
+                        "version": tool_version,
+                        "informationUri": "https://github.com/kubegate/kubegate",
+                        "rules": [_rule(p) for p in policies],
+                    }
+                },
+                "invocations": [
+                    {"executionSuccessful": not report.errors, "toolExecutionNotifications": notifications}
+                ],
+                "results": results,
+            }
+        ],
+    }
+    return json.dumps(sarif, indent=2)
+
+
+def render_errors(errors: Sequence[KubegateError]) -> str:
+    return "\n".join(f"error: {e}" for e in errors)
