@@ -30,7 +30,22 @@ def _version() -> str:
         return "0+unknown"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class KubegateGroup(click.Group):
+    """Turns kubegate's own errors into ``error: ...`` lines and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ErrorList as exc:
+            for error in exc.errors:
+                click.echo(f"error: {error}", err=True)
+            ctx.exit(EXIT_ERROR)
+        except KubegateError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(EXIT_ERROR)
+
+
+@click.group(cls=KubegateGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(_version(), prog_name="kubegate")
 @click.pass_context
 def cli(ctx: click.Context) -> None:

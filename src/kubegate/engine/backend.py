@@ -89,6 +89,9 @@ class Backend(Protocol):
     name: str
     version: str
 
+    def is_builtin(self, name: str) -> bool:
+        """Whether the backend provides the builtin function ``name`` (``"regex.match"``)."""
+
     def compile(
         self, modules: Sequence[ModuleSource], data: Mapping[str, Any], entrypoints: Sequence[str]
     ) -> CompiledPolicy:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kubegate.engine.backend import UNDEFINED, Backend, CompiledPolicy, ModuleSource
@@ -32,6 +32,7 @@ from kubegate.policy.inventory import Inventory
 from kubegate.policy.match import MatchTarget
 from kubegate.policy.units import Policy, PolicyModule, sha256_text
 from kubegate.rego import ast
+from kubegate.rego.check import check_modules
 from kubegate.rego.printer import print_module
 from kubegate.rego.values import term_from_value
 
@@ -218,6 +219,24 @@ def _attribute(error: RegoCompileError, catalog: Catalog) -> tuple[str | None, R
     return module.owner, RegoCompileError(message, source, details=error.details)
 
 
+def _static_checks(catalog: Catalog, backend: Backend) -> Catalog:
+    """Runs the front-end's OPA checks; drops units with findings (see kubegate.rego.check)."""
+    findings = check_modules([(m.name, m.module) for m in catalog.modules], backend.is_builtin)
+    reported: set[str] = set()
+    for finding in findings:
+        module = catalog.module(finding.module)
+        if module is None:
+            continue
+        error = finding.error
+        located = RegoCompileError(error.message, module.relocate(error.location), code=error.code)
+        if module.owner in reported:
+            catalog = replace(catalog, errors=(*catalog.errors, located))
+            continue
+        reported.add(module.owner)
+        catalog = catalog.without_owner(module.owner, located)
+    return catalog
+
+
 def prepare(catalog: Catalog, backend: Backend, inventory: Inventory | None = None) -> PreparedPolicySet:
     """Compiles ``catalog`` with ``backend``.
 
@@ -229,6 +248,7 @@ def prepare(catalog: Catalog, backend: Backend, inventory: Inventory | None = No
     """
     inventory = inventory or Inventory()
     start = time.perf_counter()
+    catalog = _static_checks(catalog, backend)
     for _ in range(_MAX_RECOMPILES):
         policies = catalog.policies
         dispatch = _dispatch_module(policies)

@@ -40,6 +40,7 @@ from regopy.rego_shared import (
     rego_node_type,
     rego_node_value,
     rego_output_expressions_at_index,
+    rego_output_node,
     rego_output_ok,
     rego_output_string,
 )
@@ -164,10 +165,13 @@ class _RegopyEvaluator:
     def query(self, entrypoint: str) -> Any:
         impl = rego_bundle_query_entrypoint(self._interp._impl, self._bundle._impl, entrypoint)
         try:
-            if not rego_output_ok(impl):
-                text = rego_output_string(impl)
-                raise EvaluationError(f"evaluating {entrypoint} failed: {text.strip() or 'backend error'}")
-            if rego_output_size(impl) == 0:
+            # rego-cpp may flag an error result as "ok"; look at the node before
+            # descending into it (reading an error node as results aborts the process).
+            root = rego_output_node(impl)
+            kind = rego_node_type(root) if root else None
+            if not rego_output_ok(impl) or kind in (_ERROR, _ERROR_SEQ):
+                raise EvaluationError(f"evaluating {entrypoint} failed: {_error_message(rego_output_string(impl))}")
+            if kind == _UNDEFINED or rego_output_size(impl) == 0:
                 return UNDEFINED
             node = rego_output_expressions_at_index(impl, 0)
             if not node or rego_node_size(node) == 0:
@@ -175,6 +179,14 @@ class _RegopyEvaluator:
             return read_node(rego_node_get(node, 0))
         finally:
             rego_free_output(impl)
+
+
+def _error_message(text: str) -> str:
+    """The ``errormsg`` of a backend error dump, else its first line."""
+    found = _NODE_MESSAGE.search(text)
+    if found:
+        return found.group("message").strip()
+    return (text.strip().splitlines() or ["backend error"])[0]
 
 
 def _decode_string(raw: str) -> str:
@@ -277,6 +289,20 @@ class RegopyBackend:
 
     name = "regopy"
     version = str(regopy.__version__)
+
+    def __init__(self) -> None:
+        self._probe = _quiet_interpreter()
+        self._builtins: dict[str, bool] = {}
+        self._probe_lock = threading.Lock()
+
+    def is_builtin(self, name: str) -> bool:
+        """See :meth:`kubegate.engine.backend.Backend.is_builtin`."""
+        with self._probe_lock:
+            known = self._builtins.get(name)
+            if known is None:
+                known = bool(self._probe.is_builtin(name))
+                self._builtins[name] = known
+            return known
 
     def compile(
         self, modules: Sequence[ModuleSource], data: Mapping[str, Any], entrypoints: Sequence[str]

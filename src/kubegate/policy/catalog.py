@@ -154,15 +154,12 @@ class _Builder:
         texts = []
         units = [(main, template.rego, base)] + [(lib, emb, (*base, *lib.package.path)) for lib, emb in libs]
         for i, (module, embedded, package) in enumerate(units):
-            rebased = rebase_module(module, package, prefixes)
-            printed = print_module(normalize_module(rebased))
+            normalized = normalize_module(rebase_module(module, package, prefixes))
+            printed = print_module(normalized)
             texts.append(printed.text)
             name = f"templates/{kind}/{'template' if i == 0 else f'lib{i}'}.rego"
-            self.modules.append(
-                PolicyModule(
-                    name, printed, owner, (template.location.file, embedded.line_offset, embedded.column_offset)
-                )
-            )
+            origin = (template.location.file, embedded.line_offset, embedded.column_offset)
+            self.modules.append(PolicyModule(name, printed, owner, normalized, origin))
         return sha256_text(*texts), base
 
     # ---- constraints
@@ -245,9 +242,10 @@ class _Builder:
             return
         texts = []
         for module, f in entries:
-            printed = print_module(normalize_module(module, rule_names))
+            normalized = normalize_module(module, rule_names)
+            printed = print_module(normalized)
             texts.append(printed.text)
-            self.modules.append(PolicyModule(f"rego/{f.name}", printed, owner))
+            self.modules.append(PolicyModule(f"rego/{f.name}", printed, owner, normalized))
         if info is None:
             return
         params: dict[str, Any] | None = merge_parameters(info.parameters, self.parameters.get(info.id))

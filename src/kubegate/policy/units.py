@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from kubegate.errors import Location
 from kubegate.policy.match import Match
+from kubegate.rego import ast
 from kubegate.rego.printer import PrintedModule
 
 __all__ = ["InputStyle", "Policy", "PolicyKind", "PolicyModule", "sha256_json", "sha256_text"]
@@ -48,24 +49,29 @@ class PolicyModule:
         name: backend module name, unique in a policy set.
         printed: the Rego v1 text and its line map.
         owner: id of the unit that owns it (template kind, package id).
-        origin: maps a location in ``printed`` text to the source file:
-            ``(file, line_offset, column_offset)``.
+        module: the normalised AST (locations point into the original source).
+        origin: maps a location in the original source text to the file it
+            sits in: ``(file, line_offset, column_offset)`` (Rego embedded in YAML).
     """
 
     name: str
     printed: PrintedModule
     owner: str
+    module: ast.Module
     origin: tuple[str, int, int] = ("", 0, 0)
 
-    def source_location(self, line: int) -> Location | None:
-        """The source location behind line ``line`` of the printed text."""
-        loc = self.printed.source_location(line)
+    def relocate(self, loc: Location | None) -> Location | None:
+        """Moves a location of the original Rego text into its file (see ``origin``)."""
         if loc is None:
             return None
         file, dl, dc = self.origin
         if file:
-            return Location(file, loc.line + dl, loc.column + dc if loc.column else 0, loc.snippet)
+            return Location(file, loc.line + dl if loc.line else 0, loc.column + dc if loc.column else 0, loc.snippet)
         return loc
+
+    def source_location(self, line: int) -> Location | None:
+        """The source location behind line ``line`` of the printed text."""
+        return self.relocate(self.printed.source_location(line))
 
 
 @dataclass(frozen=True)

@@ -192,7 +192,7 @@ def split_sprintf(call: ast.Call) -> ast.Term | None:
     return ast.Call(("concat",), (ast.Scalar(""), ast.ArrayTerm(tuple(parts))), loc=call.loc)
 
 
-def _vars(node: object) -> set[str]:
+def term_vars(node: object) -> set[str]:
     """Names of the variables in ``node`` outside nested comprehension bodies."""
     out: set[str] = set()
     stack: list[object] = [node]
@@ -408,7 +408,7 @@ class _Normalizer:
                 isinstance(target, ast.Var)
                 and scope.is_unbound_local(target)
                 and target.name not in self._globals
-                and target.name not in _vars(value)
+                and target.name not in term_vars(value)
                 and not (isinstance(value, ast.Ref) and scope.is_generator(value))
             ):
                 op, lhs, rhs = ":=", target, value
@@ -502,11 +502,11 @@ class _Normalizer:
         prefix = []
         expr = self.expression(lit.expr, prefix, scope)
         for p in prefix:
-            scope.bound |= _vars(p.expr)
+            scope.bound |= term_vars(p.expr)
         if isinstance(expr, ast.SomeDecl):
             scope.declared |= {v.name for v in expr.vars}
         else:
-            scope.bound |= _vars(expr)
+            scope.bound |= term_vars(expr)
         return [*prefix, replace(lit, expr=expr, withs=withs)]
 
     def body(self, body: ast.Body, scope: _Scope) -> ast.Body:
@@ -519,7 +519,7 @@ class _Normalizer:
     def rule_scope(self, head: ast.RuleHead) -> _Scope:
         bound = set(self._globals)
         if head.args is not None:
-            bound |= _vars(head.args)
+            bound |= term_vars(head.args)
         return _Scope(bound)
 
     def else_clause(self, clause: ast.ElseClause, head: ast.RuleHead) -> ast.ElseClause:

@@ -1,0 +1,115 @@
+"""The SDK: Engine loading, evaluate, review, inventory swaps, threads, errors."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from kubegate import Engine, ErrorList, InputError, RegoFile, UsageError
+from tests.engine.conftest import deployment
+
+PROD = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod", "labels": {"env": "prod"}}}
+
+
+def test_review_combines_constraints_rego_and_builtins(policy_dir: Path) -> None:
+    engine = Engine([str(policy_dir)], inventory=[PROD])
+    assert not engine.errors
+    result = engine.review(deployment())
+    by_policy = {v.policy: v for v in result.violations}
+    assert by_policy["K8sReplicaLimit/at-most-three"].message == "5 replicas is more than 3"
+    assert by_policy["main"].message == "Deployment web must run as non-root"
+    assert by_policy["prod-needs-team"].enforcement == "deny"
+    assert "pod-must-have-resource-limits" in by_policy
+    assert not result.allowed
+    assert {d.policy for d in result.decisions} >= {"K8sReplicaLimit/at-most-three", "main", "prod-needs-team"}
+    assert result.policy_set_version == engine.version
+
+
+def test_match_excludes_and_undecided_is_reported(policy_dir: Path) -> None:
+    engine = Engine([str(policy_dir)], builtin=False)
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "prod"}, "spec": {}}
+    result = engine.review(pod)
+    assert [d.policy for d in result.decisions] == ["main"]
+    assert [s.policy for s in result.skipped] == ["prod-needs-team"]
+    assert "not in the inventory" in result.skipped[0].reason
+
+
+def test_evaluate_one_policy(policy_dir: Path) -> None:
+    engine = Engine([str(policy_dir)], builtin=False)
+    decision = engine.evaluate("K8sReplicaLimit/at-most-three", {"review": {"object": deployment(replicas=9)}})
+    assert not decision.allowed
+    assert [v.message for v in decision.violations] == ["9 replicas is more than 3"]
+    assert len(decision.version) == 64 and decision.duration_ms > 0
+    assert decision.to_dict()["violations"][0]["enforcement"] == "deny"
+    ok = engine.evaluate("K8sReplicaLimit/at-most-three", {"review": {"object": deployment(replicas=1)}})
+    assert ok.allowed and ok.violations == ()
+
+
+def test_evaluate_unknown_policy(policy_dir: Path) -> None:
+    with pytest.raises(UsageError) as info:
+        Engine([str(policy_dir)], builtin=False).evaluate("nope", {})
+    assert info.value.code == "unknown_policy"
+
+
+def test_review_admission_review_and_request_forms(policy_dir: Path) -> None:
+    engine = Engine([str(policy_dir)], builtin=False)
+    request = {"uid": "1", "operation": "CREATE", "object": deployment(replicas=4), "userInfo": {"username": "u"}}
+    review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}
+    for form in (review, request):
+        result = engine.review(form)
+        assert "4 replicas is more than 3" in [v.message for v in result.violations]
+    with pytest.raises(InputError):
+        engine.review({"uid": "1", "operation": "DELETE", "object": deployment()})
+
+
+def test_broken_policy_is_reported_and_the_rest_still_works(policy_dir: Path) -> None:
+    (policy_dir / "broken.rego").write_text("package broken\n\ndeny[m] {\n  m := undefined_helper(1)\n}\n")
+    engine = Engine([str(policy_dir)], builtin=False)
+    (error,) = engine.errors
+    assert error.code == "rego_type_error"
+    assert error.location is not None and error.location.file.endswith("broken.rego") and error.location.line == 4
+    assert "main" in [p.id for p in engine.policies]
+    with pytest.raises(ErrorList):
+        Engine([str(policy_dir)], builtin=False, strict=True)
+
+
+def test_in_memory_rego_and_inventory_swap() -> None:
+    unique = RegoFile(
+        "unique.rego",
+        "package unique\nimport rego.v1\ndeny contains msg if {\n"
+        "  some name, _ in data.inventory.cluster.v1.Namespace\n"
+        '  name == input.review.object.metadata.name\n  msg := sprintf("namespace %v exists", [name])\n}\n',
+    )
+    engine = Engine(objects=[unique], builtin=False)
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod"}}
+    before = engine.version
+    assert engine.review(ns).allowed
+    engine.set_inventory([ns])
+    assert engine.version != before
+    assert [v.message for v in engine.review(ns).violations] == ["namespace prod exists"]
+
+
+def test_concurrent_reviews_during_inventory_swaps(policy_dir: Path) -> None:
+    engine = Engine([str(policy_dir)], builtin=False)
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def reviewer() -> None:
+        try:
+            while not stop.is_set():
+                msgs = [v.message for v in engine.review(deployment(replicas=7)).violations]
+                assert "7 replicas is more than 3" in msgs
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=reviewer) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for i in range(5):
+        engine.set_inventory([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"ns{i}"}}])
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not failures

@@ -1,0 +1,101 @@
+"""Normaliser: each rewrite, on the printed form."""
+
+from __future__ import annotations
+
+import textwrap
+
+from kubegate.rego import ast
+from kubegate.rego.normalize import normalize_module, split_sprintf
+from kubegate.rego.parser import parse_module, parse_term
+from kubegate.rego.printer import print_module, print_term
+
+
+def norm(source: str, globals_: frozenset[str] = frozenset()) -> str:
+    module = parse_module(textwrap.dedent(source).lstrip("\n"), "t.rego")
+    return print_module(normalize_module(module, globals_)).text
+
+
+def body_lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.startswith("\t")]
+
+
+def test_iterating_ref_in_call_argument_is_hoisted() -> None:
+    lines = body_lines(norm("package a\np { startswith(input.s, input.repos[_]) }\n"))
+    assert lines == ["__kg0 = input.repos[_]", "startswith(input.s, __kg0)"]
+
+
+def test_ground_ref_in_call_argument_stays() -> None:
+    lines = body_lines(norm("package a\np { startswith(input.s, input.prefix) }\n"))
+    assert lines == ["startswith(input.s, input.prefix)"]
+
+
+def test_negated_call_operands_move_out_like_opa() -> None:
+    lines = body_lines(norm("package a\np { img := input.img; not startswith(img, input.repos[_]) }\n"))
+    assert lines == ["img := input.img", "__kg0 = input.repos[_]", "not startswith(img, __kg0)"]
+
+
+def test_negated_plain_ref_stays_negated() -> None:
+    lines = body_lines(norm("package a\np { not input.x.y }\n"))
+    assert lines == ["not input.x.y"]
+
+
+def test_assignment_from_iteration_goes_through_a_fresh_variable() -> None:
+    lines = body_lines(norm("package a\np { c := input.cs[_]; input.m[c] }\n"))
+    assert lines == ["__kg0 = input.cs[_]", "c := __kg0", "input.m[c]"]
+
+
+def test_unification_with_unbound_local_becomes_declaration() -> None:
+    lines = body_lines(norm('package a\np { x = concat("", ["a"]); y := 1; y = 1 }\n'))
+    assert lines == ['x := concat("", ["a"])', "y := 1", "y = 1"]
+
+
+def test_unification_with_rule_name_is_kept() -> None:
+    lines = body_lines(norm("package a\nq := 1\np { q = 1 }\n"))
+    assert lines == ["q = 1"]
+    lines = body_lines(norm("package a\np { other = 1 }\n", frozenset({"other"})))
+    assert lines == ["other = 1"]
+
+
+def test_sprintf_is_split_around_verbs() -> None:
+    term = parse_term('sprintf("at %v: %d%%", [a, b])')
+    assert isinstance(term, ast.Call)
+    split = split_sprintf(term)
+    assert split is not None
+    assert print_term(split) == 'concat("", ["at ", sprintf("%v", [a]), ": ", sprintf("%d", [b]), "%"])'
+
+
+def test_sprintf_missing_argument_is_marked_like_go() -> None:
+    term = parse_term('sprintf("%v and %v", [a])')
+    assert isinstance(term, ast.Call)
+    split = split_sprintf(term)
+    assert split is not None and "%!v(MISSING)" in print_term(split)
+
+
+def test_sprintf_q_uses_json_marshal_and_lone_verb_stays() -> None:
+    q = parse_term('sprintf("name %q", [n])')
+    lone = parse_term('sprintf("%v", [n])')
+    assert isinstance(q, ast.Call) and isinstance(lone, ast.Call)
+    split = split_sprintf(q)
+    assert split is not None and "json.marshal(n)" in print_term(split)
+    assert split_sprintf(lone) is None
+
+
+def test_deprecated_builtins_are_rewritten() -> None:
+    text = norm('package a\np { re_match("a", "a"); set_diff({1}, {2}); x := cast_array({1}); all([true]) }\n')
+    assert "regex.match" in text and "{1} - {2}" in text and "some __kg" in text and "re_match" not in text
+
+
+def test_local_function_named_like_deprecated_builtin_is_left_alone() -> None:
+    text = norm("package a\nany(x) = true { x }\np { any(true) }\n")
+    assert "any(true)" in text
+
+
+def test_kv_some_in_comprehension_is_split() -> None:
+    text = norm('package a\nimport rego.v1\nr := [v | some k, v in {"a": 1}]\n')
+    assert "some k, v in" not in text
+    assert "some k;" in text
+
+
+def test_v0_variables_named_like_keywords_are_renamed() -> None:
+    text = norm("package a\np = in { in := 1 }\n")
+    assert "__kw_in" in text and " in :=" not in text
