@@ -21,6 +21,7 @@ from regopy.rego_shared import rego_output_string, rego_query
 
 from kubegate.engine.backend import UNDEFINED, ModuleSource
 from kubegate.engine.regopy_backend import RegopyBackend
+from kubegate.rego.compat import COMPAT_MODULE_NAME, compat_printed
 from kubegate.rego.normalize import normalize_module
 from kubegate.rego.parser import parse_module
 from kubegate.rego.printer import print_module
@@ -39,7 +40,8 @@ def raw(module: str, query: str, input_value: Any = None) -> str:
 def kubegate(module: str, rule: str, input_value: Any = None) -> Any:
     """Evaluates ``rule`` (``pkg/rule``) on kubegate's normalised form of ``module``."""
     text = print_module(normalize_module(parse_module(textwrap.dedent(module), "m.rego"))).text
-    compiled = RegopyBackend().compile([ModuleSource("m.rego", text)], {}, [rule])
+    modules = [ModuleSource("m.rego", text), ModuleSource(COMPAT_MODULE_NAME, compat_printed().text)]
+    compiled = RegopyBackend().compile(modules, {}, [rule])
     ev = compiled.evaluator()
     ev.set_input(ev.prepare_input(input_value if input_value is not None else {}))
     return ev.query(rule)

@@ -113,3 +113,27 @@ def test_concurrent_reviews_during_inventory_swaps(policy_dir: Path) -> None:
     for t in threads:
         t.join()
     assert not failures
+
+
+def test_a_policy_failing_at_run_time_is_isolated_and_fails_closed() -> None:
+    # rego-cpp cannot format %b; in the backend the whole query fails.
+    failing = RegoFile(
+        "f.rego", 'package fails\nimport rego.v1\ndeny contains sprintf("%b", [5]) if input.review.object\n'
+    )
+    fine = RegoFile("g.rego", 'package fine\nimport rego.v1\nwarn contains "looked" if input.review.object\n')
+    engine = Engine(objects=[failing, fine], builtin=False)
+    result = engine.review({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}})
+    (failed,) = result.errors
+    assert failed.policy == "fails" and failed.error and not failed.allowed
+    assert [v.message for v in result.violations] == ["looked"]
+    assert not result.allowed
+
+
+def test_builtins_known_to_diverge_are_warned_about() -> None:
+    module = RegoFile(
+        "v.rego", 'package versions\nimport rego.v1\n\ndeny contains "old" if semver.compare(input.v, "1.2.0") < 0\n'
+    )
+    engine = Engine(objects=[module], builtin=False)
+    (warning,) = engine.warnings
+    assert warning.code == "backend_divergence" and "semver.compare" in warning.message
+    assert warning.location is not None and warning.location.line == 4

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from kubegate.rego.check import check_modules
+from kubegate.rego.check import check_modules, check_negation_safety
 from kubegate.rego.normalize import normalize_module
 from kubegate.rego.parser import parse_module
 
@@ -77,3 +77,39 @@ def test_local_variable_named_like_a_rule_is_not_recursion() -> None:
 def test_unsafe_head_variable() -> None:
     result = findings("package p\np[x] { y := 1 }\nq := [z | z := 1] { true }\n")
     assert result == [("rego_unsafe_var_error", "var x is unsafe", 2)]
+
+
+def unsafe(source: str) -> list[tuple[str, int]]:
+    module = parse_module(textwrap.dedent(source).lstrip("\n"), "m.rego")
+    return [(e.message, e.location.line if e.location else 0) for e in check_negation_safety(module)]
+
+
+def test_wildcard_only_in_negation_is_unsafe_like_opa() -> None:
+    assert unsafe("package p\np { not startswith(input.img, input.repos[_]) }\n") == [("var _ is unsafe", 2)]
+
+
+def test_variable_only_in_negation_is_unsafe() -> None:
+    assert unsafe("package p\np { some i; not input.xs[i] }\n") == [("var i is unsafe", 2)]
+
+
+def test_bound_variables_arguments_and_globals_are_safe() -> None:
+    assert (
+        unsafe(
+            """
+        package p
+        import data.lib.allowed
+        q = 1 { true }
+        f(x) { not startswith(x, "a") }
+        p { i := 1; not input.xs[i]; not q; not allowed[input.y] }
+        r { not input.xs[i]; i := 2 }
+        """
+        )
+        == []
+    )
+
+
+def test_nested_bodies_see_the_enclosing_scope() -> None:
+    assert unsafe("package p\nimport rego.v1\np if { x := 1; every y in input.ys { not y == x } }\n") == []
+    assert unsafe("package p\nimport rego.v1\nr := [y | some y in input.ys; not input.z[w]]\n") == [
+        ("var w is unsafe", 3)
+    ]

@@ -34,6 +34,7 @@ import yaml
 
 from kubegate.engine.backend import UNDEFINED, ModuleSource
 from kubegate.engine.regopy_backend import RegopyBackend
+from kubegate.rego.compat import COMPAT_MODULE_NAME, compat_printed
 from kubegate.rego.normalize import normalize_module
 from kubegate.rego.parser import parse_module
 from kubegate.rego.printer import print_module
@@ -63,6 +64,7 @@ def test_conformance(case: dict[str, Any]) -> None:
     for i, text in enumerate(case["modules"]):
         module = parse_module(text, f"m{i}.rego", case.get("version"))
         modules.append(ModuleSource(f"m{i}.rego", print_module(normalize_module(module)).text))
+    modules.append(ModuleSource(COMPAT_MODULE_NAME, compat_printed().text))
     compiled = RegopyBackend().compile(modules, case.get("data") or {}, [case["rule"]])
     evaluator = compiled.evaluator()
     evaluator.set_input(evaluator.prepare_input(case.get("input", {})))

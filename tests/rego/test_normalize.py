@@ -30,8 +30,22 @@ def test_ground_ref_in_call_argument_stays() -> None:
 
 
 def test_negated_call_operands_move_out_like_opa() -> None:
-    lines = body_lines(norm("package a\np { img := input.img; not startswith(img, input.repos[_]) }\n"))
-    assert lines == ["img := input.img", "__kg0 = input.repos[_]", "not startswith(img, __kg0)"]
+    lines = body_lines(norm("package a\np { img := input.img; not startswith(img, input.cfg.prefix) }\n"))
+    assert lines == ["img := input.img", "__kg0 := input.cfg.prefix", "not startswith(img, __kg0)"]
+
+
+def test_negated_collection_operands_move_out() -> None:
+    lines = body_lines(norm("package a\np { not [input.missing] }\n"))
+    assert lines == ["__kg0 := input.missing", "not [__kg0]"]
+
+
+def test_divergent_builtins_go_through_compat() -> None:
+    text = norm(
+        'package a\np { concat(",", input.s); concat(",", ["a"])\n'
+        'replace(input.x, "", "-"); replace(input.x, "a", "b") }\n'
+    )
+    assert 'data.kubegate.compat.join(",", input.s)' in text and 'concat(",", ["a"])' in text
+    assert 'data.kubegate.compat.replace_all(input.x, "", "-")' in text and 'replace(input.x, "a", "b")' in text
 
 
 def test_negated_plain_ref_stays_negated() -> None:

@@ -19,7 +19,7 @@ import click
 
 from kubegate.cli.report import CheckReport, ObjectResult, render_json, render_sarif, render_text
 from kubegate.engine.engine import Engine
-from kubegate.errors import InputError, KubegateError, Location, UsageError
+from kubegate.errors import EvaluationError, InputError, KubegateError, Location, UsageError
 from kubegate.policy.documents import Document, iter_input_files, load_file, read_text
 from kubegate.policy.kinds import KindRegistry
 from kubegate.policy.review import OPERATIONS
@@ -124,6 +124,10 @@ def run_check(
         except KubegateError as exc:
             errors.append(exc if exc.location else type(exc)(exc.message, doc.location, code=exc.code))
             continue
+        for failed in review.errors:
+            errors.append(
+                EvaluationError(f"policy {failed.policy} failed on this object: {failed.error}", doc.location)
+            )
         results.append(ObjectResult(doc, review.violations, review.skipped))
     return CheckReport(tuple(results), engine.policies, tuple(errors), tuple(engine.warnings))
 

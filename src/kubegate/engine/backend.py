@@ -89,6 +89,10 @@ class Backend(Protocol):
     name: str
     version: str
 
+    @property
+    def divergences(self) -> Mapping[str, str]:
+        """Builtin name -> how the backend's result differs from OPA's."""
+
     def is_builtin(self, name: str) -> bool:
         """Whether the backend provides the builtin function ``name`` (``"regex.match"``)."""
 

@@ -52,6 +52,8 @@ class Decision:
         violations: every violation, in a stable order.
         duration_ms: evaluation time in milliseconds (backend query and decoding).
         policy_set_version: version of the policy set that decided.
+        error: why evaluation failed (``allowed`` is then ``False``: kubegate
+            fails closed), else ``None``.
     """
 
     policy: str
@@ -60,9 +62,10 @@ class Decision:
     violations: tuple[Violation, ...]
     duration_ms: float
     policy_set_version: str
+    error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "policy": self.policy,
             "version": self.version,
             "allowed": self.allowed,
@@ -70,6 +73,9 @@ class Decision:
             "durationMs": round(self.duration_ms, 3),
             "policySetVersion": self.policy_set_version,
         }
+        if self.error is not None:
+            out["error"] = self.error
+        return out
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,8 @@ class ReviewResult:
     """The outcome of reviewing one object against every matching policy.
 
     Attributes:
-        allowed: ``False`` when any violation has enforcement ``deny``.
+        allowed: ``False`` when any violation has enforcement ``deny`` or a
+            policy failed to evaluate.
         decisions: one per policy whose match selected the object.
         skipped: policies whose match could not be decided (e.g. a
             ``namespaceSelector`` with the Namespace unknown).
@@ -106,6 +113,11 @@ class ReviewResult:
     @property
     def violations(self) -> tuple[Violation, ...]:
         return tuple(v for d in self.decisions for v in d.violations)
+
+    @property
+    def errors(self) -> tuple[Decision, ...]:
+        """Decisions of policies that failed to evaluate."""
+        return tuple(d for d in self.decisions if d.error is not None)
 
     def by_enforcement(self, action: str) -> tuple[Violation, ...]:
         return tuple(v for v in self.violations if v.enforcement == action)

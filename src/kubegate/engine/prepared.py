@@ -26,13 +26,15 @@ from typing import Any
 
 from kubegate.engine.backend import UNDEFINED, Backend, CompiledPolicy, ModuleSource
 from kubegate.engine.decision import Decision, ReviewResult, SkippedPolicy, Violation
-from kubegate.errors import BackendError, EvaluationError, KubegateError, Location, RegoCompileError
+from kubegate.errors import BackendError, EvaluationError, KubegateError, Location, PolicyLoadError, RegoCompileError
 from kubegate.policy.catalog import Catalog
 from kubegate.policy.inventory import Inventory
 from kubegate.policy.match import MatchTarget
 from kubegate.policy.units import Policy, PolicyModule, sha256_text
 from kubegate.rego import ast
 from kubegate.rego.check import check_modules
+from kubegate.rego.compat import COMPAT_MODULE_NAME, compat_module, compat_printed
+from kubegate.rego.normalize import walk_terms
 from kubegate.rego.printer import print_module
 from kubegate.rego.values import term_from_value
 
@@ -125,6 +127,15 @@ class PreparedPolicySet:
         return self.policies[i] if i is not None else None
 
     # ---- evaluation
+    def _run_isolated(self, evaluator: Any, index: int, policy: Policy) -> Decision:
+        """Like :meth:`_run`, but a failing policy yields a failed decision instead of raising."""
+        start = time.perf_counter()
+        try:
+            return self._run(evaluator, index, policy)
+        except EvaluationError as exc:
+            elapsed = (time.perf_counter() - start) * 1000
+            return Decision(policy.id, policy.version, False, (), elapsed, self.version, error=exc.message)
+
     def _run(self, evaluator: Any, index: int, policy: Policy) -> Decision:
         start = time.perf_counter()
         result = evaluator.query(_entrypoint(index))
@@ -195,11 +206,11 @@ class PreparedPolicySet:
         object_style = [i for i in selected if self.policies[i].input_style == "object"]
         if review_style:
             evaluator.set_input(evaluator.prepare_input({"review": review}))
-            decisions.extend(self._run(evaluator, i, self.policies[i]) for i in review_style)
+            decisions.extend(self._run_isolated(evaluator, i, self.policies[i]) for i in review_style)
         obj = review.get("object") or review.get("oldObject")
         if object_style and obj is not None:
             evaluator.set_input(evaluator.prepare_input(obj))
-            decisions.extend(self._run(evaluator, i, self.policies[i]) for i in object_style)
+            decisions.extend(self._run_isolated(evaluator, i, self.policies[i]) for i in object_style)
         decisions.sort(key=lambda d: d.policy)
         allowed = all(d.allowed for d in decisions)
         elapsed = (time.perf_counter() - start) * 1000
@@ -219,9 +230,33 @@ def _attribute(error: RegoCompileError, catalog: Catalog) -> tuple[str | None, R
     return module.owner, RegoCompileError(message, source, details=error.details)
 
 
+def _divergence_warnings(catalog: Catalog, backend: Backend) -> Catalog:
+    """Warns, once per unit, about calls to builtins the backend is known to get wrong."""
+    warned: set[tuple[str, str]] = set()
+    warnings: list[KubegateError] = []
+    for policy_module in catalog.modules:
+        for term in walk_terms(policy_module.module.rules):
+            if not isinstance(term, ast.Call) or term.name not in backend.divergences:
+                continue
+            if (policy_module.owner, term.name) in warned:
+                continue
+            warned.add((policy_module.owner, term.name))
+            warnings.append(
+                PolicyLoadError(
+                    f"{term.name} {backend.divergences[term.name]} in the {backend.name} backend; "
+                    "results may differ from OPA",
+                    policy_module.relocate(term.loc),
+                    code="backend_divergence",
+                )
+            )
+    return replace(catalog, warnings=(*catalog.warnings, *warnings)) if warnings else catalog
+
+
 def _static_checks(catalog: Catalog, backend: Backend) -> Catalog:
     """Runs the front-end's OPA checks; drops units with findings (see kubegate.rego.check)."""
-    findings = check_modules([(m.name, m.module) for m in catalog.modules], backend.is_builtin)
+    modules = [(m.name, m.module) for m in catalog.modules] + [(COMPAT_MODULE_NAME, compat_module())]
+    findings = check_modules(modules, backend.is_builtin)
+    catalog = _divergence_warnings(catalog, backend)
     reported: set[str] = set()
     for finding in findings:
         module = catalog.module(finding.module)
@@ -253,6 +288,7 @@ def prepare(catalog: Catalog, backend: Backend, inventory: Inventory | None = No
         policies = catalog.policies
         dispatch = _dispatch_module(policies)
         modules = [ModuleSource(m.name, m.printed.text) for m in catalog.modules]
+        modules.append(ModuleSource(COMPAT_MODULE_NAME, compat_printed().text))
         modules.append(ModuleSource(_DISPATCH_MODULE, dispatch))
         entrypoints = [_entrypoint(i) for i in range(len(policies))] or ["/".join((*DISPATCH_PACKAGE, "empty"))]
         data = {"inventory": dict(inventory.data)}

@@ -247,7 +247,8 @@ def read_node(node: Any) -> Any:
     if kind == _FLOAT:
         return float(rego_node_value(node))
     if kind in (_TRUE, _FALSE, _BOOLEAN):
-        return rego_node_value(node) == "true" if kind == _BOOLEAN else kind == _TRUE
+        # rego-cpp spells computed booleans "True" in some paths (membership results).
+        return str(rego_node_value(node)).lower() == "true" if kind == _BOOLEAN else kind == _TRUE
     if kind == _NULL:
         return None
     if kind in (_ARRAY, _SET, _TERMS):
@@ -284,11 +285,26 @@ class _RegopyCompiled:
         return ev
 
 
+# Builtins whose rego-cpp implementation differs from OPA in ways kubegate
+# cannot rewrite around (measured; see docs/compatibility.md).
+KNOWN_DIVERGENCES: dict[str, str] = {
+    "semver.compare": "compares 1.10.0 below 1.9.0 and ranks pre-releases above releases",
+    "net.cidr_contains": "is undefined for every input",
+    "json.marshal": "is undefined for input values that contain arrays",
+    "object.union": "replaces nested objects instead of merging them",
+    "format_int": "gives wrong digits for bases other than 10 and for negative numbers",
+    "strings.replace_n": "applies the replacements one after another instead of in one pass",
+    "upper": "only changes ASCII letters",
+    "lower": "only changes ASCII letters",
+}
+
+
 class RegopyBackend:
     """:class:`~kubegate.engine.backend.Backend` over regopy (rego-cpp)."""
 
     name = "regopy"
     version = str(regopy.__version__)
+    divergences: Mapping[str, str] = KNOWN_DIVERGENCES
 
     def __init__(self) -> None:
         self._probe = _quiet_interpreter()

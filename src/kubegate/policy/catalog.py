@@ -14,12 +14,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kubegate.errors import KubegateError, Location, PolicyLoadError, RegoParseError
+from kubegate.errors import KubegateError, Location, PolicyLoadError, RegoCompileError, RegoParseError
 from kubegate.policy.constraint import Constraint, validate_parameters
 from kubegate.policy.rego_policy import merge_parameters, package_info
 from kubegate.policy.template import ConstraintTemplate, EmbeddedRego
 from kubegate.policy.units import Policy, PolicyModule, sha256_json, sha256_text
 from kubegate.rego import ast
+from kubegate.rego.check import check_negation_safety
 from kubegate.rego.normalize import normalize_module
 from kubegate.rego.parser import parse_module
 from kubegate.rego.printer import print_module
@@ -150,6 +151,13 @@ class _Builder:
                 )
                 return None
             libs.append((lib, embedded))
+        for module, embedded in [(main, template.rego), *libs]:
+            unsafe = check_negation_safety(module)
+            if unsafe:
+                loc = unsafe[0].location
+                located = embedded.locate(loc.line, loc.column, loc.snippet) if loc else template.location
+                self.errors.append(RegoCompileError(unsafe[0].message, located, code=unsafe[0].code))
+                return None
         prefixes: dict[tuple[str, ...], tuple[str, ...]] = {("lib",): (*base, "lib")}
         texts = []
         units = [(main, template.rego, base)] + [(lib, emb, (*base, *lib.package.path)) for lib, emb in libs]
@@ -235,6 +243,10 @@ class _Builder:
         owner = f"package:{dotted}"
         modules = [m for m, _ in entries]
         rule_names = frozenset(r.head.name for m in modules for r in m.rules)
+        unsafe = [e for m in modules for e in check_negation_safety(m, rule_names)]
+        if unsafe:
+            self.errors.extend(unsafe)
+            return
         try:
             info = package_info(package, modules)
         except PolicyLoadError as exc:

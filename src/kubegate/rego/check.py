@@ -11,7 +11,10 @@ backend sees them and reports OPA's error codes
   in the policy set nor a builtin of the backend; a user function called with
   the wrong number of arguments (one extra argument, the output, is allowed);
 * ``rego_recursion_error``: rules that depend on themselves;
-* ``rego_unsafe_var_error``: a variable in a rule head that the body never binds.
+* ``rego_unsafe_var_error``: a variable in a rule head that the body never
+  binds, or a variable (wildcards included) that only appears in negated
+  literals (:func:`check_negation_safety`, run on the module as parsed: OPA
+  checks safety before it rewrites anything, so ``not f(xs[_])`` is an error).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from kubegate.errors import Location, RegoCompileError
 from kubegate.rego import ast
 from kubegate.rego.normalize import term_vars, walk_terms
 
-__all__ = ["CheckFinding", "check_modules"]
+__all__ = ["CheckFinding", "check_modules", "check_negation_safety"]
 
 
 @dataclass(frozen=True)
@@ -248,3 +251,121 @@ def check_modules(modules: Sequence[tuple[str, ast.Module]], is_builtin: Callabl
         findings.extend(_check_head_safety(name, module, globals_))
     findings.extend(_check_recursion(modules, index))
     return findings
+
+
+def _closure_free_vars(node: object, wildcards: bool) -> set[str]:
+    """Variables of ``node`` outside nested comprehension bodies; ``_`` counted when asked."""
+    names = term_vars(node)
+    if wildcards:
+        for term in _shallow_terms(node):
+            if isinstance(term, ast.Var) and term.is_wildcard:
+                names.add("_")
+    return names
+
+
+def _shallow_terms(node: object) -> Iterator[ast.Term]:
+    stack: list[object] = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (tuple, list)):
+            stack.extend(item)
+        elif isinstance(item, ast.Var | ast.Scalar):
+            yield item
+        elif isinstance(item, ast.Ref):
+            stack.extend([item.head, item.path])
+        elif isinstance(item, ast.Call):
+            stack.append(item.args)
+        elif isinstance(item, ast.InfixCall):
+            stack.extend([item.lhs, item.rhs])
+        elif isinstance(item, ast.Member):
+            stack.extend([item.key, item.value, item.collection])
+        elif isinstance(item, ast.ArrayTerm | ast.SetTerm):
+            stack.append(item.items)
+        elif isinstance(item, ast.ObjectTerm):
+            stack.append([x for pair in item.items for x in pair])
+        elif isinstance(item, ast.Assign):
+            stack.extend([item.lhs, item.rhs])
+
+
+def _comprehensions(node: object) -> Iterator[ast.ArrayCompr | ast.SetCompr | ast.ObjectCompr]:
+    """Comprehensions in ``node`` that are not inside another comprehension."""
+    stack: list[object] = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, ast.ArrayCompr | ast.SetCompr | ast.ObjectCompr):
+            yield item
+        elif isinstance(item, (tuple, list)):
+            stack.extend(item)
+        elif isinstance(item, ast.Ref):
+            stack.extend([item.head, item.path])
+        elif isinstance(item, ast.Call):
+            stack.append(item.args)
+        elif isinstance(item, ast.InfixCall):
+            stack.extend([item.lhs, item.rhs])
+        elif isinstance(item, ast.Member):
+            stack.extend([item.key, item.value, item.collection])
+        elif isinstance(item, ast.ArrayTerm | ast.SetTerm):
+            stack.append(item.items)
+        elif isinstance(item, ast.ObjectTerm):
+            stack.append([x for pair in item.items for x in pair])
+        elif isinstance(item, ast.Assign):
+            stack.extend([item.lhs, item.rhs])
+        elif isinstance(item, ast.SomeIn):
+            stack.extend([item.key, item.value, item.domain])
+
+
+def _nested_bodies(lit: ast.Literal) -> Iterator[tuple[ast.Body, set[str]]]:
+    """Comprehension and every bodies directly inside a literal, with the names they declare."""
+    expr = lit.expr
+    if isinstance(expr, ast.Every):
+        declared = {expr.value.name} | ({expr.key.name} if expr.key is not None else set())
+        yield expr.body, declared
+    for compr in _comprehensions(expr.domain if isinstance(expr, ast.Every) else expr):
+        yield compr.body, set()
+
+
+def _body_safety(body: ast.Body, outer: set[str], errors: list[RegoCompileError]) -> set[str]:
+    bound = set(outer)
+    for lit in body:
+        if not lit.negated:
+            bound |= term_vars(lit.expr)
+            if isinstance(lit.expr, ast.SomeIn):
+                bound |= term_vars([p for p in (lit.expr.key, lit.expr.value) if p is not None])
+    for lit in body:
+        if lit.negated:
+            for var in sorted(_closure_free_vars(lit.expr, wildcards=True) - bound):
+                shown = "_" if var == "_" else var
+                errors.append(RegoCompileError(f"var {shown} is unsafe", lit.loc, code="rego_unsafe_var_error"))
+        for nested, declared in _nested_bodies(lit):
+            _body_safety(nested, bound | declared, errors)
+    return bound
+
+
+def check_negation_safety(module: ast.Module, globals_: frozenset[str] = frozenset()) -> list[RegoCompileError]:
+    """OPA's safety rule for negation, on a module as parsed.
+
+    Args:
+        module: the parsed (not normalised) module.
+        globals_: rule names defined by other modules of the same package.
+
+    Returns:
+        One ``rego_unsafe_var_error`` per unsafe variable, located at its literal.
+    """
+    names = {"input", "data"} | set(globals_) | {r.head.name for r in module.rules}
+    names |= {imp.alias or imp.path[-1] for imp in module.imports}
+    errors: list[RegoCompileError] = []
+    for rule in module.rules:
+        outer = set(names)
+        for arg in rule.head.args or ():
+            outer |= term_vars(arg)
+        bound = _body_safety(rule.body, outer, errors) if rule.body is not None else outer
+        for part in (rule.head.key, rule.head.value):
+            for compr in _comprehensions(part):
+                _body_safety(compr.body, bound, errors)
+        chain = rule.else_
+        while chain is not None:
+            else_bound = _body_safety(chain.body, outer, errors) if chain.body is not None else outer
+            for compr in _comprehensions(chain.value):
+                _body_safety(compr.body, else_bound, errors)
+            chain = chain.else_
+    return errors

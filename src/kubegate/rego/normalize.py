@@ -11,13 +11,13 @@ rego-cpp (regopy 1.3.1 to 1.5.2; regression tests in
    before the literal: ``__kg0 = xs[i]; startswith(s, __kg0)``.
 2. **Negation.** OPA's compiler moves the operands of a call out of the
    expression before evaluating it (``rewriteExprTerms`` and
-   ``rewriteDynamics`` in ``v1/ast/compile.go``), and does so for negated
-   expressions too: ``not f(xs[_])`` means "some element for which ``f`` fails",
-   and ``not f(x.missing)`` makes the body fail. rego-cpp evaluates the operands
-   inside the negation, so kubegate applies OPA's rewrite to negated literals:
-   refs, nested calls and comprehensions in a negated call's operands (and
-   refs in the brackets of a negated ref) become ``__kgN`` variables bound
-   before the ``not``.
+   ``rewriteDynamics`` in ``v1/ast/compile.go``), negated expressions
+   included: ``not f(x.missing)`` makes the body fail, while ``not
+   x.missing`` (a plain ref) succeeds. rego-cpp evaluates the operands inside
+   the negation, so kubegate applies OPA's rewrite to negated literals. (A
+   negated literal with a variable bound nowhere else, ``not f(xs[_])``, is a
+   ``rego_unsafe_var_error`` in OPA and in kubegate: see
+   :func:`kubegate.rego.check.check_negation_safety`.)
 3. **Generator assignment.** ``c := xs[_]`` followed by ``ys[c]`` crashes the
    backend (SIGSEGV at compile time). An assignment whose right side iterates is
    split into a unification with a fresh variable and a plain assignment:
@@ -28,16 +28,23 @@ rego-cpp (regopy 1.3.1 to 1.5.2; regression tests in
    (``sprintf("%v", [v])`` passes strings through) and the parts are joined:
    ``concat("", ["at ", sprintf("%v", [v])])``. rego-cpp has no ``%q``; it is
    rendered with ``json.marshal``, which quotes strings as Go's ``%q`` does.
-5. **Deprecated builtins.** v0 modules may call builtins OPA 1.0 only keeps
+5. **Divergent builtins.** ``concat`` over a set (OPA joins sorted),
+   ``time.parse_rfc3339_ns`` (rego-cpp rejects ``Z``) and ``replace`` (rego-cpp
+   hangs on an empty pattern) are routed through ``data.kubegate.compat``
+   (``compat.rego``), unless the call's arguments make the difference impossible.
+6. **Deprecated builtins.** v0 modules may call builtins OPA 1.0 only keeps
    for v0 (https://www.openpolicyagent.org/docs/latest/policy-reference/#deprecated-built-in-functions)
    and rego-cpp lacks: ``re_match``, ``net.cidr_overlap``, ``any``, ``all``,
    ``set_diff``, ``cast_array``, ``cast_set``. They are rewritten to their v1
    equivalents. ``print`` and ``trace`` calls, which rego-cpp does not provide,
    become ``true`` (what they return in OPA); their output is lost.
-6. **Key-value iteration in comprehensions.** rego-cpp cannot parse
+7. **Key-value iteration in comprehensions.** rego-cpp cannot parse
    ``some k, v in xs`` inside a comprehension body ("Invalid collection"), so
    there it becomes ``some k; v := xs[k]`` (both forms declare fresh locals).
-7. **Keywords as names.** A v0 module may name a variable ``in``, ``if``,
+8. **Regex flags.** rego-cpp rejects RE2 inline flags; a literal pattern
+   starting with ``(?i)`` or ``(?s)`` is rewritten without them
+   (:mod:`kubegate.rego.regex`).
+9. **Keywords as names.** A v0 module may name a variable ``in``, ``if``,
    ``contains`` or ``every``; v1 reserves them, so they are renamed.
 
 The v0 to v1 syntax changes (``contains``, ``if``, split multi-body rules) are
@@ -53,10 +60,17 @@ from dataclasses import replace
 
 from kubegate.errors import Location
 from kubegate.rego import ast
+from kubegate.rego.regex import PATTERN_ARGUMENT, rewrite_flags
 
 __all__ = ["is_ground", "map_terms", "normalize_module", "walk_terms"]
 
 _VERB = re.compile(r"%(?:%|[-+# 0]*(?:\d+|\*)?(?:\.(?:\d+|\*))?[a-zA-Z])")
+COMPAT_PACKAGE = ("kubegate", "compat")
+_COMPAT_CALLS = {
+    ("concat",): "join",
+    ("time", "parse_rfc3339_ns"): "rfc3339_ns",
+    ("replace",): "replace_all",
+}
 _RENAMED_BUILTINS = {("re_match",): ("regex", "match"), ("net", "cidr_overlap"): ("net", "cidr_contains")}
 _TRUE_BUILTINS = frozenset({("print",), ("trace",)})
 _V0_NAMES_RESERVED_IN_V1 = frozenset({"in", "if", "contains", "every"})
@@ -292,6 +306,17 @@ class _Normalizer:
                 out.append(ast.Literal(ast.Assign("=", expr.key, key, loc=loc), loc=loc))
         return tuple(out)
 
+    def needs_compat(self, call: ast.Call) -> bool:
+        """Whether a call may hit a divergent builtin (literal arguments that cannot are left alone)."""
+        if len(call.func) == 1 and call.func[0] in self._locals:
+            return False
+        if call.func == ("concat",):
+            return len(call.args) == 2 and not isinstance(call.args[1], ast.ArrayTerm | ast.ArrayCompr)
+        if call.func == ("replace",):
+            old = call.args[1] if len(call.args) == 3 else None
+            return not (isinstance(old, ast.Scalar) and isinstance(old.value, str) and old.value)
+        return True
+
     def deprecated(self, call: ast.Call) -> ast.Term | None:
         """The v1 form of a deprecated builtin call, or ``None``."""
         if len(call.func) == 1 and call.func[0] in self._locals:
@@ -340,6 +365,18 @@ class _Normalizer:
                 modern = self.deprecated(t)
                 if modern is not None:
                     return map_terms(modern, fn) if not isinstance(modern, ast.Scalar) else modern
+            if isinstance(t, ast.Call) and t.func in _COMPAT_CALLS and self.needs_compat(t):
+                target = ("data", *COMPAT_PACKAGE, _COMPAT_CALLS[t.func])
+                return replace(t, func=target, args=tuple(map_terms(a, fn) for a in t.args))
+            if isinstance(t, ast.Call) and t.func in PATTERN_ARGUMENT:
+                index = PATTERN_ARGUMENT[t.func]
+                pattern = t.args[index] if index < len(t.args) else None
+                if isinstance(pattern, ast.Scalar) and isinstance(pattern.value, str):
+                    rewritten = rewrite_flags(pattern.value)
+                    if rewritten is not None:
+                        args = list(t.args)
+                        args[index] = replace(pattern, value=rewritten)
+                        return replace(t, args=tuple(map_terms(a, fn) for a in args))
             if isinstance(t, ast.Call) and t.func == ("sprintf",):
                 split = split_sprintf(t)
                 if split is not None:
@@ -487,6 +524,9 @@ class _Normalizer:
             )
         if isinstance(expr, ast.Ref):
             return self.dynamic(expr, out, scope, hoist_refs=False)
+        if isinstance(expr, ast.ArrayTerm | ast.SetTerm | ast.ObjectTerm):
+            # OPA rewriteDynamicsTermExpr: refs inside a negated collection move out.
+            return self.dynamic(expr, out, scope)
         if isinstance(expr, ast.Assign | ast.SomeDecl | ast.SomeIn | ast.Every):
             return expr
         return self.nested(expr, scope)
