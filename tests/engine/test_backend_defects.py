@@ -41,10 +41,11 @@ def kubegate(module: str, rule: str, input_value: Any = None) -> Any:
     """Evaluates ``rule`` (``pkg/rule``) on kubegate's normalised form of ``module``."""
     text = print_module(normalize_module(parse_module(textwrap.dedent(module), "m.rego"))).text
     modules = [ModuleSource("m.rego", text), ModuleSource(COMPAT_MODULE_NAME, compat_printed().text)]
-    compiled = RegopyBackend().compile(modules, {}, [rule])
-    ev = compiled.evaluator()
+    backend = RegopyBackend()
+    compiled = backend.compile(modules, {}, [rule])
+    ev = backend.evaluator()
     ev.set_input(ev.prepare_input(input_value if input_value is not None else {}))
-    return ev.query(rule)
+    return ev.query(compiled, rule)
 
 
 def values(output: str) -> Any:

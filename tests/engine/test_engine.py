@@ -137,3 +137,18 @@ def test_builtins_known_to_diverge_are_warned_about() -> None:
     (warning,) = engine.warnings
     assert warning.code == "backend_divergence" and "semver.compare" in warning.message
     assert warning.location is not None and warning.location.line == 4
+
+
+def test_parallel_review_gives_the_same_result(policy_dir: Path) -> None:
+    sequential = Engine([str(policy_dir)], inventory=[PROD])
+    parallel = Engine([str(policy_dir)], inventory=[PROD], parallelism=2)
+    try:
+        for replicas in (1, 5, 9):
+            a = sequential.review(deployment(replicas=replicas))
+            b = parallel.review(deployment(replicas=replicas))
+            assert [v.to_dict() for v in a.violations] == [v.to_dict() for v in b.violations]
+            assert [d.policy for d in a.decisions] == [d.policy for d in b.decisions]
+    finally:
+        parallel.close()
+    with pytest.raises(UsageError):
+        Engine(builtin=False, parallelism=0)

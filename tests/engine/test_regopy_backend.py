@@ -13,8 +13,19 @@ from kubegate.errors import EvaluationError, RegoCompileError
 GOOD = ModuleSource("good.rego", "package t\n\necho := input\n\nn := count(input.s)\n")
 
 
-def compiled(*modules: ModuleSource, entrypoints: tuple[str, ...] = ("t/echo",)):  # type: ignore[no-untyped-def]
-    return RegopyBackend().compile(list(modules), {}, list(entrypoints))
+BACKEND = RegopyBackend()
+
+
+class Unit:
+    """A compiled unit with a query shortcut for these tests."""
+
+    def __init__(self, *modules: ModuleSource, entrypoints: tuple[str, ...] = ("t/echo",)) -> None:
+        self.compiled = BACKEND.compile(list(modules), {}, list(entrypoints))
+
+    def run(self, value: object, entrypoint: str = "t/echo") -> object:
+        ev = BACKEND.evaluator()
+        ev.set_input(ev.prepare_input(value))
+        return ev.query(self.compiled, entrypoint)
 
 
 @pytest.mark.parametrize(
@@ -26,21 +37,17 @@ def compiled(*modules: ModuleSource, entrypoints: tuple[str, ...] = ("t/echo",))
     ],
 )
 def test_input_round_trips_through_the_backend(value: object) -> None:
-    ev = compiled(GOOD).evaluator()
-    ev.set_input(ev.prepare_input(value))
-    assert ev.query("t/echo") == value
+    assert Unit(GOOD).run(value) == value
 
 
 def test_undefined_is_a_sentinel() -> None:
-    ev = compiled(ModuleSource("m.rego", "package t\np := 1 if { input.x }\n"), entrypoints=("t/p",)).evaluator()
-    ev.set_input(ev.prepare_input({}))
-    assert ev.query("t/p") is UNDEFINED
+    unit = Unit(ModuleSource("m.rego", "package t\np := 1 if { input.x }\n"), entrypoints=("t/p",))
+    assert unit.run({}, "t/p") is UNDEFINED
 
 
 def test_input_that_is_not_json_is_an_evaluation_error() -> None:
-    ev = compiled(GOOD).evaluator()
     with pytest.raises(EvaluationError):
-        ev.prepare_input({"x": object()})
+        BACKEND.evaluator().prepare_input({"x": object()})
 
 
 def test_compile_error_names_module_line_and_column() -> None:
@@ -55,10 +62,8 @@ def test_error_results_raise_instead_of_crashing() -> None:
     # rego-cpp reports a missing function only when evaluating (and flags the
     # result as ok); kubegate's checker normally stops this before the backend.
     module = ModuleSource("m.rego", "package t\n\np := 1 if {\n\tnot_a_function(1)\n}\n")
-    ev = RegopyBackend().compile([module], {}, ["t/p"]).evaluator()
-    ev.set_input(ev.prepare_input({}))
     with pytest.raises(EvaluationError, match="Function not found"):
-        ev.query("t/p")
+        Unit(module, entrypoints=("t/p",)).run({}, "t/p")
 
 
 def test_is_builtin() -> None:
@@ -105,17 +110,17 @@ def test_decode_backend_strings(raw: str, want: str) -> None:
 
 
 def test_threads_evaluate_concurrently_with_their_own_evaluators() -> None:
-    policy = compiled(GOOD, entrypoints=("t/echo", "t/n"))
+    policy = Unit(GOOD, entrypoints=("t/echo", "t/n")).compiled
     errors: list[BaseException] = []
 
     def work(i: int) -> None:
         try:
-            ev = policy.evaluator()
+            ev = BACKEND.evaluator()
             for j in range(200):
                 value = {"s": f"thread-{i}-{j}", "i": i}
                 ev.set_input(ev.prepare_input(value))
-                assert ev.query("t/echo") == value
-                assert ev.query("t/n") == len(value["s"])
+                assert ev.query(policy, "t/echo") == value
+                assert ev.query(policy, "t/n") == len(value["s"])
         except BaseException as exc:
             errors.append(exc)
 

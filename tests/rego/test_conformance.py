@@ -65,10 +65,11 @@ def test_conformance(case: dict[str, Any]) -> None:
         module = parse_module(text, f"m{i}.rego", case.get("version"))
         modules.append(ModuleSource(f"m{i}.rego", print_module(normalize_module(module)).text))
     modules.append(ModuleSource(COMPAT_MODULE_NAME, compat_printed().text))
-    compiled = RegopyBackend().compile(modules, case.get("data") or {}, [case["rule"]])
-    evaluator = compiled.evaluator()
+    backend = RegopyBackend()
+    compiled = backend.compile(modules, case.get("data") or {}, [case["rule"]])
+    evaluator = backend.evaluator()
     evaluator.set_input(evaluator.prepare_input(case.get("input", {})))
-    got = evaluator.query(case["rule"])
+    got = evaluator.query(compiled, case["rule"])
     if case.get("undefined"):
         assert got is UNDEFINED
         return

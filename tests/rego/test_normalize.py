@@ -85,12 +85,12 @@ def test_sprintf_missing_argument_is_marked_like_go() -> None:
     assert split is not None and "%!v(MISSING)" in print_term(split)
 
 
-def test_sprintf_q_uses_json_marshal_and_lone_verb_stays() -> None:
+def test_sprintf_q_quotes_the_v_form_and_lone_verb_stays() -> None:
     q = parse_term('sprintf("name %q", [n])')
     lone = parse_term('sprintf("%v", [n])')
     assert isinstance(q, ast.Call) and isinstance(lone, ast.Call)
     split = split_sprintf(q)
-    assert split is not None and "json.marshal(n)" in print_term(split)
+    assert split is not None and '"\\"", sprintf("%v", [n]), "\\""' in print_term(split)
     assert split_sprintf(lone) is None
 
 
@@ -113,3 +113,9 @@ def test_kv_some_in_comprehension_is_split() -> None:
 def test_v0_variables_named_like_keywords_are_renamed() -> None:
     text = norm("package a\np = in { in := 1 }\n")
     assert "__kw_in" in text and " in :=" not in text
+
+
+def test_comprehension_head_with_outer_variable_is_bound_in_the_body() -> None:
+    text = norm("package a\nf(x) = [x | y := [1][_]]\ng = {v | v := [1][_]}\n")
+    assert "[__kg0 | __kg1 = [1][_]; y := __kg1; __kg0 := x]" in text
+    assert "{v | __kg" in text  # a head bound by the body stays as it is

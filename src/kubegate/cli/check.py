@@ -11,13 +11,16 @@ otherwise 1 when a ``deny`` violation was found and 0 when none was.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import click
 
 from kubegate.cli.report import CheckReport, ObjectResult, render_json, render_sarif, render_text
+from kubegate.engine.decision import ReviewResult
 from kubegate.engine.engine import Engine
 from kubegate.errors import EvaluationError, InputError, KubegateError, Location, UsageError
 from kubegate.policy.documents import Document, iter_input_files, load_file, read_text
@@ -93,8 +96,13 @@ def run_check(
     parameters: Mapping[str, Mapping[str, Any]] | None = None,
     operation: str = "CREATE",
     allow_unknown_kinds: bool = False,
+    jobs: int | None = None,
 ) -> CheckReport:
-    """Runs the check and returns the report (the CLI renders it)."""
+    """Runs the check and returns the report (the CLI renders it).
+
+    Objects are reviewed on ``jobs`` threads (default: one per CPU); the report
+    keeps the input order.
+    """
     documents, errors = read_inputs(paths)
     if not documents and not errors:
         errors.append(
@@ -106,23 +114,28 @@ def run_check(
     kinds = KindRegistry()
     kinds.add_crds(d.obj for d in documents)
     results: list[ObjectResult] = []
+    reviewable = []
     for doc in documents:
-        problem = None if allow_unknown_kinds else kinds.problem(doc.api_version, doc.kind)
         if not doc.kind or not doc.api_version:
-            errors.append(
-                InputError(
-                    "object has no " + ("kind" if not doc.kind else "apiVersion"),
-                    doc.location,
-                    code="invalid_object",
-                )
-            )
+            missing = "kind" if not doc.kind else "apiVersion"
+            errors.append(InputError(f"object has no {missing}", doc.location, code="invalid_object"))
             continue
+        problem = None if allow_unknown_kinds else kinds.problem(doc.api_version, doc.kind)
         if problem is not None:
             errors.append(InputError(f"{doc.api_version}/{doc.kind}: {problem}", doc.location, code="unknown_kind"))
+        reviewable.append(doc)
+
+    def review_one(doc: Document) -> ReviewResult | KubegateError:
         try:
-            review = engine.review(doc.obj, operation=operation)
+            return engine.review(doc.obj, operation=operation)
         except KubegateError as exc:
-            errors.append(exc if exc.location else type(exc)(exc.message, doc.location, code=exc.code))
+            return exc if exc.location else type(exc)(exc.message, doc.location, code=exc.code)
+
+    with ThreadPoolExecutor(max(1, jobs or os.cpu_count() or 1), thread_name_prefix="kubegate-check") as pool:
+        outcomes = list(pool.map(review_one, reviewable))
+    for doc, review in zip(reviewable, outcomes, strict=True):
+        if isinstance(review, KubegateError):
+            errors.append(review)
             continue
         for failed in review.errors:
             errors.append(
@@ -161,6 +174,7 @@ def run_check(
     is_flag=True,
     help="Do not report kinds that are neither built-in nor defined by an input CRD.",
 )
+@click.option("--jobs", "-j", type=click.IntRange(min=1), help="Objects reviewed in parallel (default: one per CPU).")
 @click.pass_context
 def check(
     ctx: click.Context,
@@ -171,6 +185,7 @@ def check(
     output: str,
     operation: str,
     allow_unknown_kinds: bool,
+    jobs: int | None,
 ) -> None:
     """Check Kubernetes manifests (files, directories, or - for stdin) against policies.
 
@@ -187,6 +202,7 @@ def check(
         parameters=parameters,
         operation=operation,
         allow_unknown_kinds=allow_unknown_kinds,
+        jobs=jobs,
     )
     version = ctx.obj.get("version", "") if isinstance(ctx.obj, dict) else ""
     if output == "json":

@@ -195,7 +195,7 @@ class _TestRunner:
         inventory_files = case.get("inventory") or []
         if inventory_files:
             objects = [d.obj for f in inventory_files for d in load_file(self.path(f))]
-            prepared = prepare(base.catalog, self.backend, Inventory.from_objects(objects))
+            prepared = prepare(base.catalog, self.backend, Inventory.from_objects(objects), previous=base)
         group, _ = split_api_version(str(obj.get("apiVersion", "")))
         if obj.get("kind") == "AdmissionReview" and group == ADMISSION_GROUP:
             review = build_review(obj)

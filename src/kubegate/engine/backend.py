@@ -2,9 +2,13 @@
 
 A backend compiles a set of normalised Rego v1 modules plus base data into a
 :class:`CompiledPolicy` once, then answers queries on named entrypoints for
-many inputs. Everything above this interface (parsing, normalisation,
-Gatekeeper semantics, decisions) is backend-independent; adding a backend
-(OPA over HTTP, a WASM build) means implementing these three protocols.
+many inputs. A policy set is compiled as several independent units (see
+:mod:`kubegate.engine.prepared`); one :class:`Evaluator` per thread holds the
+current input and queries any of them, so an input is converted once per
+review whatever the number of units. Everything above this interface
+(parsing, normalisation, Gatekeeper semantics, decisions) is
+backend-independent; adding a backend (OPA over HTTP, a WASM build) means
+implementing these protocols.
 """
 
 from __future__ import annotations
@@ -50,41 +54,41 @@ class ModuleSource:
 
 
 class PreparedInput(Protocol):
-    """An input document converted once to the backend's representation, so it
-    can be set on several evaluators (several policies, several threads)."""
+    """An input document converted once to the backend's representation."""
+
+
+class CompiledPolicy(Protocol):
+    """An immutable compiled unit: modules, base data and entrypoints."""
+
+    @property
+    def entrypoints(self) -> Sequence[str]:
+        """The entrypoints that can be queried."""
 
 
 class Evaluator(Protocol):
-    """Evaluates one compiled policy. Not thread-safe: use one per thread."""
+    """Evaluates compiled units for one thread. Not thread-safe: one per thread."""
 
     def prepare_input(self, value: Any) -> PreparedInput:
-        """Converts a JSON-compatible value for :meth:`set_input`."""
+        """Converts a JSON-compatible value for :meth:`set_input`.
+
+        Raises:
+            EvaluationError: the value has no JSON form.
+        """
 
     def set_input(self, value: PreparedInput) -> None:
         """Sets the ``input`` document for the following queries."""
 
-    def query(self, entrypoint: str) -> Any:
-        """Evaluates ``entrypoint`` (``"pkg/path/rule"``) and returns its JSON value,
-        or :data:`UNDEFINED`.
+    def query(self, compiled: CompiledPolicy, entrypoint: str) -> Any:
+        """Evaluates ``entrypoint`` (``"pkg/path/rule"``) of ``compiled`` and returns
+        its JSON value, or :data:`UNDEFINED`.
 
         Raises:
             EvaluationError: the backend reported a run-time error.
         """
 
 
-class CompiledPolicy(Protocol):
-    """An immutable compiled policy: modules, base data and entrypoints."""
-
-    @property
-    def entrypoints(self) -> Sequence[str]:
-        """The entrypoints that can be queried."""
-
-    def evaluator(self) -> Evaluator:
-        """Returns this thread's evaluator (created on first use)."""
-
-
 class Backend(Protocol):
-    """Compiles modules into a :class:`CompiledPolicy`."""
+    """Compiles modules into :class:`CompiledPolicy` units and evaluates them."""
 
     name: str
     version: str
@@ -106,3 +110,6 @@ class Backend(Protocol):
                 module and the line in its normalised text.
             BackendError: the backend failed for reasons unrelated to the policy.
         """
+
+    def evaluator(self) -> Evaluator:
+        """This thread's evaluator (created on first use)."""

@@ -1,30 +1,39 @@
 """Prepared policy sets: a catalog compiled once by a backend, evaluated many times.
 
-Preparing generates one *dispatch* rule per policy in package
-``kubegate.dispatch``::
+The catalog is split into *compilation units*: each ConstraintTemplate with
+its libs and constraints, and each group of plain Rego packages that refer to
+one another. A unit is compiled on its own, with the compatibility module and
+a *dispatch* module holding one rule per policy::
 
     p3 contains ["violation", r] if {
         some r in data.kubegate.templates.K8sRequiredLabels.violation
             with input.parameters as {"labels": [...]}
     }
 
-so one compiled bundle serves every constraint of a template, each with its
-own parameters, the way Gatekeeper's hook module does (frameworks
-``drivers/rego`` ``hookModuleRego``). A unit whose Rego the backend rejects is
-dropped with its error and the rest is compiled again, so one bad template
-never takes the others down. A :class:`PreparedPolicySet` is immutable;
-evaluation never parses or compiles.
+so one unit serves every constraint of a template, each with its own
+parameters, the way Gatekeeper's hook module does (frameworks
+``drivers/rego`` ``hookModuleRego``). Units keep each query cheap: in
+rego-cpp every query pays a cost that grows with the size of the bundle it
+runs on and with every ``with`` in it, so one bundle for everything made every
+query pay for all policies (measured: docs/performance.md). Units also let a
+changed policy set reuse every unit it did not change, and confine a compile
+failure to the unit it happened in: that unit's owner is dropped with its
+located error and the unit compiled again without it.
+
+A :class:`PreparedPolicySet` is immutable; evaluation never parses or compiles.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kubegate.engine.backend import UNDEFINED, Backend, CompiledPolicy, ModuleSource
+from kubegate.engine.backend import UNDEFINED, Backend, CompiledPolicy, Evaluator, ModuleSource
 from kubegate.engine.decision import Decision, ReviewResult, SkippedPolicy, Violation
 from kubegate.errors import BackendError, EvaluationError, KubegateError, Location, PolicyLoadError, RegoCompileError
 from kubegate.policy.catalog import Catalog
@@ -38,35 +47,39 @@ from kubegate.rego.normalize import walk_terms
 from kubegate.rego.printer import print_module
 from kubegate.rego.values import term_from_value
 
-__all__ = ["DISPATCH_PACKAGE", "PreparedPolicySet", "prepare"]
+__all__ = ["DISPATCH_PACKAGE", "CompiledUnit", "PreparedPolicySet", "prepare"]
 
 DISPATCH_PACKAGE = ("kubegate", "dispatch")
 _DISPATCH_MODULE = "kubegate/dispatch.rego"
 _MAX_RECOMPILES = 64
 
 
-def _entry_name(index: int) -> str:
-    return f"p{index}"
+def _entry_name(policy_id: str) -> str:
+    """A stable rule name for a policy's dispatch rule."""
+    return "p_" + sha256_text(policy_id)[:24]
 
 
-def _entrypoint(index: int) -> str:
-    return "/".join((*DISPATCH_PACKAGE, _entry_name(index)))
+def _entrypoint(policy_id: str) -> str:
+    return "/".join((*DISPATCH_PACKAGE, _entry_name(policy_id)))
 
 
 def _dispatch_module(policies: Sequence[Policy]) -> str:
+    """The dispatch module of a unit: one rule per policy."""
     rules: list[ast.Rule] = []
     r = ast.Var("r")
     input_params = ast.Ref(ast.Var("input"), (ast.Scalar("parameters"),))
-    for i, policy in enumerate(policies):
+    for policy in policies:
         withs: tuple[ast.With, ...] = ()
         if policy.parameters is not None:
             withs = (ast.With(input_params, term_from_value(dict(policy.parameters))),)
         for rule_name in sorted(policy.rules):
             target = ast.Ref(ast.Var("data"), tuple(ast.Scalar(p) for p in (*policy.package, rule_name)))
             body = (ast.Literal(ast.SomeIn(None, r, target), withs=withs),)
-            head = ast.RuleHead(ast.Ref(ast.Var(_entry_name(i)), ()), key=ast.ArrayTerm((ast.Scalar(rule_name), r)))
+            head = ast.RuleHead(
+                ast.Ref(ast.Var(_entry_name(policy.id)), ()), key=ast.ArrayTerm((ast.Scalar(rule_name), r))
+            )
             rules.append(ast.Rule(head, body, has_if=True))
-    # An entrypoint must exist even for an empty policy set.
+    # An entrypoint must exist even for a unit without policies (a shared library).
     rules.append(
         ast.Rule(
             ast.RuleHead(ast.Ref(ast.Var("empty"), ()), key=ast.Var("x")),
@@ -93,26 +106,47 @@ def _violation(policy: Policy, item: Any) -> Violation:
 
 
 @dataclass(frozen=True)
+class CompiledUnit:
+    """One independently compiled part of a policy set.
+
+    Attributes:
+        owners: the catalog units in it (``template:K8sFoo``, ``package:lib.x``).
+        policies: ids of its policies.
+        version: sha256 of everything compiled (modules, dispatch, data); equal
+            versions can share the compiled bundle.
+        uses_inventory: whether ``data.inventory`` was compiled in.
+    """
+
+    owners: tuple[str, ...]
+    policies: tuple[str, ...]
+    compiled: CompiledPolicy
+    version: str
+    uses_inventory: bool
+    compile_ms: float
+
+
+@dataclass(frozen=True)
 class PreparedPolicySet:
     """An immutable, compiled policy set.
 
     Attributes:
-        catalog: the catalog it was built from, minus units the backend rejected
-            (their errors are in ``catalog.errors``).
-        policies: the policies, in dispatch order.
+        catalog: the catalog it was built from, minus units the checks or the
+            backend rejected (their errors are in ``catalog.errors``).
+        policies: the policies, in a fixed order.
+        units: the compiled units.
         version: sha256 over every policy's id and version plus the inventory.
-        compile_ms: time spent compiling, in milliseconds.
+        compile_ms: time spent preparing, in milliseconds (reused units cost nothing).
     """
 
     catalog: Catalog
     policies: tuple[Policy, ...]
-    compiled: CompiledPolicy
+    units: tuple[CompiledUnit, ...]
+    backend: Backend
     inventory: Inventory
     version: str
-    dispatch_text: str
     compile_ms: float
-    backend: str
     _index: Mapping[str, int] = field(default_factory=dict, repr=False)
+    _unit_of: Mapping[str, CompiledUnit] = field(default_factory=dict, repr=False)
 
     @property
     def errors(self) -> tuple[KubegateError, ...]:
@@ -126,19 +160,16 @@ class PreparedPolicySet:
         i = self._index.get(policy_id)
         return self.policies[i] if i is not None else None
 
-    # ---- evaluation
-    def _run_isolated(self, evaluator: Any, index: int, policy: Policy) -> Decision:
-        """Like :meth:`_run`, but a failing policy yields a failed decision instead of raising."""
-        start = time.perf_counter()
-        try:
-            return self._run(evaluator, index, policy)
-        except EvaluationError as exc:
-            elapsed = (time.perf_counter() - start) * 1000
-            return Decision(policy.id, policy.version, False, (), elapsed, self.version, error=exc.message)
+    def dispatch_text(self, policy_id: str) -> str:
+        """The dispatch rule source of the unit holding ``policy_id`` (for ``kubegate compile``)."""
+        unit = self._unit_of[policy_id]
+        return _dispatch_module([p for p in self.policies if p.id in unit.policies])
 
-    def _run(self, evaluator: Any, index: int, policy: Policy) -> Decision:
+    # ---- evaluation
+    def _run(self, evaluator: Evaluator, index: int) -> Decision:
+        policy = self.policies[index]
         start = time.perf_counter()
-        result = evaluator.query(_entrypoint(index))
+        result = evaluator.query(self._unit_of[policy.id].compiled, _entrypoint(policy.id))
         items = [] if result is UNDEFINED else result
         if not isinstance(items, list):
             raise EvaluationError(f"policy {policy.id}: unexpected result {result!r}")
@@ -149,6 +180,16 @@ class PreparedPolicySet:
         allowed = not any(v.enforcement == "deny" for v in violations)
         return Decision(policy.id, policy.version, allowed, violations, elapsed, self.version)
 
+    def _run_isolated(self, evaluator: Evaluator, index: int) -> Decision:
+        """Like :meth:`_run`, but a failing policy yields a failed decision instead of raising."""
+        start = time.perf_counter()
+        try:
+            return self._run(evaluator, index)
+        except EvaluationError as exc:
+            policy = self.policies[index]
+            elapsed = (time.perf_counter() - start) * 1000
+            return Decision(policy.id, policy.version, False, (), elapsed, self.version, error=exc.message)
+
     def evaluate(self, policy_id: str, input_value: Any) -> Decision:
         """Evaluates one policy on ``input_value`` exactly as given (parameters of
         the policy are supplied by kubegate).
@@ -158,13 +199,12 @@ class PreparedPolicySet:
             EvaluationError: the backend failed.
         """
         index = self._index[policy_id]
-        policy = self.policies[index]
-        evaluator = self.compiled.evaluator()
+        evaluator = self.backend.evaluator()
         start = time.perf_counter()
         evaluator.set_input(evaluator.prepare_input(input_value))
-        decision = self._run(evaluator, index, policy)
+        decision = self._run(evaluator, index)
         total = (time.perf_counter() - start) * 1000
-        return Decision(decision.policy, decision.version, decision.allowed, decision.violations, total, self.version)
+        return replace(decision, duration_ms=total)
 
     def match_targets(self, review: Mapping[str, Any]) -> list[MatchTarget]:
         """The objects a review is matched on (object and old object) with their Namespace."""
@@ -178,13 +218,8 @@ class PreparedPolicySet:
                 targets.append(MatchTarget(obj, ns))
         return targets
 
-    def review(self, review: Mapping[str, Any]) -> ReviewResult:
-        """Evaluates every policy whose match selects the review.
-
-        Args:
-            review: ``input.review`` as built by :mod:`kubegate.policy.review`.
-        """
-        start = time.perf_counter()
+    def select(self, review: Mapping[str, Any]) -> tuple[list[int], list[SkippedPolicy]]:
+        """Indexes of the policies whose match selects ``review``, and the undecided ones."""
         targets = self.match_targets(review)
         selected: list[int] = []
         skipped: list[SkippedPolicy] = []
@@ -194,27 +229,56 @@ class PreparedPolicySet:
                 selected.append(i)
             elif matched is None:
                 ns = review.get("namespace") or ""
-                skipped.append(
-                    SkippedPolicy(
-                        policy.id,
-                        f"its match has a namespaceSelector and Namespace {ns!r} is not in the inventory",
-                    )
-                )
+                reason = f"its match has a namespaceSelector and Namespace {ns!r} is not in the inventory"
+                skipped.append(SkippedPolicy(policy.id, reason))
+        return selected, skipped
+
+    def _run_share(self, review: Mapping[str, Any], indexes: Sequence[int]) -> list[Decision]:
+        """Evaluates some selected policies on this thread's evaluator."""
         decisions: list[Decision] = []
-        evaluator = self.compiled.evaluator()
-        review_style = [i for i in selected if self.policies[i].input_style == "review"]
-        object_style = [i for i in selected if self.policies[i].input_style == "object"]
+        evaluator = self.backend.evaluator()
+        review_style = [i for i in indexes if self.policies[i].input_style == "review"]
+        object_style = [i for i in indexes if self.policies[i].input_style == "object"]
         if review_style:
             evaluator.set_input(evaluator.prepare_input({"review": review}))
-            decisions.extend(self._run_isolated(evaluator, i, self.policies[i]) for i in review_style)
+            decisions.extend(self._run_isolated(evaluator, i) for i in review_style)
         obj = review.get("object") or review.get("oldObject")
         if object_style and obj is not None:
             evaluator.set_input(evaluator.prepare_input(obj))
-            decisions.extend(self._run_isolated(evaluator, i, self.policies[i]) for i in object_style)
+            decisions.extend(self._run_isolated(evaluator, i) for i in object_style)
+        return decisions
+
+    def review(self, review: Mapping[str, Any], executor: Executor | None = None, parallelism: int = 1) -> ReviewResult:
+        """Evaluates every policy whose match selects the review.
+
+        Args:
+            review: ``input.review`` as built by :mod:`kubegate.policy.review`.
+            executor: with ``parallelism`` > 1, runs shares of the selected
+                policies on other threads (each converts the input once); the
+                calling thread evaluates one share itself.
+            parallelism: how many threads share the work (1: this thread only).
+
+        Raises:
+            EvaluationError: the input cannot be given to the backend.
+        """
+        start = time.perf_counter()
+        selected, skipped = self.select(review)
+        ways = max(1, min(parallelism, len(selected) // 4)) if executor is not None else 1
+        if ways == 1:
+            decisions = self._run_share(review, selected)
+        else:
+            shares = [selected[k::ways] for k in range(ways)]
+            futures = [executor.submit(self._run_share, review, share) for share in shares[1:]]  # type: ignore[union-attr]
+            decisions = self._run_share(review, shares[0])
+            for future in futures:
+                decisions.extend(future.result())
         decisions.sort(key=lambda d: d.policy)
         allowed = all(d.allowed for d in decisions)
         elapsed = (time.perf_counter() - start) * 1000
         return ReviewResult(allowed, tuple(decisions), tuple(skipped), elapsed, self.version)
+
+
+# ---------------------------------------------------------------- preparing
 
 
 def _attribute(error: RegoCompileError, catalog: Catalog) -> tuple[str | None, RegoCompileError]:
@@ -272,11 +336,111 @@ def _static_checks(catalog: Catalog, backend: Backend) -> Catalog:
     return catalog
 
 
-def prepare(catalog: Catalog, backend: Backend, inventory: Inventory | None = None) -> PreparedPolicySet:
+def _data_paths(module: ast.Module) -> Iterable[tuple[str, ...] | None]:
+    """The ``data`` paths a module refers to (``None`` for a dynamic ``data[x]``)."""
+    for imp in module.imports:
+        if imp.path[0] == "data":
+            yield imp.path[1:]
+    for term in walk_terms(module.rules):
+        if isinstance(term, ast.Call) and term.func[0] == "data":
+            yield term.func[1:]
+        elif isinstance(term, ast.Ref) and isinstance(term.head, ast.Var) and term.head.name == "data":
+            names: list[str] = []
+            for seg in term.path:
+                if isinstance(seg, ast.Scalar) and isinstance(seg.value, str):
+                    names.append(seg.value)
+                else:
+                    break
+            yield tuple(names) if names else None
+
+
+def _components(catalog: Catalog) -> tuple[list[list[str]], dict[str, bool]]:
+    """Groups owners whose modules refer to one another; says which use ``data.inventory``."""
+    owners = sorted({m.owner for m in catalog.modules})
+    parent = {o: o for o in owners}
+
+    def find(o: str) -> str:
+        while parent[o] != o:
+            parent[o] = parent[parent[o]]
+            o = parent[o]
+        return o
+
+    packages = [(m.module.package.path, m.owner) for m in catalog.modules]
+    inventory: dict[str, bool] = defaultdict(bool)
+    dynamic: list[str] = []
+    for m in catalog.modules:
+        for path in _data_paths(m.module):
+            if path is None:
+                dynamic.append(m.owner)
+                inventory[m.owner] = True
+                continue
+            if path[:1] == ("inventory",):
+                inventory[m.owner] = True
+                continue
+            for package, owner in packages:
+                if owner != m.owner and (package[: len(path)] == path or path[: len(package)] == package):
+                    parent[find(owner)] = find(m.owner)
+    # A dynamic data reference may reach any plain package: keep them together.
+    plain = [o for o in owners if o.startswith("package:")]
+    for owner in dynamic:
+        for other in plain:
+            parent[find(other)] = find(owner)
+    groups: dict[str, list[str]] = defaultdict(list)
+    for o in owners:
+        groups[find(o)].append(o)
+    uses = {root: any(inventory[o] for o in members) for root, members in groups.items()}
+    return list(groups.values()), {o: uses[find(o)] for o in owners}
+
+
+def _compile_unit(
+    owners: Sequence[str],
+    catalog: Catalog,
+    backend: Backend,
+    inventory: Inventory,
+    uses_inventory: bool,
+    reuse: Mapping[str, CompiledUnit],
+) -> CompiledUnit:
+    owner_set = set(owners)
+    modules = [m for m in catalog.modules if m.owner in owner_set]
+    ids = {pid for o in owners for pid in catalog.owners.get(o, ())}
+    policies = [p for p in catalog.policies if p.id in ids]
+    dispatch = _dispatch_module(policies)
+    sources = [ModuleSource(m.name, m.printed.text) for m in modules]
+    sources.append(ModuleSource(COMPAT_MODULE_NAME, compat_printed().text))
+    sources.append(ModuleSource(_DISPATCH_MODULE, dispatch))
+    data = {"inventory": dict(inventory.data)} if uses_inventory else {}
+    version = sha256_text(
+        backend.name, *(f"{s.name}\n{s.text}" for s in sources), inventory.version if uses_inventory else ""
+    )
+    policy_ids = tuple(p.id for p in policies)
+    previous = reuse.get(version)
+    if previous is not None:
+        return replace(previous, owners=tuple(owners), policies=policy_ids, compile_ms=0.0)
+    entrypoints = [_entrypoint(p.id) for p in policies] or ["/".join((*DISPATCH_PACKAGE, "empty"))]
+    start = time.perf_counter()
+    compiled = backend.compile(sources, data, entrypoints)
+    elapsed = (time.perf_counter() - start) * 1000
+    return CompiledUnit(tuple(owners), policy_ids, compiled, version, uses_inventory, elapsed)
+
+
+def prepare(
+    catalog: Catalog,
+    backend: Backend,
+    inventory: Inventory | None = None,
+    previous: PreparedPolicySet | None = None,
+) -> PreparedPolicySet:
     """Compiles ``catalog`` with ``backend``.
 
-    Units the backend rejects are removed and reported in the returned set's
-    ``errors``; the rest is compiled again.
+    Args:
+        catalog: what to compile.
+        backend: the Rego backend.
+        inventory: ``data.inventory`` (compiled into the units that read it).
+        previous: a set prepared earlier; its units are reused where nothing
+            they contain changed.
+
+    Returns:
+        The prepared set. Units the static checks or the backend reject are
+        removed and reported in its ``errors``.
 
     Raises:
         BackendError: the backend failed in a way no unit explains.
@@ -284,32 +448,37 @@ def prepare(catalog: Catalog, backend: Backend, inventory: Inventory | None = No
     inventory = inventory or Inventory()
     start = time.perf_counter()
     catalog = _static_checks(catalog, backend)
-    for _ in range(_MAX_RECOMPILES):
-        policies = catalog.policies
-        dispatch = _dispatch_module(policies)
-        modules = [ModuleSource(m.name, m.printed.text) for m in catalog.modules]
-        modules.append(ModuleSource(COMPAT_MODULE_NAME, compat_printed().text))
-        modules.append(ModuleSource(_DISPATCH_MODULE, dispatch))
-        entrypoints = [_entrypoint(i) for i in range(len(policies))] or ["/".join((*DISPATCH_PACKAGE, "empty"))]
-        data = {"inventory": dict(inventory.data)}
+    reuse = {u.version: u for u in previous.units} if previous is not None else {}
+    components, uses = _components(catalog)
+    pending = [(owners, any(uses.get(o, False) for o in owners)) for owners in components]
+    units: list[CompiledUnit] = []
+    attempts = 0
+    while pending:
+        owners, uses_inventory = pending.pop(0)
+        attempts += 1
+        if attempts > _MAX_RECOMPILES + len(components):
+            raise BackendError("too many units failed to compile")
         try:
-            compiled = backend.compile(modules, data, entrypoints)
+            units.append(_compile_unit(owners, catalog, backend, inventory, uses_inventory, reuse))
         except RegoCompileError as exc:
             owner, located = _attribute(exc, catalog)
-            if owner is None:
+            if owner is None or owner not in owners:
                 raise BackendError(f"the backend rejected the policy set: {exc}") from None
             catalog = catalog.without_owner(owner, located)
-            continue
-        version = sha256_text(*(f"{p.id}@{p.version}" for p in policies), inventory.version, backend.name)
-        return PreparedPolicySet(
-            catalog=catalog,
-            policies=policies,
-            compiled=compiled,
-            inventory=inventory,
-            version=version,
-            dispatch_text=dispatch,
-            compile_ms=(time.perf_counter() - start) * 1000,
-            backend=backend.name,
-            _index={p.id: i for i, p in enumerate(policies)},
-        )
-    raise BackendError("too many units failed to compile")
+            rest = [o for o in owners if o != owner]
+            if rest:
+                pending.insert(0, (rest, uses_inventory))
+    policies = catalog.policies
+    unit_of = {pid: unit for unit in units for pid in unit.policies}
+    version = sha256_text(*(f"{p.id}@{p.version}" for p in policies), inventory.version, backend.name)
+    return PreparedPolicySet(
+        catalog=catalog,
+        policies=policies,
+        units=tuple(units),
+        backend=backend,
+        inventory=inventory,
+        version=version,
+        compile_ms=(time.perf_counter() - start) * 1000,
+        _index={p.id: i for i, p in enumerate(policies)},
+        _unit_of=unit_of,
+    )

@@ -151,9 +151,22 @@ def _quiet_interpreter() -> Interpreter:
     return interp
 
 
+class _RegopyCompiled:
+    """A compiled unit: a regopy bundle and its entrypoints (immutable, shared by threads)."""
+
+    def __init__(self, bundle: Any, entrypoints: Sequence[str]) -> None:
+        self.bundle = bundle
+        self._entrypoints = tuple(entrypoints)
+
+    @property
+    def entrypoints(self) -> Sequence[str]:
+        return self._entrypoints
+
+
 class _RegopyEvaluator:
-    def __init__(self, bundle: Any) -> None:
-        self._bundle = bundle
+    """One interpreter per thread: holds the input, queries any compiled unit."""
+
+    def __init__(self) -> None:
         self._interp = _quiet_interpreter()
 
     def prepare_input(self, value: Any) -> Any:
@@ -162,8 +175,8 @@ class _RegopyEvaluator:
     def set_input(self, value: Any) -> None:
         self._interp.set_input(value)
 
-    def query(self, entrypoint: str) -> Any:
-        impl = rego_bundle_query_entrypoint(self._interp._impl, self._bundle._impl, entrypoint)
+    def query(self, compiled: Any, entrypoint: str) -> Any:
+        impl = rego_bundle_query_entrypoint(self._interp._impl, compiled.bundle._impl, entrypoint)
         try:
             # rego-cpp may flag an error result as "ok"; look at the node before
             # descending into it (reading an error node as results aborts the process).
@@ -267,24 +280,6 @@ def read_node(node: Any) -> Any:
     raise EvaluationError(f"unexpected backend result node kind {kind}")
 
 
-class _RegopyCompiled:
-    def __init__(self, bundle: Any, entrypoints: Sequence[str]) -> None:
-        self._bundle = bundle
-        self._entrypoints = tuple(entrypoints)
-        self._local = threading.local()
-
-    @property
-    def entrypoints(self) -> Sequence[str]:
-        return self._entrypoints
-
-    def evaluator(self) -> _RegopyEvaluator:
-        ev: _RegopyEvaluator | None = getattr(self._local, "evaluator", None)
-        if ev is None:
-            ev = _RegopyEvaluator(self._bundle)
-            self._local.evaluator = ev
-        return ev
-
-
 # Builtins whose rego-cpp implementation differs from OPA in ways kubegate
 # cannot rewrite around (measured; see docs/compatibility.md).
 KNOWN_DIVERGENCES: dict[str, str] = {
@@ -310,6 +305,15 @@ class RegopyBackend:
         self._probe = _quiet_interpreter()
         self._builtins: dict[str, bool] = {}
         self._probe_lock = threading.Lock()
+        self._local = threading.local()
+
+    def evaluator(self) -> _RegopyEvaluator:
+        """See :meth:`kubegate.engine.backend.Backend.evaluator`."""
+        ev: _RegopyEvaluator | None = getattr(self._local, "evaluator", None)
+        if ev is None:
+            ev = _RegopyEvaluator()
+            self._local.evaluator = ev
+        return ev
 
     def is_builtin(self, name: str) -> bool:
         """See :meth:`kubegate.engine.backend.Backend.is_builtin`."""

@@ -18,3 +18,6 @@ rfc3339_ns(value) := time.parse_rfc3339_ns(regex.replace(value, "[zZ]$", "+00:00
 replace_all(s, old, new) := concat(new, array.concat(array.concat([""], split(s, "")), [""])) if old == ""
 
 else := replace(s, old, new)
+
+# rego-cpp's sort of a set is still a set (so sort(s)[0] is undefined); OPA returns an array.
+sorted(collection) := [v | some v in sort(collection)]

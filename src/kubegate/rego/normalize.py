@@ -27,8 +27,10 @@ rego-cpp (regopy 1.3.1 to 1.5.2; regression tests in
    ``at "x"``). A literal format is split so each verb is formatted on its own
    (``sprintf("%v", [v])`` passes strings through) and the parts are joined:
    ``concat("", ["at ", sprintf("%v", [v])])``. rego-cpp has no ``%q``; it is
-   rendered with ``json.marshal``, which quotes strings as Go's ``%q`` does.
-5. **Divergent builtins.** ``concat`` over a set (OPA joins sorted),
+   rendered as the ``%v`` form between double quotes (Go's ``%q`` for strings
+   without quotes or escapes).
+5. **Divergent builtins.** ``concat`` over a set (OPA joins sorted), ``sort``
+   of a set (rego-cpp returns a set),
    ``time.parse_rfc3339_ns`` (rego-cpp rejects ``Z``) and ``replace`` (rego-cpp
    hangs on an empty pattern) are routed through ``data.kubegate.compat``
    (``compat.rego``), unless the call's arguments make the difference impossible.
@@ -38,13 +40,17 @@ rego-cpp (regopy 1.3.1 to 1.5.2; regression tests in
    ``set_diff``, ``cast_array``, ``cast_set``. They are rewritten to their v1
    equivalents. ``print`` and ``trace`` calls, which rego-cpp does not provide,
    become ``true`` (what they return in OPA); their output is lost.
-7. **Key-value iteration in comprehensions.** rego-cpp cannot parse
+7. **Comprehension heads.** A comprehension whose head uses a variable bound
+   outside it yields nothing in rego-cpp (``f(x) := [x | some _ in xs]``);
+   the head is bound inside the body instead (``[__kg0 | some _ in xs;
+   __kg0 := x]``), which the backend evaluates correctly.
+8. **Key-value iteration in comprehensions.** rego-cpp cannot parse
    ``some k, v in xs`` inside a comprehension body ("Invalid collection"), so
    there it becomes ``some k; v := xs[k]`` (both forms declare fresh locals).
-8. **Regex flags.** rego-cpp rejects RE2 inline flags; a literal pattern
+9. **Regex flags.** rego-cpp rejects RE2 inline flags; a literal pattern
    starting with ``(?i)`` or ``(?s)`` is rewritten without them
    (:mod:`kubegate.rego.regex`).
-9. **Keywords as names.** A v0 module may name a variable ``in``, ``if``,
+10. **Keywords as names.** A v0 module may name a variable ``in``, ``if``,
    ``contains`` or ``every``; v1 reserves them, so they are renamed.
 
 The v0 to v1 syntax changes (``contains``, ``if``, split multi-body rules) are
@@ -68,6 +74,7 @@ _VERB = re.compile(r"%(?:%|[-+# 0]*(?:\d+|\*)?(?:\.(?:\d+|\*))?[a-zA-Z])")
 COMPAT_PACKAGE = ("kubegate", "compat")
 _COMPAT_CALLS = {
     ("concat",): "join",
+    ("sort",): "sorted",
     ("time", "parse_rfc3339_ns"): "rfc3339_ns",
     ("replace",): "replace_all",
 }
@@ -191,8 +198,10 @@ def split_sprintf(call: ast.Call) -> ast.Term | None:
         if literal:
             parts.append(ast.Scalar(literal, loc=fmt.loc))
         if i < len(args.items) and verb.group(0) == "%q":
-            # rego-cpp has no %q; for strings Go's %q and a JSON string agree.
-            parts.append(ast.Call(("json", "marshal"), (args.items[i],), loc=call.loc))
+            # rego-cpp has no %q: quote the %v form (json.marshal would be undefined
+            # for input arrays in the backend).
+            value = ast.Call(("sprintf",), (ast.Scalar("%v"), ast.ArrayTerm((args.items[i],))), loc=call.loc)
+            parts.extend((ast.Scalar('"'), value, ast.Scalar('"')))
         elif i < len(args.items):
             arg = ast.ArrayTerm((args.items[i],))
             parts.append(ast.Call(("sprintf",), (ast.Scalar(verb.group(0)), arg), loc=call.loc))
@@ -235,6 +244,8 @@ def term_vars(node: object) -> set[str]:
             stack.extend([item.key, item.value, item.domain])
         elif isinstance(item, ast.Every):
             stack.append(item.domain)
+        elif isinstance(item, ast.Literal):
+            stack.append(item.expr)
     return out
 
 
@@ -283,6 +294,27 @@ class _Normalizer:
         self._globals = names
         self._locals = frozenset(r.head.name for r in module.rules) | frozenset(globals_)
 
+    def comprehension(self, term: ast.ArrayCompr | ast.SetCompr | ast.ObjectCompr, scope: _Scope) -> ast.Term:
+        """Normalises a comprehension: its body, and heads that use outer variables."""
+        body = self.split_kv_some(term.body)
+        local = term_vars(body)
+        heads = [term.key, term.value] if isinstance(term, ast.ObjectCompr) else [term.head]
+        bound_heads: list[ast.Term] = []
+        extra: list[ast.Literal] = []
+        for head in heads:
+            if not term_vars(head) - local:
+                bound_heads.append(head)
+                continue
+            var = self.fresh(getattr(head, "loc", None))
+            extra.append(ast.Literal(ast.Assign(":=", var, head, loc=var.loc), loc=var.loc))
+            bound_heads.append(var)
+        inner = scope.child()
+        new_body = self.body((*body, *extra), inner)
+        if isinstance(term, ast.ObjectCompr):
+            key, value = (self.nested(h, inner) for h in bound_heads)
+            return replace(term, key=key, value=value, body=new_body)
+        return replace(term, head=self.nested(bound_heads[0], inner), body=new_body)
+
     def split_kv_some(self, body: ast.Body) -> ast.Body:
         """``some k, v in xs`` -> ``some k; v := xs[k]`` (comprehension bodies only)."""
         out: list[ast.Literal] = []
@@ -312,6 +344,8 @@ class _Normalizer:
             return False
         if call.func == ("concat",):
             return len(call.args) == 2 and not isinstance(call.args[1], ast.ArrayTerm | ast.ArrayCompr)
+        if call.func == ("sort",):
+            return len(call.args) == 1 and not isinstance(call.args[0], ast.ArrayTerm | ast.ArrayCompr)
         if call.func == ("replace",):
             old = call.args[1] if len(call.args) == 3 else None
             return not (isinstance(old, ast.Scalar) and isinstance(old.value, str) and old.value)
@@ -382,18 +416,8 @@ class _Normalizer:
                 if split is not None:
                     assert isinstance(split, ast.Call)
                     return replace(split, args=tuple(map_terms(a, fn) for a in split.args))
-            if isinstance(t, ast.ArrayCompr):
-                inner = scope.child()
-                body = self.body(self.split_kv_some(t.body), inner)
-                return replace(t, head=self.nested(t.head, inner), body=body)
-            if isinstance(t, ast.SetCompr):
-                inner = scope.child()
-                body = self.body(self.split_kv_some(t.body), inner)
-                return replace(t, head=self.nested(t.head, inner), body=body)
-            if isinstance(t, ast.ObjectCompr):
-                inner = scope.child()
-                body = self.body(self.split_kv_some(t.body), inner)
-                return replace(t, key=self.nested(t.key, inner), value=self.nested(t.value, inner), body=body)
+            if isinstance(t, ast.ArrayCompr | ast.SetCompr | ast.ObjectCompr):
+                return self.comprehension(t, scope)
             return None
 
         return map_terms(term, fn)
