@@ -152,3 +152,21 @@ def test_parallel_review_gives_the_same_result(policy_dir: Path) -> None:
         parallel.close()
     with pytest.raises(UsageError):
         Engine(builtin=False, parallelism=0)
+
+
+def test_lifted_calls_see_each_constraints_parameters() -> None:
+    # ``above(..., input.parameters.max)`` is lifted into a complete rule; each
+    # constraint's ``with input.parameters`` must still give its own answer.
+    from tests.policy.conftest import CONSTRAINT, TEMPLATE
+
+    loose = {
+        **CONSTRAINT,
+        "metadata": {"name": "at-most-eight"},
+        "spec": {**CONSTRAINT["spec"], "parameters": {"max": 8}},
+    }
+    engine = Engine(objects=[TEMPLATE, CONSTRAINT, loose], builtin=False)
+    assert "__kgcall" in "".join(m.printed.text for m in engine.prepared.catalog.modules)
+    messages = sorted(v.message for v in engine.review(deployment(replicas=5)).violations)
+    assert messages == ["5 replicas is more than 3"]
+    messages = sorted(v.message for v in engine.review(deployment(replicas=9)).violations)
+    assert messages == ["9 replicas is more than 3", "9 replicas is more than 8"]

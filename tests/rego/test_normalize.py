@@ -119,3 +119,39 @@ def test_comprehension_head_with_outer_variable_is_bound_in_the_body() -> None:
     text = norm("package a\nf(x) = [x | y := [1][_]]\ng = {v | v := [1][_]}\n")
     assert "[__kg0 | __kg1 = [1][_]; y := __kg1; __kg0 := x]" in text
     assert "{v | __kg" in text  # a head bound by the body stays as it is
+
+
+LIFTABLE = """
+package a
+import rego.v1
+labels(obj) := {k | some k, _ in obj.metadata.labels}
+deny contains c.name if {
+  some c in input.review.object.spec.containers
+  count(labels(input.review.object)) < 3
+  not labels(input.review.object)["team"]
+}
+"""
+
+
+def test_call_on_global_arguments_is_lifted_into_one_complete_rule() -> None:
+    text = norm(LIFTABLE)
+    assert "__kgcall0 := labels(input.review.object)" in text
+    assert "count(__kgcall0) < 3" in text
+    assert "__kg1 := __kgcall0" in text and "not __kg1.team" in text  # negated operands move out first
+    assert "__kgcall1" not in text  # the same call twice is one rule
+
+
+def test_call_on_local_arguments_is_not_lifted() -> None:
+    text = norm(
+        "package a\nimport rego.v1\nf(x) := x\np if { some c in input.cs; f(c) }\nq(y) := f(y)\nr := f(input.x)\n"
+    )
+    assert "__kgcall" not in text
+
+
+def test_builtin_calls_are_not_lifted() -> None:
+    assert "__kgcall" not in norm("package a\nimport rego.v1\np if { some c in input.cs; count(input.xs) > c }\n")
+
+
+def test_lifted_name_avoids_existing_names() -> None:
+    text = norm("package a\nimport rego.v1\nf(x) := x\n__kgcall0 := 1\np if { some c in input.cs; f(input.x) == c }\n")
+    assert "__kgcall1 := f(input.x)" in text

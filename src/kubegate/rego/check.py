@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from kubegate.errors import Location, RegoCompileError
 from kubegate.rego import ast
-from kubegate.rego.normalize import term_vars, walk_terms
+from kubegate.rego.normalize import declared_names, term_vars, walk_terms
 
 __all__ = ["CheckFinding", "check_modules", "check_negation_safety"]
 
@@ -125,33 +125,6 @@ def _check_calls(name: str, module: ast.Module, index: _Index, is_builtin: Calla
     return findings
 
 
-def _declared(rule: ast.Rule) -> set[str]:
-    """Names a rule declares locally (``:=`` targets, ``some``, ``every``, arguments)."""
-    names: set[str] = set()
-    for term in rule.head.args or ():
-        names |= {t.name for t in walk_terms(term) if isinstance(t, ast.Var)}
-    stack: list[object] = [rule.body or (), rule.else_.body if rule.else_ and rule.else_.body else ()]
-    for term in walk_terms(rule):
-        if isinstance(term, ast.ArrayCompr | ast.SetCompr | ast.ObjectCompr):
-            stack.append(term.body)
-    while stack:
-        body = stack.pop()
-        for lit in body if isinstance(body, tuple) else ():
-            expr = lit.expr
-            if isinstance(expr, ast.Assign) and expr.op == ":=":
-                names |= {t.name for t in walk_terms(expr.lhs) if isinstance(t, ast.Var)}
-            elif isinstance(expr, ast.SomeDecl):
-                names |= {v.name for v in expr.vars}
-            elif isinstance(expr, ast.SomeIn):
-                for part in (expr.key, expr.value):
-                    if part is not None:
-                        names |= {t.name for t in walk_terms(part) if isinstance(t, ast.Var)}
-            elif isinstance(expr, ast.Every):
-                names |= {expr.value.name} | ({expr.key.name} if expr.key else set())
-                stack.append(expr.body)
-    return names
-
-
 def _dependencies(module: ast.Module, rule: ast.Rule, index: _Index, declared: set[str]) -> set[tuple[str, ...]]:
     deps: set[tuple[str, ...]] = set()
     locals_ = index.package_names[module.package.path] - declared
@@ -181,7 +154,7 @@ def _check_recursion(modules: Sequence[tuple[str, ast.Module]], index: _Index) -
         for rule in module.rules:
             path = _rule_path(module, rule)
             # A rule's own head ref names it; everything else may depend on other rules.
-            declared = _declared(rule)
+            declared = declared_names(rule)
             anonymous = ast.RuleHead(ast.Ref(ast.Var("_"), ()), key=rule.head.key, value=rule.head.value)
             graph[path] |= _dependencies(module, ast.Rule(anonymous, rule.body, else_=rule.else_), index, declared)
             where.setdefault(path, (name, rule.loc))

@@ -50,7 +50,12 @@ rego-cpp (regopy 1.3.1 to 1.5.2; regression tests in
 9. **Regex flags.** rego-cpp rejects RE2 inline flags; a literal pattern
    starting with ``(?i)`` or ``(?s)`` is rewritten without them
    (:mod:`kubegate.rego.regex`).
-10. **Keywords as names.** A v0 module may name a variable ``in``, ``if``,
+10. **Memoised calls** (a speed-up, not a defect): rego-cpp memoises complete
+    rules within a query but evaluates every function call again. A call to a
+    user function whose arguments are all global (``input``, ``data``, rules,
+    constants) becomes a reference to a generated rule ``__kgcall0 :=
+    f(args)``, evaluated once per query; equal calls share it.
+11. **Keywords as names.** A v0 module may name a variable ``in``, ``if``,
    ``contains`` or ``every``; v1 reserves them, so they are renamed.
 
 The v0 to v1 syntax changes (``contains``, ``if``, split multi-body rules) are
@@ -66,7 +71,9 @@ from dataclasses import replace
 
 from kubegate.errors import Location
 from kubegate.rego import ast
+from kubegate.rego.printer import print_term
 from kubegate.rego.regex import PATTERN_ARGUMENT, rewrite_flags
+from kubegate.rego.rewrite import map_module_terms
 
 __all__ = ["is_ground", "map_terms", "normalize_module", "walk_terms"]
 
@@ -620,6 +627,108 @@ def _as_ref(term: ast.Term) -> ast.Ref:
     return term
 
 
+def declared_names(rule: ast.Rule) -> set[str]:
+    """Names a rule declares locally: arguments, ``:=`` and ``=`` targets, ``some``,
+    ``some ... in`` and ``every`` variables, in its bodies and nested bodies."""
+    names: set[str] = set()
+    for term in rule.head.args or ():
+        names |= term_vars(term)
+    bodies: list[ast.Body] = []
+    if rule.body is not None:
+        bodies.append(rule.body)
+    chain = rule.else_
+    while chain is not None:
+        if chain.body is not None:
+            bodies.append(chain.body)
+        chain = chain.else_
+    for term in walk_terms(rule):
+        if isinstance(term, ast.ArrayCompr | ast.SetCompr | ast.ObjectCompr):
+            bodies.append(term.body)
+    while bodies:
+        body = bodies.pop()
+        for lit in body:
+            expr = lit.expr
+            if isinstance(expr, ast.Assign):
+                names |= term_vars(expr.lhs)
+                if expr.op == "=":
+                    names |= term_vars(expr.rhs) if isinstance(expr.rhs, ast.Var) else set()
+            elif isinstance(expr, ast.SomeDecl):
+                names |= {v.name for v in expr.vars}
+            elif isinstance(expr, ast.SomeIn):
+                names |= term_vars([p for p in (expr.key, expr.value) if p is not None])
+            elif isinstance(expr, ast.Every):
+                names |= {expr.value.name} | ({expr.key.name} if expr.key is not None else set())
+                bodies.append(expr.body)
+            else:
+                # Variables bound by iterating a ref (xs[i]) are local too.
+                for t in walk_terms(expr):
+                    if isinstance(t, ast.Ref):
+                        for seg in t.path:
+                            names |= term_vars(seg)
+    return names
+
+
+class _CallLifter:
+    """Rewrite 10: lifts global-argument calls to user functions into complete rules."""
+
+    def __init__(self, module: ast.Module, globals_: frozenset[str]) -> None:
+        self.functions = {r.head.name for r in module.rules if r.head.args is not None}
+        self.values = {r.head.name for r in module.rules if r.head.args is None} | set(globals_)
+        self.aliases = {imp.alias or imp.path[-1] for imp in module.imports}
+        self.generated: dict[str, ast.Rule] = {}
+        taken = {t.name for t in walk_terms(module.rules) if isinstance(t, ast.Var)}
+        taken |= {r.head.name for r in module.rules}
+        self.counter = itertools.count()
+        self.taken = taken
+
+    def user_function(self, call: ast.Call) -> bool:
+        head = call.func[0]
+        if head == "data":
+            return True
+        if head in self.aliases:
+            return True  # an imported function (``import data.lib.f``)
+        return len(call.func) == 1 and head in self.functions
+
+    def global_term(self, term: ast.Term, local: set[str]) -> bool:
+        for t in walk_terms(term):
+            if isinstance(t, ast.Var):
+                if t.is_wildcard or t.name in local:
+                    return False
+                if t.name not in ("input", "data") and t.name not in self.values and t.name not in self.aliases:
+                    return False
+            elif isinstance(t, ast.ArrayCompr | ast.SetCompr | ast.ObjectCompr | ast.Call | ast.InfixCall):
+                return False
+        return True
+
+    def lift(self, call: ast.Call) -> ast.Var:
+        key = print_term(call)
+        rule = self.generated.get(key)
+        if rule is None:
+            while True:
+                name = f"__kgcall{next(self.counter)}"
+                if name not in self.taken:
+                    break
+            head = ast.RuleHead(ast.Ref(ast.Var(name), ()), value=call, assign=":=", loc=call.loc)
+            rule = ast.Rule(head, None, loc=call.loc)
+            self.generated[key] = rule
+        return ast.Var(rule.head.name, loc=call.loc)
+
+    def rule(self, rule: ast.Rule) -> ast.Rule:
+        if rule.body is None and rule.head.args is None and rule.head.key is None:
+            return rule  # a complete rule is memoised already (``x := f(input)``)
+        local = declared_names(rule)
+
+        def fn(term: ast.Term) -> ast.Term:
+            if isinstance(term, ast.Call) and self.user_function(term) and all(
+                self.global_term(a, local) for a in term.args
+            ):
+                return self.lift(term)
+            return term
+
+        module = ast.Module(ast.Package(("_",)), (), (rule,), "v1", "")
+        return map_module_terms(module, fn).rules[0]
+
+
 def normalize_module(module: ast.Module, globals_: frozenset[str] = frozenset()) -> ast.Module:
     """Returns ``module`` rewritten for the backend (see the module docstring).
 
@@ -633,4 +742,7 @@ def normalize_module(module: ast.Module, globals_: frozenset[str] = frozenset())
     rewritten literals point at the literal they came from.
     """
     n = _Normalizer(module, globals_)
-    return replace(module, rules=tuple(n.rule(r) for r in module.rules))
+    normalized = replace(module, rules=tuple(n.rule(r) for r in module.rules))
+    lifter = _CallLifter(normalized, globals_)
+    rules = tuple(lifter.rule(r) for r in normalized.rules)
+    return replace(normalized, rules=rules + tuple(lifter.generated.values()))
