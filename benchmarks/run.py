@@ -69,6 +69,13 @@ def report(results: dict[str, Any]) -> str:
         ):
             s = ref[key]
             lines.append(f"| {label} | {s['p50_ms']} | {s['p99_ms']} | {s['max_ms']} | {s['mean_ms']} |")
+        forty = ref["forty_constraints"]
+        for threads in (1, 2):
+            s = forty[f"threads_{threads}"]
+            lines.append(
+                f"| bench-pod, {s['evaluated']} constraints only, {threads} thread(s) "
+                f"| {s['p50_ms']} | {s['p99_ms']} | {s['max_ms']} | {s['mean_ms']} |"
+            )
     lines += [
         "",
         f"ratio kubegate / bare: mean {r['ratio_mean']}, p50 {r['ratio_p50']}"

@@ -75,6 +75,15 @@ def test_json_contract() -> None:
     assert summary["objects"] == len(doc["results"]) and summary["deny"] > 0 and summary["passed"] is False
 
 
+def test_jobs_give_the_same_findings() -> None:
+    args = ("check", str(EXAMPLES / "manifests"), "-o", "json", "-p", str(EXAMPLES / "policies"))
+    code1, one, _ = run(*args)
+    code2, two, _ = run(*args, "--jobs", "2")
+    assert code1 == code2 == 1
+    assert json.loads(one)["results"] == json.loads(two)["results"]
+    assert run(*args, "--jobs", "0")[0] == 2
+
+
 def test_sarif_output() -> None:
     code, out, _ = run("check", str(EXAMPLES / "manifests"), "-o", "sarif")
     assert code == 1

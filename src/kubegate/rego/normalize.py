@@ -719,8 +719,10 @@ class _CallLifter:
         local = declared_names(rule)
 
         def fn(term: ast.Term) -> ast.Term:
-            if isinstance(term, ast.Call) and self.user_function(term) and all(
-                self.global_term(a, local) for a in term.args
+            if (
+                isinstance(term, ast.Call)
+                and self.user_function(term)
+                and all(self.global_term(a, local) for a in term.args)
             ):
                 return self.lift(term)
             return term
