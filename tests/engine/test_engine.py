@@ -170,3 +170,28 @@ def test_lifted_calls_see_each_constraints_parameters() -> None:
     assert messages == ["5 replicas is more than 3"]
     messages = sorted(v.message for v in engine.review(deployment(replicas=9)).violations)
     assert messages == ["9 replicas is more than 3", "9 replicas is more than 8"]
+
+
+def test_regex_flags_the_backend_cannot_see_are_warned_about() -> None:
+    module = RegoFile(
+        "r.rego",
+        "package r\nimport rego.v1\npattern := `(?i)^latest$`\n"
+        'deny contains "tag" if regex.match(pattern, input.review.object.tag)\n'
+        'deny contains "literal" if regex.match(`(?i)^latest$`, input.review.object.tag)\n',
+    )
+    engine = Engine(objects=[module], builtin=False)
+    (warning,) = engine.warnings
+    assert warning.code == "backend_divergence" and "(?i)^latest$" in warning.message
+    assert warning.location is not None and warning.location.line == 3
+    # The literal pattern argument is rewritten and works.
+    result = engine.review({"apiVersion": "v1", "kind": "X", "metadata": {"name": "x"}, "tag": "LATEST"})
+    assert [v.message for v in result.violations] == ["literal"]
+
+
+def test_regex_flags_in_parameters_are_warned_about() -> None:
+    from tests.policy.conftest import CONSTRAINT, TEMPLATE
+
+    flagged = {**CONSTRAINT, "spec": {**CONSTRAINT["spec"], "parameters": {"max": 3, "note": "(?i)prod"}}}
+    engine = Engine(objects=[TEMPLATE, flagged], builtin=False)
+    (warning,) = engine.warnings
+    assert "parameters.note" in warning.message and warning.code == "backend_divergence"

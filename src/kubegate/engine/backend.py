@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["UNDEFINED", "Backend", "CompiledPolicy", "Evaluator", "ModuleSource", "PreparedInput"]
+__all__ = ["REGEX_FLAGS", "UNDEFINED", "Backend", "CompiledPolicy", "Evaluator", "ModuleSource", "PreparedInput"]
 
 
 class _Undefined:
@@ -38,6 +38,10 @@ class _Undefined:
 
 
 UNDEFINED: Any = _Undefined()
+
+# Key of :attr:`Backend.divergences` for a backend that cannot evaluate RE2 flag
+# groups (``(?i)``) the front-end left in place (kubegate.rego.regex).
+REGEX_FLAGS = "regex flags"
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,7 @@ class Backend(Protocol):
 
     @property
     def divergences(self) -> Mapping[str, str]:
-        """Builtin name -> how the backend's result differs from OPA's."""
+        """Builtin name (or :data:`REGEX_FLAGS`) -> how the backend's result differs from OPA's."""
 
     def is_builtin(self, name: str) -> bool:
         """Whether the backend provides the builtin function ``name`` (``"regex.match"``)."""

@@ -33,7 +33,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kubegate.engine.backend import UNDEFINED, Backend, CompiledPolicy, Evaluator, ModuleSource
+from kubegate.engine.backend import REGEX_FLAGS, UNDEFINED, Backend, CompiledPolicy, Evaluator, ModuleSource
 from kubegate.engine.decision import Decision, ReviewResult, SkippedPolicy, Violation
 from kubegate.errors import BackendError, EvaluationError, KubegateError, Location, PolicyLoadError, RegoCompileError
 from kubegate.policy.catalog import Catalog
@@ -45,6 +45,7 @@ from kubegate.rego.check import check_modules
 from kubegate.rego.compat import COMPAT_MODULE_NAME, compat_module, compat_printed
 from kubegate.rego.normalize import walk_terms
 from kubegate.rego.printer import print_module
+from kubegate.rego.regex import has_flags
 from kubegate.rego.values import term_from_value
 
 __all__ = ["DISPATCH_PACKAGE", "CompiledUnit", "PreparedPolicySet", "prepare"]
@@ -295,25 +296,43 @@ def _attribute(error: RegoCompileError, catalog: Catalog) -> tuple[str | None, R
 
 
 def _divergence_warnings(catalog: Catalog, backend: Backend) -> Catalog:
-    """Warns, once per unit, about calls to builtins the backend is known to get wrong."""
+    """Warns, once per unit and builtin, about calls the backend is known to get
+    wrong, and about regex flags left where the front-end cannot rewrite them
+    (a string literal outside a pattern argument, a parameter value)."""
     warned: set[tuple[str, str]] = set()
     warnings: list[KubegateError] = []
+
+    def warn(owner: str, name: str, location: Location | None, subject: str) -> None:
+        if (owner, name) not in warned:
+            warned.add((owner, name))
+            message = f"{subject} {backend.divergences[name]} in the {backend.name} backend"
+            message += "; results may differ from OPA"
+            warnings.append(PolicyLoadError(message, location, code="backend_divergence"))
+
+    flags = REGEX_FLAGS in backend.divergences
     for policy_module in catalog.modules:
         for term in walk_terms(policy_module.module.rules):
-            if not isinstance(term, ast.Call) or term.name not in backend.divergences:
-                continue
-            if (policy_module.owner, term.name) in warned:
-                continue
-            warned.add((policy_module.owner, term.name))
-            warnings.append(
-                PolicyLoadError(
-                    f"{term.name} {backend.divergences[term.name]} in the {backend.name} backend; "
-                    "results may differ from OPA",
-                    policy_module.relocate(term.loc),
-                    code="backend_divergence",
-                )
-            )
+            if isinstance(term, ast.Call) and term.name in backend.divergences:
+                warn(policy_module.owner, term.name, policy_module.relocate(term.loc), term.name)
+            elif flags and isinstance(term, ast.Scalar) and isinstance(term.value, str) and has_flags(term.value):
+                warn(policy_module.owner, REGEX_FLAGS, policy_module.relocate(term.loc), f"the pattern {term.value!r}")
+    for policy in catalog.policies if flags else ():
+        for path, value in _strings(policy.parameters or {}, "parameters"):
+            if has_flags(value):
+                warn(policy.id, REGEX_FLAGS, policy.location, f"{policy.id}: {path} = {value!r}")
     return replace(catalog, warnings=(*catalog.warnings, *warnings)) if warnings else catalog
+
+
+def _strings(value: Any, path: str) -> Iterable[tuple[str, str]]:
+    """Every string inside a JSON value, with its dotted path."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _strings(item, f"{path}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{path}[{index}]")
 
 
 def _static_checks(catalog: Catalog, backend: Backend) -> Catalog:

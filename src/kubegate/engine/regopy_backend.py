@@ -45,7 +45,7 @@ from regopy.rego_shared import (
     rego_output_string,
 )
 
-from kubegate.engine.backend import UNDEFINED, ModuleSource
+from kubegate.engine.backend import REGEX_FLAGS, UNDEFINED, ModuleSource
 from kubegate.errors import BackendError, EvaluationError, KubegateError, Location, RegoCompileError
 
 __all__ = ["RegopyBackend"]
@@ -291,6 +291,7 @@ KNOWN_DIVERGENCES: dict[str, str] = {
     "strings.replace_n": "applies the replacements one after another instead of in one pass",
     "upper": "only changes ASCII letters",
     "lower": "only changes ASCII letters",
+    REGEX_FLAGS: "never matches: flags such as (?i) work only in a literal pattern argument",
 }
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["PATTERN_ARGUMENT", "rewrite_flags"]
+__all__ = ["PATTERN_ARGUMENT", "has_flags", "rewrite_flags"]
 
 # builtin -> index of its pattern argument
 PATTERN_ARGUMENT = {
@@ -93,6 +93,11 @@ def _fold(pattern: str, dotall: bool) -> str:
             out.append(ch)
         i += 1
     return "".join(out)
+
+
+def has_flags(text: str) -> bool:
+    """Whether ``text`` starts with an RE2 flag group such as ``(?i)``."""
+    return _FLAGS.match(text) is not None
 
 
 def rewrite_flags(pattern: str) -> str | None:

@@ -22,8 +22,16 @@ pod_metadata(obj) := object.get(obj.spec.template, "metadata", {}) if obj.kind i
 
 pod_metadata(obj) := object.get(obj.spec.jobTemplate.spec.template, "metadata", {}) if obj.kind == "CronJob"
 
-# Labels of the pod (template), merged over the labels of the workload itself.
-labels(obj) := object.union(object.get(obj, ["metadata", "labels"], {}), object.get(pod_metadata(obj), "labels", {}))
+# Labels of the pod (template), merged over the labels of the workload itself
+# (object.union for flat maps, written out: the regopy backend's object.union differs for nested ones).
+labels(obj) := {key: _label(outer, inner, key) | some key in {k | some k, _ in outer} | {k | some k, _ in inner}} if {
+	outer := object.get(obj, ["metadata", "labels"], {})
+	inner := object.get(pod_metadata(obj), "labels", {})
+}
+
+_label(_, inner, key) := inner[key]
+
+_label(outer, inner, key) := outer[key] if not key in object.keys(inner)
 
 # Every container of the pod spec: {"container": c, "type": "container" | "initContainer" | "ephemeralContainer"}.
 containers(obj) := [entry |
