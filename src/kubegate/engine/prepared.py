@@ -363,14 +363,8 @@ def _data_paths(module: ast.Module) -> Iterable[tuple[str, ...] | None]:
     for term in walk_terms(module.rules):
         if isinstance(term, ast.Call) and term.func[0] == "data":
             yield term.func[1:]
-        elif isinstance(term, ast.Ref) and isinstance(term.head, ast.Var) and term.head.name == "data":
-            names: list[str] = []
-            for seg in term.path:
-                if isinstance(seg, ast.Scalar) and isinstance(seg.value, str):
-                    names.append(seg.value)
-                else:
-                    break
-            yield tuple(names) if names else None
+        elif isinstance(term, ast.Ref) and (prefix := ast.data_prefix(term)) is not None:
+            yield prefix or None
 
 
 def _components(catalog: Catalog) -> tuple[list[list[str]], dict[str, bool]]:

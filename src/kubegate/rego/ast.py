@@ -12,6 +12,7 @@ the same compare equal whatever file they came from.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 from typing import Literal as TypingLiteral
@@ -49,6 +50,8 @@ __all__ = [
     "Term",
     "Var",
     "With",
+    "data_prefix",
+    "shallow_nodes",
 ]
 
 RegoVersion: TypeAlias = TypingLiteral["v0", "v1"]
@@ -399,3 +402,50 @@ class Module:
     @property
     def package_annotations(self) -> Annotations | None:
         return self.package.annotations
+
+
+# ---------------------------------------------------------------- traversal
+
+
+def shallow_nodes(node: object) -> Iterator[object]:
+    """Every term and expression in ``node`` (a node or nested tuples/lists of
+    them), without entering comprehension bodies; comprehensions themselves are
+    yielded. Order is depth-first, last child first."""
+    stack: list[object] = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, tuple | list):
+            stack.extend(item)
+            continue
+        yield item
+        if isinstance(item, Ref):
+            stack.extend([item.head, item.path])
+        elif isinstance(item, Call):
+            stack.append(item.args)
+        elif isinstance(item, InfixCall | Assign):
+            stack.extend([item.lhs, item.rhs])
+        elif isinstance(item, Member):
+            stack.extend([item.key, item.value, item.collection])
+        elif isinstance(item, ArrayTerm | SetTerm):
+            stack.append(item.items)
+        elif isinstance(item, ObjectTerm):
+            stack.append([x for pair in item.items for x in pair])
+        elif isinstance(item, SomeIn):
+            stack.extend([item.key, item.value, item.domain])
+        elif isinstance(item, Every):
+            stack.append(item.domain)
+        elif isinstance(item, Literal):
+            stack.append(item.expr)
+
+
+def data_prefix(ref: Ref) -> tuple[str, ...] | None:
+    """The constant path after ``data`` of a ``data`` reference
+    (``data.lib.x[i].y`` -> ``("lib", "x")``), or ``None`` for other refs."""
+    if not (isinstance(ref.head, Var) and ref.head.name == "data"):
+        return None
+    names: list[str] = []
+    for seg in ref.path:
+        if not (isinstance(seg, Scalar) and isinstance(seg.value, str)):
+            break
+        names.append(seg.value)
+    return tuple(names)

@@ -229,62 +229,16 @@ def check_modules(modules: Sequence[tuple[str, ast.Module]], is_builtin: Callabl
 def _closure_free_vars(node: object, wildcards: bool) -> set[str]:
     """Variables of ``node`` outside nested comprehension bodies; ``_`` counted when asked."""
     names = term_vars(node)
-    if wildcards:
-        for term in _shallow_terms(node):
-            if isinstance(term, ast.Var) and term.is_wildcard:
-                names.add("_")
+    if wildcards and any(isinstance(t, ast.Var) and t.is_wildcard for t in ast.shallow_nodes(node)):
+        names.add("_")
     return names
-
-
-def _shallow_terms(node: object) -> Iterator[ast.Term]:
-    stack: list[object] = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, (tuple, list)):
-            stack.extend(item)
-        elif isinstance(item, ast.Var | ast.Scalar):
-            yield item
-        elif isinstance(item, ast.Ref):
-            stack.extend([item.head, item.path])
-        elif isinstance(item, ast.Call):
-            stack.append(item.args)
-        elif isinstance(item, ast.InfixCall):
-            stack.extend([item.lhs, item.rhs])
-        elif isinstance(item, ast.Member):
-            stack.extend([item.key, item.value, item.collection])
-        elif isinstance(item, ast.ArrayTerm | ast.SetTerm):
-            stack.append(item.items)
-        elif isinstance(item, ast.ObjectTerm):
-            stack.append([x for pair in item.items for x in pair])
-        elif isinstance(item, ast.Assign):
-            stack.extend([item.lhs, item.rhs])
 
 
 def _comprehensions(node: object) -> Iterator[ast.ArrayCompr | ast.SetCompr | ast.ObjectCompr]:
     """Comprehensions in ``node`` that are not inside another comprehension."""
-    stack: list[object] = [node]
-    while stack:
-        item = stack.pop()
+    for item in ast.shallow_nodes(node):
         if isinstance(item, ast.ArrayCompr | ast.SetCompr | ast.ObjectCompr):
             yield item
-        elif isinstance(item, (tuple, list)):
-            stack.extend(item)
-        elif isinstance(item, ast.Ref):
-            stack.extend([item.head, item.path])
-        elif isinstance(item, ast.Call):
-            stack.append(item.args)
-        elif isinstance(item, ast.InfixCall):
-            stack.extend([item.lhs, item.rhs])
-        elif isinstance(item, ast.Member):
-            stack.extend([item.key, item.value, item.collection])
-        elif isinstance(item, ast.ArrayTerm | ast.SetTerm):
-            stack.append(item.items)
-        elif isinstance(item, ast.ObjectTerm):
-            stack.append([x for pair in item.items for x in pair])
-        elif isinstance(item, ast.Assign):
-            stack.extend([item.lhs, item.rhs])
-        elif isinstance(item, ast.SomeIn):
-            stack.extend([item.key, item.value, item.domain])
 
 
 def _nested_bodies(lit: ast.Literal) -> Iterator[tuple[ast.Body, set[str]]]:

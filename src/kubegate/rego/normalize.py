@@ -224,36 +224,7 @@ def split_sprintf(call: ast.Call) -> ast.Term | None:
 
 def term_vars(node: object) -> set[str]:
     """Names of the variables in ``node`` outside nested comprehension bodies."""
-    out: set[str] = set()
-    stack: list[object] = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, (tuple, list)):
-            stack.extend(item)
-        elif isinstance(item, ast.Var):
-            if not item.is_wildcard:
-                out.add(item.name)
-        elif isinstance(item, ast.Ref):
-            stack.extend([item.head, item.path])
-        elif isinstance(item, ast.Call):
-            stack.append(item.args)
-        elif isinstance(item, ast.InfixCall):
-            stack.extend([item.lhs, item.rhs])
-        elif isinstance(item, ast.Member):
-            stack.extend([item.key, item.value, item.collection])
-        elif isinstance(item, ast.ArrayTerm | ast.SetTerm):
-            stack.append(item.items)
-        elif isinstance(item, ast.ObjectTerm):
-            stack.append([x for pair in item.items for x in pair])
-        elif isinstance(item, ast.Assign):
-            stack.extend([item.lhs, item.rhs])
-        elif isinstance(item, ast.SomeIn):
-            stack.extend([item.key, item.value, item.domain])
-        elif isinstance(item, ast.Every):
-            stack.append(item.domain)
-        elif isinstance(item, ast.Literal):
-            stack.append(item.expr)
-    return out
+    return {t.name for t in ast.shallow_nodes(node) if isinstance(t, ast.Var) and not t.is_wildcard}
 
 
 class _Scope:

@@ -122,14 +122,8 @@ def rewrite_data_prefixes(module: ast.Module, prefixes: Mapping[tuple[str, ...],
     """
 
     def fn(term: ast.Term) -> ast.Term:
-        if isinstance(term, ast.Ref) and isinstance(term.head, ast.Var) and term.head.name == "data":
-            names: list[str] = []
-            for seg in term.path:
-                if isinstance(seg, ast.Scalar) and isinstance(seg.value, str):
-                    names.append(seg.value)
-                else:
-                    break
-            new = _rebased(tuple(names), prefixes)
+        if isinstance(term, ast.Ref) and (names := ast.data_prefix(term)) is not None:
+            new = _rebased(names, prefixes)
             if new is not None:
                 rest = term.path[len(names) :]
                 segs = tuple(ast.Scalar(n, loc=term.loc) for n in new)
