@@ -6,7 +6,22 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench clean system-deps
+
+# Debian packages the tests start for real (redis-server for the shared decision
+# cache) and the deploy test renders with (kubectl kustomize). Installed only when missing.
+SYSTEM_DEPS := redis-server:redis-server kubectl:kubernetes-client
+
+system-deps:
+	@missing=""; for dep in $(SYSTEM_DEPS); do \
+		cmd=$${dep%%:*}; pkg=$${dep##*:}; \
+		command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	fi
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +36,7 @@ run: $(STAMP)
 		|| [ $$? -eq 1 ]
 
 ## Everything CI runs: lint, types, import layers, the whole test suite.
-test: $(STAMP) lint typecheck unit
+test: $(STAMP) system-deps lint typecheck unit
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -30,7 +45,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src/kubegate
 
-unit: $(STAMP)
+unit: $(STAMP) system-deps
 	$(BIN)/pytest
 
 bench: $(STAMP)

@@ -13,7 +13,9 @@ from importlib import metadata
 
 import click
 
+from kubegate.cli.cert import cert
 from kubegate.cli.check import check
+from kubegate.cli.serve import serve
 from kubegate.cli.verify import verify
 from kubegate.errors import ErrorList, KubegateError
 
@@ -55,6 +57,8 @@ def cli(ctx: click.Context) -> None:
 
 cli.add_command(check)
 cli.add_command(verify)
+cli.add_command(serve)
+cli.add_command(cert)
 
 
 def main(argv: list[str] | None = None) -> None:

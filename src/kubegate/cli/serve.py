@@ -1,0 +1,117 @@
+"""``kubegate serve``: run the validating admission webhook.
+
+Loads the built-in library plus ``--policies`` (as ``check`` does) in the
+background after the server starts: ``/readyz`` turns 200 once the policy
+set is loaded, ``/validate`` answers per ``--failure-mode`` until then.
+Serves HTTPS with ``--tls-cert``/``--tls-key`` (reloaded when they change on
+disk), optional mutual TLS with ``--client-ca``; plain HTTP only with
+``--insecure-http``. See ``kubegate.webhook`` for the decision path.
+"""
+
+from __future__ import annotations
+
+import click
+
+from kubegate.cli.check import load_parameters
+from kubegate.webhook.server import ServeConfig, build_server
+from kubegate.webhook.service import WebhookSettings
+
+__all__ = ["serve"]
+
+
+@click.command("serve")
+@click.option(
+    "--policies", "-p", "policy_dirs", multiple=True, type=click.Path(), help="Policy file or directory (repeatable)."
+)
+@click.option("--no-builtin", is_flag=True, help="Do not load kubegate's built-in compliance library.")
+@click.option(
+    "--parameters", "parameters_file", type=click.Path(), help="YAML: policy id -> parameters for plain Rego policies."
+)
+@click.option(
+    "--inventory", multiple=True, type=click.Path(), help="Objects for data.inventory: file or directory (repeatable)."
+)
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8443, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option("--tls-cert", type=click.Path(), help="Serving certificate (PEM, chain first); reloaded when it changes.")
+@click.option("--tls-key", type=click.Path(), help="Private key of the serving certificate (PEM).")
+@click.option("--client-ca", type=click.Path(), help="CA bundle: require client certificates it signed (mutual TLS).")
+@click.option("--insecure-http", is_flag=True, help="Serve plain HTTP (only behind a TLS-terminating proxy).")
+@click.option(
+    "--failure-mode",
+    type=click.Choice(["deny", "allow"]),
+    default="deny",
+    show_default=True,
+    help="Answer when policies cannot decide in time (time limit, full queue, errors, not loaded).",
+)
+@click.option(
+    "--max-evaluation-time", default=300.0, show_default=True, type=float, help="Time limit per request, in ms."
+)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="Evaluation threads.")
+@click.option(
+    "--max-queue",
+    default=64,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Requests that may wait for a worker.",
+)
+@click.option(
+    "--cache-ttl", default=10.0, show_default=True, type=float, help="Decision cache lifetime in seconds (0: off)."
+)
+@click.option(
+    "--cache-size", default=10_000, show_default=True, type=click.IntRange(min=1), help="Decisions kept in memory."
+)
+@click.option("--redis", "redis_url", help="Shared decision cache, e.g. redis://redis:6379/0.")
+@click.option("--deny-list", type=click.Path(), help="DenyList file: fast-reject rules checked before any policy.")
+@click.option("--strict", is_flag=True, help="Do not serve a policy set with any load error (stay not ready).")
+@click.option(
+    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True
+)
+def serve(
+    policy_dirs: tuple[str, ...],
+    no_builtin: bool,
+    parameters_file: str | None,
+    inventory: tuple[str, ...],
+    host: str,
+    port: int,
+    tls_cert: str | None,
+    tls_key: str | None,
+    client_ca: str | None,
+    insecure_http: bool,
+    failure_mode: str,
+    max_evaluation_time: float,
+    workers: int,
+    max_queue: int,
+    cache_ttl: float,
+    cache_size: int,
+    redis_url: str | None,
+    deny_list: str | None,
+    strict: bool,
+    log_level: str,
+) -> None:
+    """Run the validating admission webhook (POST /validate, /healthz, /readyz, /metrics)."""
+    settings = WebhookSettings(
+        failure_mode="allow" if failure_mode == "allow" else "deny",
+        max_evaluation_time_ms=max_evaluation_time,
+        workers=workers,
+        queue_size=max_queue,
+        cache_ttl_s=cache_ttl,
+        cache_entries=cache_size,
+        redis_url=redis_url,
+    )
+    config = ServeConfig(
+        policies=policy_dirs,
+        builtin=not no_builtin,
+        parameters=load_parameters(parameters_file),
+        inventory=inventory,
+        host=host,
+        port=port,
+        cert_file=tls_cert,
+        key_file=tls_key,
+        client_ca_file=client_ca,
+        insecure_http=insecure_http,
+        deny_list=deny_list,
+        strict=strict,
+        settings=settings,
+        log_level=log_level,
+    )
+    build_server(config).run()

@@ -1,0 +1,123 @@
+"""Prometheus metrics of the webhook (prometheus-client, one registry per server).
+
+Names follow the Prometheus naming guide
+(https://prometheus.io/docs/practices/naming/): ``kubegate_`` prefix, base
+units (seconds), ``_total`` for counters.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
+
+__all__ = ["CONTENT_TYPE", "WebhookMetrics"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# Admission latency buckets, in seconds: fine below 10 ms where the targets are.
+_ADMISSION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_POLICY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
+
+
+class WebhookMetrics:
+    """Every metric the webhook exports, registered in its own registry."""
+
+    def __init__(self) -> None:
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # no ``_created`` series: they double the exposition for no use here
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "kubegate_admission_requests",
+            "Admission requests answered, by decision (allow, deny), operation and kind.",
+            ["decision", "operation", "kind"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            "kubegate_admission_duration_seconds",
+            "Time from reading an AdmissionReview to answering it.",
+            buckets=_ADMISSION_BUCKETS,
+            registry=r,
+        )
+        self.policy_duration = Histogram(
+            "kubegate_policy_evaluation_duration_seconds",
+            "Evaluation time of one policy on one request.",
+            ["policy"],
+            buckets=_POLICY_BUCKETS,
+            registry=r,
+        )
+        self.timeouts = Counter(
+            "kubegate_admission_timeouts",
+            "Requests answered by the failure mode because the time limit passed.",
+            registry=r,
+        )
+        self.rejected = Counter(
+            "kubegate_admission_rejected",
+            "Requests answered by the failure mode without evaluation, by reason (queue_full, not_ready, error).",
+            ["reason"],
+            registry=r,
+        )
+        self.fast_rejects = Counter(
+            "kubegate_fast_rejects",
+            "Requests denied by the deny list before any policy ran, by rule.",
+            ["rule"],
+            registry=r,
+        )
+        self.bad_requests = Counter(
+            "kubegate_admission_bad_requests", "Requests refused with 4xx, by error code.", ["code"], registry=r
+        )
+        self.violations = Counter(
+            "kubegate_violations",
+            "Violations found, by policy and enforcement action (deny, warn, dryrun).",
+            ["policy", "enforcement"],
+            registry=r,
+        )
+        self.policy_errors = Counter(
+            "kubegate_policy_evaluation_errors", "Policies that failed to evaluate, by policy.", ["policy"], registry=r
+        )
+        self.cache_hits = Counter(
+            "kubegate_decision_cache_hits",
+            "Decisions served from the cache, by tier (memory, redis).",
+            ["tier"],
+            registry=r,
+        )
+        self.cache_misses = Counter("kubegate_decision_cache_misses", "Decisions the cache did not hold.", registry=r)
+        self.cache_hit_ratio = Gauge(
+            "kubegate_decision_cache_hit_ratio", "Cache hits / cache lookups since start.", registry=r
+        )
+        self.cache_errors = Counter(
+            "kubegate_decision_cache_errors", "Failed operations on the shared (Redis) cache.", registry=r
+        )
+        self.policies_loaded = Gauge("kubegate_policies_loaded", "Policies in the serving policy set.", registry=r)
+        self.policy_load_errors = Gauge(
+            "kubegate_policy_load_errors", "Errors reported when the serving policy set was loaded.", registry=r
+        )
+        self.queue = Gauge("kubegate_evaluation_queue", "Evaluations queued or running.", registry=r)
+        self.certificate_expiry = Gauge(
+            "kubegate_serving_certificate_expiry_timestamp_seconds",
+            "When the serving certificate in use expires (Unix time).",
+            registry=r,
+        )
+        self.certificate_reloads = Counter(
+            "kubegate_serving_certificate_reloads", "Serving certificates reloaded from disk.", registry=r
+        )
+        self._lookups = 0
+        self._hits = 0
+
+    def cache_lookup(self, tier: str | None) -> None:
+        """Records a cache lookup: ``tier`` is where it hit, ``None`` for a miss."""
+        self._lookups += 1
+        if tier is None:
+            self.cache_misses.inc()
+        else:
+            self._hits += 1
+            self.cache_hits.labels(tier).inc()
+        self.cache_hit_ratio.set(self._hits / self._lookups)
+
+    def certificate_reloaded(self, not_after: datetime) -> None:
+        self.certificate_reloads.inc()
+        self.certificate_expiry.set(not_after.timestamp())
+
+    def render(self) -> bytes:
+        """The text exposition format."""
+        return generate_latest(self.registry)

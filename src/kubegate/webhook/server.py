@@ -1,0 +1,192 @@
+"""``kubegate serve``: the webhook application on uvicorn, with TLS and certificate rotation.
+
+uvicorn was chosen over granian by measurement (docs/performance.md, "HTTP
+server"): as fast or faster with one worker on this workload, and it serves
+from a Python ``ssl.SSLContext`` that kubegate can reload in place, which
+certificate rotation without restart needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+
+from kubegate.engine.engine import Engine
+from kubegate.errors import ErrorList, KubegateError, UsageError
+from kubegate.policy.documents import iter_input_files, load_file
+from kubegate.webhook.app import create_app
+from kubegate.webhook.denylist import load_deny_list
+from kubegate.webhook.logs import configure_logging
+from kubegate.webhook.metrics import WebhookMetrics
+from kubegate.webhook.service import AdmissionService, WebhookSettings
+from kubegate.webhook.tls import CertificateReloader, certificate_not_after
+
+__all__ = ["ServeConfig", "build_server"]
+
+_log = logging.getLogger("kubegate.webhook")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Everything ``kubegate serve`` is told.
+
+    Attributes:
+        policies: policy directories or files.
+        builtin: load the built-in library.
+        parameters: per policy id, parameter overrides.
+        inventory: files or directories of objects for ``data.inventory``
+            (Namespaces for ``namespaceSelector``, Services, Ingresses...).
+        host, port: where to listen.
+        cert_file, key_file: the serving certificate (PEM); required unless
+            ``insecure_http``.
+        client_ca_file: CA bundle for mutual TLS; clients without a
+            certificate it signed are refused during the handshake.
+        insecure_http: serve plain HTTP (only behind a TLS-terminating proxy).
+        deny_list: a DenyList file (fast-reject rules).
+        strict: a policy set with any load error is not served (the server
+            stays not ready) instead of serving the policies that loaded.
+        settings: the decision path's tuning.
+        log_level: ``debug``, ``info``, ``warning``, ``error``.
+    """
+
+    policies: tuple[str, ...] = ()
+    builtin: bool = True
+    parameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    inventory: tuple[str, ...] = ()
+    host: str = "0.0.0.0"
+    port: int = 8443
+    cert_file: str | None = None
+    key_file: str | None = None
+    client_ca_file: str | None = None
+    insecure_http: bool = False
+    deny_list: str | None = None
+    strict: bool = False
+    settings: WebhookSettings = field(default_factory=WebhookSettings)
+    log_level: str = "info"
+
+    def check(self) -> None:
+        """Raises :class:`UsageError` for combinations that cannot work."""
+        if self.insecure_http:
+            if self.cert_file or self.key_file or self.client_ca_file:
+                raise UsageError("--insecure-http cannot be combined with --tls-cert, --tls-key or --client-ca")
+        elif not (self.cert_file and self.key_file):
+            raise UsageError(
+                "serving needs --tls-cert and --tls-key (create a development pair with `kubegate cert`), "
+                "or --insecure-http to serve plain HTTP behind a TLS-terminating proxy"
+            )
+        s = self.settings
+        if s.workers < 1 or s.queue_size < 0 or s.max_evaluation_time_ms <= 0 or s.cache_ttl_s < 0:
+            raise UsageError("--workers must be >= 1, --max-queue >= 0, --max-evaluation-time > 0, --cache-ttl >= 0")
+
+
+def _load_inventory(paths: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [d.obj for f in iter_input_files(paths) for d in load_file(f)]
+
+
+def _log_load_result(engine: Engine) -> None:
+    for error in engine.errors:
+        _log.error(
+            "policy not loaded: %s", error.message, extra={"code": error.code, "location": str(error.location or "")}
+        )
+    for warning in engine.warnings:
+        _log.warning("%s", warning.message, extra={"code": warning.code, "location": str(warning.location or "")})
+    _log.info(
+        "policy set loaded",
+        extra={"policies": len(engine.policies), "errors": len(engine.errors), "policySetVersion": engine.version},
+    )
+
+
+def build_server(config: ServeConfig) -> uvicorn.Server:
+    """The configured uvicorn server (call ``.run()`` to serve until SIGTERM/SIGINT).
+
+    Raises:
+        UsageError: see :meth:`ServeConfig.check`.
+        KubegateError: unreadable deny list, inventory or certificate files.
+    """
+    config.check()
+    configure_logging(config.log_level)
+    deny_list = load_deny_list(config.deny_list) if config.deny_list else None
+    inventory = _load_inventory(config.inventory)
+    metrics = WebhookMetrics()
+    service = AdmissionService(config.settings, metrics, deny_list)
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+    reloader: list[CertificateReloader] = []
+
+    def load() -> Engine:
+        return Engine(
+            list(config.policies),
+            builtin=config.builtin,
+            parameters=config.parameters,
+            inventory=inventory,
+            strict=config.strict,
+        )
+
+    async def load_policies() -> None:
+        try:
+            engine = await asyncio.to_thread(load)
+        except ErrorList as exc:
+            for error in exc.errors:
+                _log.error(
+                    "policy not loaded: %s",
+                    error.message,
+                    extra={"code": error.code, "location": str(error.location or "")},
+                )
+            service.load_error = exc
+            _log.error("policy set not served (--strict): %s", exc.message)
+            return
+        except KubegateError as exc:
+            service.load_error = exc
+            _log.error("policy set not loaded: %s", exc.message, extra={"code": exc.code})
+            return
+        _log_load_result(engine)
+        service.set_engine(engine)
+
+    async def on_startup() -> None:
+        tasks.append(asyncio.create_task(load_policies()))
+        if reloader:
+            tasks.append(asyncio.create_task(reloader[0].watch(stop)))
+
+    async def on_shutdown() -> None:
+        stop.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    app = create_app(service, on_startup, on_shutdown)
+    uv_config = uvicorn.Config(
+        app,
+        host=config.host,
+        port=config.port,
+        ssl_certfile=config.cert_file,
+        ssl_keyfile=config.key_file,
+        ssl_ca_certs=config.client_ca_file,
+        ssl_cert_reqs=ssl.CERT_REQUIRED if config.client_ca_file else ssl.CERT_NONE,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+    try:
+        uv_config.load()
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"cannot load the TLS files: {exc}", code="tls_files_invalid") from None
+    if uv_config.ssl is not None and config.cert_file and config.key_file:
+        reloader.append(
+            CertificateReloader(
+                uv_config.ssl,
+                config.cert_file,
+                config.key_file,
+                config.client_ca_file,
+                on_reload=metrics.certificate_reloaded,
+            )
+        )
+        metrics.certificate_expiry.set(certificate_not_after(config.cert_file).timestamp())
+    return uvicorn.Server(uv_config)

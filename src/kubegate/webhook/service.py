@@ -1,0 +1,223 @@
+"""The admission decision path, free of HTTP: deny list, cache, pool, engine, verdict.
+
+For one AdmissionRequest, in order:
+
+1. build ``input.review`` (a malformed request is an :class:`AdmissionError`, HTTP 400);
+2. the deny list: a matching rule denies at once (no cache, no policies);
+3. no policy set loaded yet: the failure mode answers (``not_ready``);
+4. the decision cache, in memory then Redis, keyed by the policy-set version
+   and the review (see :mod:`kubegate.webhook.cache`);
+5. evaluation on the bounded pool under the time limit; a full queue or a
+   passed limit is answered by the failure mode;
+6. the verdict is cached when it holds no error, counted in the metrics and
+   written to the request log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from kubegate.engine.decision import ReviewResult
+from kubegate.engine.engine import Engine, build_review
+from kubegate.engine.prepared import PreparedPolicySet
+from kubegate.errors import InputError, KubegateError
+from kubegate.webhook.admission import AdmissionError, AdmissionRequest
+from kubegate.webhook.cache import DecisionCache, SharedCache, cache_key
+from kubegate.webhook.denylist import DenyList
+from kubegate.webhook.logs import log_request
+from kubegate.webhook.metrics import WebhookMetrics
+from kubegate.webhook.pool import EvaluationPool, EvaluationTimeout, PoolFull
+from kubegate.webhook.verdict import FailureMode, Verdict, failure_verdict, verdict_from_result
+
+__all__ = ["AdmissionService", "WebhookSettings"]
+
+_log = logging.getLogger("kubegate.webhook")
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """Tuning of the decision path.
+
+    Attributes:
+        failure_mode: answer when the engine cannot decide: ``deny`` or ``allow``.
+        max_evaluation_time_ms: time limit per request, queueing included.
+        workers: evaluation threads.
+        queue_size: requests that may wait for a worker before new ones are
+            refused per the failure mode.
+        cache_ttl_s: lifetime of cached decisions; 0 turns the cache off.
+        cache_entries: capacity of the in-memory cache.
+        redis_url: shared cache (``redis://host:port/0``), or ``None``.
+        stuck_after_s: a worker busy this long makes ``/healthz`` fail.
+        max_body_bytes: larger request bodies get HTTP 413.
+    """
+
+    failure_mode: FailureMode = "deny"
+    max_evaluation_time_ms: float = 300.0
+    workers: int = 2
+    queue_size: int = 64
+    cache_ttl_s: float = 10.0
+    cache_entries: int = 10_000
+    redis_url: str | None = None
+    stuck_after_s: float = 30.0
+    max_body_bytes: int = 3 * 1024 * 1024
+
+
+class AdmissionService:
+    """Decides AdmissionRequests with the current policy set.
+
+    Args:
+        settings: see :class:`WebhookSettings`.
+        metrics: where to count.
+        deny_list: fast-reject rules.
+    """
+
+    def __init__(self, settings: WebhookSettings, metrics: WebhookMetrics, deny_list: DenyList | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.deny_list = deny_list or DenyList()
+        self.pool = EvaluationPool(settings.workers, settings.queue_size)
+        self.cache = DecisionCache(settings.cache_entries, settings.cache_ttl_s) if settings.cache_ttl_s > 0 else None
+        self.shared = (
+            SharedCache(settings.redis_url, settings.cache_ttl_s, on_error=metrics.cache_errors.inc)
+            if settings.redis_url and settings.cache_ttl_s > 0
+            else None
+        )
+        self.engine: Engine | None = None
+        self.load_error: KubegateError | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    # ---- policy set
+    def set_engine(self, engine: Engine) -> None:
+        """Starts serving ``engine``'s policy set (one reference swap)."""
+        self.engine = engine
+        self.load_error = None
+        self.metrics.policies_loaded.set(len(engine.policies))
+        self.metrics.policy_load_errors.set(len(engine.errors))
+
+    @property
+    def ready(self) -> bool:
+        return self.engine is not None
+
+    # ---- decisions
+    async def decide(self, request: AdmissionRequest) -> Verdict:
+        """Answers one request (see the module docstring) and logs it.
+
+        Raises:
+            AdmissionError: the request cannot be reviewed (HTTP 400).
+        """
+        start = time.perf_counter()
+        try:
+            review = build_review(request.request)
+        except InputError as exc:
+            raise AdmissionError(exc.message, code=exc.code) from None
+        verdict, cache_tier, version = await self._decide(review)
+        elapsed = time.perf_counter() - start
+        decision = "allow" if verdict.allowed else "deny"
+        self.metrics.requests.labels(decision, request.operation, request.kind).inc()
+        self.metrics.duration.observe(elapsed)
+        log_request(
+            uid=request.uid,
+            kind=request.kind,
+            namespace=request.namespace,
+            objectName=request.name,
+            operation=request.operation,
+            dryRun=request.dry_run,
+            decision=decision,
+            reason=verdict.reason,
+            deniedBy=list(verdict.denied_by),
+            warnings=len(verdict.warnings),
+            dryrunViolations=list(verdict.dryrun),
+            cache=cache_tier,
+            policySetVersion=version,
+            durationMs=round(elapsed * 1000, 3),
+        )
+        return verdict
+
+    async def _decide(self, review: dict[str, Any]) -> tuple[Verdict, str, str]:
+        mode = self.settings.failure_mode
+        rule = self.deny_list.match(review)
+        if rule is not None:
+            self.metrics.fast_rejects.labels(rule.name).inc()
+            return (
+                Verdict(False, f"[deny-list:{rule.name}] {rule.message}", reason="fast_reject", cacheable=False),
+                "",
+                "",
+            )
+        engine = self.engine
+        if engine is None:
+            self.metrics.rejected.labels("not_ready").inc()
+            return failure_verdict("not_ready", "no policy set is loaded yet", mode), "", ""
+        prepared = engine.prepared  # one snapshot for the key and the evaluation
+        key = cache_key(prepared.version, review) if self.cache is not None else ""
+        cached, tier = await self._cached(key)
+        if cached is not None:
+            return cached, tier, prepared.version
+        try:
+            result = await self.pool.run(
+                lambda: self._evaluate(prepared, review), self.settings.max_evaluation_time_ms / 1000
+            )
+        except PoolFull as exc:
+            self.metrics.rejected.labels("queue_full").inc()
+            return failure_verdict("queue_full", f"too many requests: {exc.message}", mode), "miss", prepared.version
+        except EvaluationTimeout:
+            self.metrics.timeouts.inc()
+            limit = self.settings.max_evaluation_time_ms
+            message = f"policy evaluation exceeded the time limit of {limit:g} ms"
+            return failure_verdict("timeout", message, mode), "miss", prepared.version
+        except KubegateError as exc:
+            self.metrics.rejected.labels("error").inc()
+            return failure_verdict("evaluation_error", f"{exc.code}: {exc.message}", mode), "miss", prepared.version
+        except Exception as exc:  # never a 500 with a traceback: log it, answer per the failure mode
+            _log.exception("unexpected error while evaluating a request")
+            self.metrics.rejected.labels("error").inc()
+            return failure_verdict("internal_error", f"internal error: {type(exc).__name__}", mode), "miss", ""
+        verdict = verdict_from_result(result, mode)
+        if verdict.cacheable and self.cache is not None:
+            self.cache.put(key, verdict)
+            if self.shared is not None:
+                self._spawn(self.shared.put(key, verdict))
+        return verdict, "miss" if self.cache is not None else "", prepared.version
+
+    async def _cached(self, key: str) -> tuple[Verdict | None, str]:
+        if self.cache is None:
+            return None, ""
+        verdict = self.cache.get(key)
+        if verdict is not None:
+            self.metrics.cache_lookup("memory")
+            return verdict, "memory"
+        if self.shared is not None:
+            verdict = await self.shared.get(key)
+            if verdict is not None:
+                self.cache.put(key, verdict)
+                self.metrics.cache_lookup("redis")
+                return verdict, "redis"
+        self.metrics.cache_lookup(None)
+        return None, ""
+
+    def _evaluate(self, prepared: PreparedPolicySet, review: dict[str, Any]) -> ReviewResult:
+        """Runs on a pool thread."""
+        result = prepared.review(review)
+        for decision in result.decisions:
+            self.metrics.policy_duration.labels(decision.policy).observe(decision.duration_ms / 1000)
+            if decision.error is not None:
+                self.metrics.policy_errors.labels(decision.policy).inc()
+            for violation in decision.violations:
+                self.metrics.violations.labels(decision.policy, violation.enforcement).inc()
+        return result
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def close(self) -> None:
+        """Waits for pending cache writes, closes Redis, stops the pool."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        if self.shared is not None:
+            await self.shared.close()
+        self.pool.shutdown()
