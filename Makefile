@@ -49,7 +49,7 @@ unit: $(STAMP) system-deps
 	$(BIN)/pytest
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py review
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

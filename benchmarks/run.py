@@ -2,7 +2,12 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/run.py [--gatekeeper-library PATH] [--rounds N]
+    .venv/bin/python benchmarks/run.py review [--gatekeeper-library PATH] [--rounds N]
+    .venv/bin/python benchmarks/run.py webhook [--seconds N] [--constraints corpus|20]
+    .venv/bin/python benchmarks/run.py pool
+    .venv/bin/python benchmarks/run.py server      # needs: pip install -e '.[bench]'
+
+``webhook`` and ``server`` need wrk (Debian package ``wrk``).
 
 Results are printed and written to ``benchmarks/results/<timestamp>.json``
 (not committed); ``docs/performance.md`` records the numbers with the machine
@@ -22,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import review_latency
+from benchmarks import review_latency, server_choice, webhook_load, worker_pool
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -88,22 +93,63 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def webhook_report(r: dict[str, Any]) -> str:
+    lines = [
+        f"webhook: {r['policies']} policies, {r['objects']} distinct objects, {r['seconds_per_rate']} s per rate",
+        "",
+        "| scenario | target rps | achieved rps | p50 ms | p90 ms | p99 ms | max ms | errors | timeouts | queue full |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for scenario in ("uncached", "uncached_search", "cached", "hit", "floor"):
+        for row in r.get(scenario, ()):
+            errors = row["socket_errors"] + row["non_2xx"]
+            lines.append(
+                f"| {scenario} | {row['target_rps']} | {row.get('achieved_rps')} | {row.get('p50_ms')} | "
+                f"{row.get('p90_ms')} | {row.get('p99_ms')} | {row.get('max_ms')} | {errors} | {row['timeouts']} | "
+                f"{row['queue_full']} |"
+            )
+    if "uncached" in r:
+        lines += ["", f"highest uncached rate with p99 < 10 ms: {r['highest_uncached_rate_p99_under_10ms']}"]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
+    sub = parser.add_subparsers(dest="benchmark", required=True)
+    review = sub.add_parser("review", help="review latency, kubegate vs the bare backend")
+    review.add_argument(
         "--gatekeeper-library", type=Path, help="path to a gatekeeper-library checkout to add its templates"
     )
-    parser.add_argument("--rounds", type=int, default=10, help="passes over the manifest corpus")
-    parser.add_argument("--reference-rounds", type=int, default=300, help="reviews of the reference Pod")
+    review.add_argument("--rounds", type=int, default=10, help="passes over the manifest corpus")
+    review.add_argument("--reference-rounds", type=int, default=300, help="reviews of the reference Pod")
+    hook = sub.add_parser("webhook", help="the admission webhook under fixed request rates")
+    hook.add_argument("--seconds", type=int, default=15, help="duration of each rate")
+    hook.add_argument("--constraints", choices=["corpus", "20"], default="corpus", help="policy set size")
+    hook.add_argument(
+        "--scenarios", default="uncached,cached,hit", help="comma-separated subset of uncached, cached, hit"
+    )
+    sub.add_parser("pool", help="threads vs processes for evaluation")
+    sub.add_parser("server", help="uvicorn vs granian")
     args = parser.parse_args()
-    results = {
-        "machine": machine(),
-        "review_latency": review_latency.run(args.gatekeeper_library, args.rounds, args.reference_rounds),
-    }
+    results: dict[str, Any] = {"machine": machine()}
+    if args.benchmark == "review":
+        results["review_latency"] = review_latency.run(args.gatekeeper_library, args.rounds, args.reference_rounds)
+        text = report(results)
+    elif args.benchmark == "webhook":
+        results["webhook"] = webhook_load.run(
+            seconds=args.seconds, constraints=args.constraints, scenarios=args.scenarios.split(",")
+        )
+        text = webhook_report(results["webhook"])
+    elif args.benchmark == "pool":
+        results["pool"] = worker_pool.run()
+        text = json.dumps(results["pool"], indent=2)
+    else:
+        results["server"] = server_choice.run()
+        text = json.dumps(results["server"], indent=2)
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out = RESULTS / f"{args.benchmark}-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(results, indent=2))
-    print(report(results))
+    print(text)
     print(f"\n(raw results: {out})")
 
 

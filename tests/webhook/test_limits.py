@@ -100,6 +100,34 @@ def test_full_queue_is_answered_at_once(tmp_path: Path, certs: CertificateFiles)
         hook.stop()
 
 
+def test_identical_concurrent_requests_are_evaluated_once(tmp_path: Path, certs: CertificateFiles) -> None:
+    hook = start_webhook(
+        tmp_path,
+        certs,
+        "--no-builtin",
+        "-p",
+        str(POLICIES / "slow"),
+        "--workers",
+        "1",
+        "--max-queue",
+        "0",
+        "--max-evaluation-time",
+        "5000",
+    )
+    try:
+        docs = [admission_review(obj("pod-slow")) for _ in range(4)]
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(hook.review, docs))
+        assert all(a["allowed"] is True for a in answers), answers
+        entries = {e["uid"]: e for e in (json.loads(x) for x in hook.logs() if '"uid"' in x)}
+        caches = sorted(entries[d["request"]["uid"]]["cache"] for d in docs)
+        # One evaluation; the others waited for it (or, arriving after it ended, hit the cache).
+        assert caches.count("miss") == 1 and set(caches) <= {"miss", "coalesced", "memory"}, caches
+        assert metric_value(hook.metrics(), "kubegate_admission_rejected_total", 'reason="queue_full"') == 0
+    finally:
+        hook.stop()
+
+
 def test_strict_server_stays_not_ready_when_a_policy_fails_to_load(tmp_path: Path, certs: CertificateFiles) -> None:
     hook = start_webhook(tmp_path, certs, "--strict", "-p", str(tmp_path / "does-not-exist"), wait_ready=False)
     try:

@@ -6,7 +6,10 @@ For one AdmissionRequest, in order:
 2. the deny list: a matching rule denies at once (no cache, no policies);
 3. no policy set loaded yet: the failure mode answers (``not_ready``);
 4. the decision cache, in memory then Redis, keyed by the policy-set version
-   and the review (see :mod:`kubegate.webhook.cache`);
+   and the review (see :mod:`kubegate.webhook.cache`); an identical request
+   already being evaluated is waited for instead of evaluated again
+   (``cache: coalesced`` in the log), so a burst of re-applies of one object
+   costs one evaluation;
 5. evaluation on the bounded pool under the time limit; a full queue or a
    passed limit is answered by the failure mode;
 6. the verdict is cached when it holds no error, counted in the metrics and
@@ -89,6 +92,7 @@ class AdmissionService:
         self.engine: Engine | None = None
         self.load_error: KubegateError | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._inflight: dict[str, asyncio.Future[Verdict]] = {}
 
     # ---- policy set
     def set_engine(self, engine: Engine) -> None:
@@ -156,31 +160,63 @@ class AdmissionService:
         cached, tier = await self._cached(key)
         if cached is not None:
             return cached, tier, prepared.version
+        if not key:
+            return await self._evaluated(prepared, review), "", prepared.version
+        leader = self._inflight.get(key)
+        if leader is not None:  # the same request is being evaluated: wait for its answer
+            try:
+                verdict = await asyncio.wait_for(asyncio.shield(leader), self.settings.max_evaluation_time_ms / 1000)
+            except TimeoutError:
+                verdict = self._timed_out()
+            except asyncio.CancelledError:
+                if not leader.cancelled():
+                    raise  # this request itself was cancelled
+                return await self._evaluated(prepared, review), "miss", prepared.version  # the leader went away
+            return verdict, "coalesced", prepared.version
+        future: asyncio.Future[Verdict] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            verdict = await self._evaluated(prepared, review)
+            future.set_result(verdict)
+        finally:
+            del self._inflight[key]
+            if not future.done():
+                future.cancel()
+        if verdict.cacheable:
+            self._cache_put(key, verdict)
+        return verdict, "miss", prepared.version
+
+    async def _evaluated(self, prepared: PreparedPolicySet, review: dict[str, Any]) -> Verdict:
+        """Evaluates on the pool; every way of not deciding becomes a failure-mode verdict."""
+        mode = self.settings.failure_mode
         try:
             result = await self.pool.run(
                 lambda: self._evaluate(prepared, review), self.settings.max_evaluation_time_ms / 1000
             )
         except PoolFull as exc:
             self.metrics.rejected.labels("queue_full").inc()
-            return failure_verdict("queue_full", f"too many requests: {exc.message}", mode), "miss", prepared.version
+            return failure_verdict("queue_full", f"too many requests: {exc.message}", mode)
         except EvaluationTimeout:
-            self.metrics.timeouts.inc()
-            limit = self.settings.max_evaluation_time_ms
-            message = f"policy evaluation exceeded the time limit of {limit:g} ms"
-            return failure_verdict("timeout", message, mode), "miss", prepared.version
+            return self._timed_out()
         except KubegateError as exc:
             self.metrics.rejected.labels("error").inc()
-            return failure_verdict("evaluation_error", f"{exc.code}: {exc.message}", mode), "miss", prepared.version
+            return failure_verdict("evaluation_error", f"{exc.code}: {exc.message}", mode)
         except Exception as exc:  # never a 500 with a traceback: log it, answer per the failure mode
             _log.exception("unexpected error while evaluating a request")
             self.metrics.rejected.labels("error").inc()
-            return failure_verdict("internal_error", f"internal error: {type(exc).__name__}", mode), "miss", ""
-        verdict = verdict_from_result(result, mode)
-        if verdict.cacheable and self.cache is not None:
+            return failure_verdict("internal_error", f"internal error: {type(exc).__name__}", mode)
+        return verdict_from_result(result, mode)
+
+    def _timed_out(self) -> Verdict:
+        self.metrics.timeouts.inc()
+        message = f"policy evaluation exceeded the time limit of {self.settings.max_evaluation_time_ms:g} ms"
+        return failure_verdict("timeout", message, self.settings.failure_mode)
+
+    def _cache_put(self, key: str, verdict: Verdict) -> None:
+        if self.cache is not None:
             self.cache.put(key, verdict)
             if self.shared is not None:
                 self._spawn(self.shared.put(key, verdict))
-        return verdict, "miss" if self.cache is not None else "", prepared.version
 
     async def _cached(self, key: str) -> tuple[Verdict | None, str]:
         if self.cache is None:
