@@ -25,7 +25,7 @@ from kubegate.errors import (
     RegoParseError,
     UsageError,
 )
-from kubegate.policy.catalog import RegoFile
+from kubegate.policy.catalog import DslFile, RegoFile
 from kubegate.policy.inventory import Inventory
 from kubegate.policy.units import Policy
 
@@ -33,6 +33,7 @@ __all__ = [
     "Backend",
     "BackendError",
     "Decision",
+    "DslFile",
     "Engine",
     "ErrorList",
     "EvaluationError",

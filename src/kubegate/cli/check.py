@@ -20,6 +20,7 @@ from typing import Any
 import click
 
 from kubegate.cli.report import CheckReport, ObjectResult, render_json, render_sarif, render_text
+from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
 from kubegate.engine.decision import ReviewResult
 from kubegate.engine.engine import Engine
 from kubegate.errors import EvaluationError, InputError, KubegateError, Location, UsageError
@@ -97,6 +98,7 @@ def run_check(
     operation: str = "CREATE",
     allow_unknown_kinds: bool = False,
     jobs: int | None = None,
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
 ) -> CheckReport:
     """Runs the check and returns the report (the CLI renders it).
 
@@ -109,7 +111,15 @@ def run_check(
             InputError(f"no Kubernetes objects found in {', '.join(paths)}", Location(paths[0]), code="no_input")
         )
     inventory = [d.obj for d in documents if d.name and d.kind and d.api_version]
-    engine = Engine(policy_dirs, builtin=builtin, parameters=parameters, inventory=inventory)
+    crds = [d.obj for d in documents if d.kind == "CustomResourceDefinition"]  # they type-check DSL rules too
+    engine = Engine(
+        policy_dirs,
+        crds,
+        builtin=builtin,
+        parameters=parameters,
+        inventory=inventory,
+        kubernetes_version=kubernetes_version,
+    )
     errors.extend(engine.errors)
     kinds = KindRegistry()
     kinds.add_crds(d.obj for d in documents)
@@ -175,6 +185,12 @@ def run_check(
     help="Do not report kinds that are neither built-in nor defined by an input CRD.",
 )
 @click.option("--jobs", "-j", type=click.IntRange(min=1), help="Objects reviewed in parallel (default: one per CPU).")
+@click.option(
+    "--kubernetes-version",
+    default=DEFAULT_KUBERNETES_VERSION,
+    show_default=True,
+    help="Kubernetes API version (major.minor) DSL rules are checked against.",
+)
 @click.pass_context
 def check(
     ctx: click.Context,
@@ -186,6 +202,7 @@ def check(
     operation: str,
     allow_unknown_kinds: bool,
     jobs: int | None,
+    kubernetes_version: str,
 ) -> None:
     """Check Kubernetes manifests (files, directories, or - for stdin) against policies.
 
@@ -203,6 +220,7 @@ def check(
         operation=operation,
         allow_unknown_kinds=allow_unknown_kinds,
         jobs=jobs,
+        kubernetes_version=kubernetes_version,
     )
     version = ctx.obj.get("version", "") if isinstance(ctx.obj, dict) else ""
     if output == "json":

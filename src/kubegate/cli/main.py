@@ -15,6 +15,7 @@ import click
 
 from kubegate.cli.cert import cert
 from kubegate.cli.check import check
+from kubegate.cli.dsl import compile_command, lint
 from kubegate.cli.serve import serve
 from kubegate.cli.verify import verify
 from kubegate.errors import ErrorList, KubegateError
@@ -59,6 +60,8 @@ cli.add_command(check)
 cli.add_command(verify)
 cli.add_command(serve)
 cli.add_command(cert)
+cli.add_command(compile_command)
+cli.add_command(lint)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import click
 
 from kubegate.cli.check import load_parameters
+from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
 from kubegate.webhook.server import ServeConfig, build_server
 from kubegate.webhook.service import WebhookSettings
 
@@ -64,6 +65,12 @@ __all__ = ["serve"]
 @click.option("--deny-list", type=click.Path(), help="DenyList file: fast-reject rules checked before any policy.")
 @click.option("--strict", is_flag=True, help="Do not serve a policy set with any load error (stay not ready).")
 @click.option(
+    "--kubernetes-version",
+    default=DEFAULT_KUBERNETES_VERSION,
+    show_default=True,
+    help="Kubernetes API version (major.minor) DSL rules are checked against.",
+)
+@click.option(
     "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True
 )
 def serve(
@@ -86,6 +93,7 @@ def serve(
     redis_url: str | None,
     deny_list: str | None,
     strict: bool,
+    kubernetes_version: str,
     log_level: str,
 ) -> None:
     """Run the validating admission webhook (POST /validate, /healthz, /readyz, /metrics)."""
@@ -111,6 +119,7 @@ def serve(
         insecure_http=insecure_http,
         deny_list=deny_list,
         strict=strict,
+        kubernetes_version=kubernetes_version,
         settings=settings,
         log_level=log_level,
     )

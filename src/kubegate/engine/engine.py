@@ -14,13 +14,14 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
 from kubegate.engine.backend import Backend
 from kubegate.engine.decision import Decision, ReviewResult
 from kubegate.engine.prepared import PreparedPolicySet, prepare
 from kubegate.errors import ErrorList, InputError, KubegateError, UsageError
-from kubegate.policy.catalog import Catalog, PolicySources, RegoFile, build_catalog
+from kubegate.policy.catalog import Catalog, DslFile, PolicySources, RegoFile, build_catalog
 from kubegate.policy.inventory import Inventory
-from kubegate.policy.loader import builtin_sources, load_policy_objects, load_policy_paths
+from kubegate.policy.loader import builtin_sources, compile_dsl_sources, load_policy_objects, load_policy_paths
 from kubegate.policy.match import split_api_version
 from kubegate.policy.review import (
     ADMISSION_GROUP,
@@ -45,10 +46,11 @@ class Engine:
     """Loads policies and evaluates them.
 
     Args:
-        policies: policy files or directories (``.rego``, ConstraintTemplates,
-            Constraints; see :mod:`kubegate.policy.loader`).
-        objects: in-memory policies: ConstraintTemplate/Constraint dicts and
-            :class:`~kubegate.policy.catalog.RegoFile` s.
+        policies: policy files or directories (``.rego``, ``.kgr`` DSL files,
+            ConstraintTemplates, Constraints, CRDs; see :mod:`kubegate.policy.loader`).
+        objects: in-memory policies: ConstraintTemplate/Constraint/CRD dicts,
+            :class:`~kubegate.policy.catalog.RegoFile` s and
+            :class:`~kubegate.policy.catalog.DslFile` s.
         builtin: include kubegate's built-in compliance library.
         parameters: ``{policy id: {...}}`` overriding ``input.parameters`` of
             plain Rego policies (the built-ins' ``registries``, for instance).
@@ -58,9 +60,12 @@ class Engine:
         strict: raise instead of keeping going when a policy fails to load.
         parallelism: threads one review may use (rego-cpp releases the GIL, so
             on N cores a review of many policies takes about 1/N of the time).
+        kubernetes_version: the Kubernetes API (major.minor) DSL rules are
+            checked against.
 
     Raises:
         ErrorList: with ``strict=True``, every load error.
+        UsageError: ``unknown_kubernetes_version``.
 
     Example::
 
@@ -74,7 +79,7 @@ class Engine:
     def __init__(
         self,
         policies: Iterable[str] = (),
-        objects: Iterable[Mapping[str, Any] | RegoFile] = (),
+        objects: Iterable[Mapping[str, Any] | RegoFile | DslFile] = (),
         *,
         builtin: bool = True,
         parameters: Mapping[str, Mapping[str, Any]] | None = None,
@@ -83,6 +88,7 @@ class Engine:
         enforcement_point: str = DEFAULT_ENFORCEMENT_POINT,
         strict: bool = False,
         parallelism: int = 1,
+        kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
     ) -> None:
         self._backend = backend or _default_backend()
         if parallelism < 1:
@@ -102,6 +108,7 @@ class Engine:
         objs = list(objects)
         if objs:
             sources = sources.merged(load_policy_objects(objs))
+        sources = compile_dsl_sources(sources, kubernetes_version)
         self._sources = sources
         self._lock = threading.Lock()
         catalog = build_catalog(sources, parameters=self._parameters, enforcement_point=enforcement_point)

@@ -43,15 +43,30 @@ class RegoFile:
 
 
 @dataclass(frozen=True)
+class DslFile:
+    """A file of kubegate's policy DSL to load (``.kgr``): its name and text."""
+
+    name: str
+    text: str
+
+
+@dataclass(frozen=True)
 class PolicySources:
     """Everything read from policy directories and in-memory objects, not yet checked
-    against each other. ``errors`` and ``warnings`` come from reading."""
+    against each other. ``errors`` and ``warnings`` come from reading.
+
+    ``dsl_files`` are compiled to ``rego_files`` by
+    :func:`kubegate.policy.loader.compile_dsl_sources`, against the kinds of a
+    Kubernetes version plus the CustomResourceDefinitions in ``crds``.
+    """
 
     rego_files: tuple[RegoFile, ...] = ()
     templates: tuple[ConstraintTemplate, ...] = ()
     constraints: tuple[Constraint, ...] = ()
     errors: tuple[KubegateError, ...] = ()
     warnings: tuple[KubegateError, ...] = ()
+    dsl_files: tuple[DslFile, ...] = ()
+    crds: tuple[Mapping[str, Any], ...] = ()
 
     def merged(self, other: PolicySources) -> PolicySources:
         return PolicySources(
@@ -60,6 +75,8 @@ class PolicySources:
             self.constraints + other.constraints,
             self.errors + other.errors,
             self.warnings + other.warnings,
+            self.dsl_files + other.dsl_files,
+            self.crds + other.crds,
         )
 
 

@@ -1,7 +1,9 @@
 """Read policies from directories, files and in-memory objects.
 
-Policy directories may hold Rego modules (``.rego``), ConstraintTemplates and
-Constraints (``.yaml``, ``.yml``, ``.json``; several per file). Directories are
+Policy directories may hold Rego modules (``.rego``), DSL files (``.kgr``),
+ConstraintTemplates and Constraints (``.yaml``, ``.yml``, ``.json``; several
+per file), and CustomResourceDefinitions (their schemas check DSL rules on
+custom resources). Directories are
 walked recursively in sorted order. Nothing is skipped silently: a file that
 cannot be read or parsed is an error, a Kubernetes object that is not a
 policy (a ``kustomization.yaml``, a sample Pod) is a warning ``not_a_policy``.
@@ -13,16 +15,19 @@ from collections.abc import Iterable, Mapping
 from importlib import resources
 from typing import Any
 
+from kubegate.dsl.compiler import DSL_SUFFIX, compile_source
+from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION, SchemaSet
 from kubegate.errors import InputError, KubegateError, Location, PolicyLoadError
-from kubegate.policy.catalog import PolicySources, RegoFile
+from kubegate.policy.catalog import DslFile, PolicySources, RegoFile
 from kubegate.policy.constraint import CONSTRAINT_GROUP, constraint_from_object
 from kubegate.policy.documents import YAML_SUFFIXES, iter_input_files, load_documents, read_text
 from kubegate.policy.match import split_api_version
 from kubegate.policy.template import TEMPLATE_GROUP, template_from_object
 
-__all__ = ["POLICY_SUFFIXES", "builtin_sources", "load_policy_objects", "load_policy_paths"]
+__all__ = ["POLICY_SUFFIXES", "builtin_sources", "compile_dsl_sources", "load_policy_objects", "load_policy_paths"]
 
-POLICY_SUFFIXES = (".rego", *YAML_SUFFIXES)
+POLICY_SUFFIXES = (".rego", DSL_SUFFIX, *YAML_SUFFIXES)
+_CRD_GROUP = "apiextensions.k8s.io"
 BUILTIN_PACKAGE = "kubegate.policy.library"
 
 
@@ -33,6 +38,8 @@ def _object_sources(obj: Mapping[str, Any], location: Location, lines: list[str]
             sources.templates.append(template_from_object(obj, location, lines))
         elif group == CONSTRAINT_GROUP:
             sources.constraints.append(constraint_from_object(obj, location))
+        elif group == _CRD_GROUP and obj.get("kind") == "CustomResourceDefinition":
+            sources.crds.append(obj)
         else:
             sources.warnings.append(
                 PolicyLoadError(
@@ -53,10 +60,18 @@ class _Collector:
         self.constraints: list[Any] = []
         self.errors: list[KubegateError] = []
         self.warnings: list[KubegateError] = []
+        self.dsl: list[DslFile] = []
+        self.crds: list[Mapping[str, Any]] = []
 
     def result(self) -> PolicySources:
         return PolicySources(
-            tuple(self.rego), tuple(self.templates), tuple(self.constraints), tuple(self.errors), tuple(self.warnings)
+            tuple(self.rego),
+            tuple(self.templates),
+            tuple(self.constraints),
+            tuple(self.errors),
+            tuple(self.warnings),
+            tuple(self.dsl),
+            tuple(self.crds),
         )
 
 
@@ -81,6 +96,9 @@ def load_policy_paths(paths: Iterable[str]) -> PolicySources:
         if path.endswith(".rego"):
             c.rego.append(RegoFile(path, text))
             continue
+        if path.endswith(DSL_SUFFIX):
+            c.dsl.append(DslFile(path, text))
+            continue
         try:
             docs = load_documents(text, path)
         except InputError as exc:
@@ -92,8 +110,11 @@ def load_policy_paths(paths: Iterable[str]) -> PolicySources:
     return c.result()
 
 
-def load_policy_objects(objects: Iterable[Mapping[str, Any] | RegoFile], source: str = "<memory>") -> PolicySources:
-    """Reads in-memory policies: ConstraintTemplate/Constraint dicts and :class:`RegoFile` s.
+def load_policy_objects(
+    objects: Iterable[Mapping[str, Any] | RegoFile | DslFile], source: str = "<memory>"
+) -> PolicySources:
+    """Reads in-memory policies: ConstraintTemplate/Constraint/CRD dicts, :class:`RegoFile` s
+    and :class:`DslFile` s.
 
     Objects without a file are located as ``<memory>[i]``.
     """
@@ -101,6 +122,8 @@ def load_policy_objects(objects: Iterable[Mapping[str, Any] | RegoFile], source:
     for i, obj in enumerate(objects):
         if isinstance(obj, RegoFile):
             c.rego.append(obj)
+        elif isinstance(obj, DslFile):
+            c.dsl.append(obj)
         elif isinstance(obj, Mapping):
             _object_sources(obj, Location(f"{source}[{i}]"), [], c)
         else:
@@ -122,3 +145,36 @@ def builtin_sources() -> PolicySources:
         if entry.name.endswith(".rego") and not entry.name.endswith("_test.rego"):
             c.rego.append(RegoFile(f"builtin:{entry.name}", entry.read_text("utf-8")))
     return c.result()
+
+
+def compile_dsl_sources(sources: PolicySources, kubernetes_version: str = DEFAULT_KUBERNETES_VERSION) -> PolicySources:
+    """Compiles the DSL files of ``sources`` into Rego modules (one per rule).
+
+    Rules are checked against the kinds of ``kubernetes_version`` and the
+    CustomResourceDefinitions among the sources; every DSL diagnostic becomes
+    an error of the result, and rule ids must be unique across the files.
+
+    Raises:
+        UsageError: ``unknown_kubernetes_version``.
+    """
+    if not sources.dsl_files:
+        return sources
+    schemas = SchemaSet(kubernetes_version, sources.crds)
+    rego: list[RegoFile] = []
+    errors: list[KubegateError] = []
+    known: dict[str, Location | None] = {}
+    for dsl in sources.dsl_files:
+        result = compile_source(dsl.text, dsl.name, schemas, known)
+        errors.extend(result.errors)
+        for rule in result.rules:
+            known.setdefault(rule.id, rule.location)
+            rego.append(RegoFile(f"{dsl.name}#{rule.id}", rule.text, "v1"))
+    return PolicySources(
+        sources.rego_files + tuple(rego),
+        sources.templates,
+        sources.constraints,
+        sources.errors + tuple(errors),
+        sources.warnings,
+        (),
+        sources.crds,
+    )

@@ -24,7 +24,10 @@ from any annotation of the package:
 ``parameters`` / ``parametersSchema``
     default ``input.parameters`` and their openAPIV3Schema;
 ``severity``
-    free text shown in reports (``high``...).
+    free text shown in reports (``high``...);
+``source``
+    ``{file, line, column}`` of the policy's own source when the Rego was
+    generated (kubegate's DSL): the policy is located there.
 """
 
 from __future__ import annotations
@@ -131,6 +134,11 @@ def package_info(package: tuple[str, ...], modules: Sequence[ast.Module]) -> Reg
     def bad(message: str) -> PolicyLoadError:
         return PolicyLoadError(f"package {dotted}: {message}", loc, code="invalid_policy_metadata")
 
+    source = custom.get("source")
+    if isinstance(source, dict) and isinstance(source.get("file"), str):
+        line, column = source.get("line", 0), source.get("column", 0)
+        if isinstance(line, int) and isinstance(column, int):
+            loc = Location(source["file"], line, column)
     policy_id = custom.get("id", dotted)
     if not isinstance(policy_id, str) or not policy_id:
         raise bad("custom.id must be a non-empty string")

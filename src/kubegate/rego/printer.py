@@ -268,18 +268,45 @@ def _write_rule(w: _Writer, rule: ast.Rule) -> None:
         w.emit(closing)
 
 
-def print_module(module: ast.Module, *, package: tuple[str, ...] | None = None) -> PrintedModule:
+def _write_annotations(w: _Writer, annotations: ast.Annotations | None) -> None:
+    """``# METADATA`` followed by the annotation's YAML, one comment line each."""
+    if annotations is None or not annotations.raw:
+        return
+    import yaml  # only for printing annotations, which the backend never needs
+
+    w.emit("# METADATA")
+    text = yaml.safe_dump(annotations.raw, sort_keys=False, allow_unicode=True, width=100)
+    for line in text.rstrip("\n").splitlines():
+        w.emit(f"# {line}".rstrip())
+
+
+def print_module(
+    module: ast.Module,
+    *,
+    package: tuple[str, ...] | None = None,
+    annotations: bool = False,
+    rego_v1_import: bool = False,
+) -> PrintedModule:
     """Prints ``module`` as Rego v1.
 
     Args:
         module: the (normalised) module.
         package: print this package path instead of the module's own.
+        annotations: also print the package's and rules' ``# METADATA``
+            blocks (their ``raw`` YAML), for output meant to be read or used
+            with other tools; the backend does not need them.
+        rego_v1_import: start with ``import rego.v1`` so OPA 0.x reads the
+            output as v1 too.
 
     ``future.keywords`` and ``rego.v1`` imports are dropped: v1 has them built in.
     """
     w = _Writer()
+    if annotations:
+        _write_annotations(w, module.package.annotations)
     w.emit("package " + _package_path(package or module.package.path), module.package.loc)
     imports = [i for i in module.imports if i.path[:1] not in (("future",), ("rego",))]
+    if rego_v1_import:
+        imports.insert(0, ast.Import(("rego", "v1")))
     if imports:
         w.emit("")
     for imp in imports:
@@ -289,6 +316,8 @@ def print_module(module: ast.Module, *, package: tuple[str, ...] | None = None) 
         w.emit(text, imp.loc)
     for rule in module.rules:
         w.emit("")
+        if annotations:
+            _write_annotations(w, rule.annotations)
         _write_rule(w, rule)
     return PrintedModule("\n".join(w.lines) + "\n", w.line_map)
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import uvicorn
 
+from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
 from kubegate.engine.engine import Engine
 from kubegate.errors import ErrorList, KubegateError, UsageError
 from kubegate.policy.documents import iter_input_files, load_file
@@ -51,6 +52,7 @@ class ServeConfig:
         deny_list: a DenyList file (fast-reject rules).
         strict: a policy set with any load error is not served (the server
             stays not ready) instead of serving the policies that loaded.
+        kubernetes_version: the API version DSL rules are checked against.
         settings: the decision path's tuning.
         log_level: ``debug``, ``info``, ``warning``, ``error``.
     """
@@ -67,6 +69,7 @@ class ServeConfig:
     insecure_http: bool = False
     deny_list: str | None = None
     strict: bool = False
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
     settings: WebhookSettings = field(default_factory=WebhookSettings)
     log_level: str = "info"
 
@@ -126,6 +129,7 @@ def build_server(config: ServeConfig) -> uvicorn.Server:
             parameters=config.parameters,
             inventory=inventory,
             strict=config.strict,
+            kubernetes_version=config.kubernetes_version,
         )
 
     async def load_policies() -> None:
