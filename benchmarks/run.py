@@ -5,6 +5,7 @@ Usage::
     .venv/bin/python benchmarks/run.py review [--gatekeeper-library PATH] [--rounds N]
     .venv/bin/python benchmarks/run.py webhook [--seconds N] [--constraints corpus|20]
     .venv/bin/python benchmarks/run.py pool
+    .venv/bin/python benchmarks/run.py dsl
     .venv/bin/python benchmarks/run.py server      # needs: pip install -e '.[bench]'
 
 ``webhook`` and ``server`` need wrk (Debian package ``wrk``).
@@ -27,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import review_latency, server_choice, webhook_load, worker_pool
+from benchmarks import dsl_compile, review_latency, server_choice, webhook_load, worker_pool
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -129,6 +130,7 @@ def main() -> None:
         "--scenarios", default="uncached,cached,hit", help="comma-separated subset of uncached, cached, hit"
     )
     sub.add_parser("pool", help="threads vs processes for evaluation")
+    sub.add_parser("dsl", help="compiling 200 DSL rules")
     sub.add_parser("server", help="uvicorn vs granian")
     args = parser.parse_args()
     results: dict[str, Any] = {"machine": machine()}
@@ -140,6 +142,9 @@ def main() -> None:
             seconds=args.seconds, constraints=args.constraints, scenarios=args.scenarios.split(",")
         )
         text = webhook_report(results["webhook"])
+    elif args.benchmark == "dsl":
+        results["dsl"] = dsl_compile.run()
+        text = json.dumps(results["dsl"], indent=2)
     elif args.benchmark == "pool":
         results["pool"] = worker_pool.run()
         text = json.dumps(results["pool"], indent=2)

@@ -67,7 +67,7 @@ ROOTS = (
     "groups",
     "namespaceObject",
 )
-FUNCTIONS = ("len", "lower", "upper", "number", "floor", "ceil", "quantity", "coalesce")
+FUNCTIONS = ("len", "lower", "upper", "number", "floor", "ceil", "max", "min", "quantity", "coalesce")
 _PARAM_TYPES = {"string": "string", "int": "integer", "number": "number", "bool": "boolean", "quantity": "quantity"}
 _ORDERING = frozenset({"<", "<=", ">", ">="})
 
@@ -284,15 +284,22 @@ class Checker:
 
     def quantified(self, cond: ast.Any_ | ast.All, env: _Env) -> None:
         if cond.var in env.vars or cond.var in ROOTS or cond.var in env.params:
-            self.error("dsl_shadowed_name", f"{cond.var} is already a name here; pick another variable name", cond.loc)
+            hint = (
+                " (the body of an ANY/ALL runs to the end of the condition: put the outer one in parentheses to end it)"
+                if cond.var in env.vars
+                else ""
+            )
+            self.error(
+                "dsl_shadowed_name", f"{cond.var} is already a name here; pick another variable name{hint}", cond.loc
+            )
         if cond.binder is not None:
             definition = BINDERS.get(cond.binder)
             if definition is None:
-                hint = closest(cond.binder, BINDERS)
+                like = closest(cond.binder, BINDERS)
                 self.error(
                     "dsl_unknown_binder",
                     f"unknown binder {cond.binder}"
-                    + (f"; did you mean {hint}?" if hint else f"; use {', '.join(BINDERS)} or `NAME IN list`"),
+                    + (f"; did you mean {like}?" if like else f"; use {', '.join(BINDERS)} or `NAME IN list`"),
                     cond.loc,
                 )
                 item = ANY
@@ -524,7 +531,7 @@ class Checker:
     def path(self, path: ast.Path, env: _Env) -> Type:
         t = self.root(path, env)
         if t is None:
-            names = [*ROOTS, *env.params, *env.vars]
+            names = [*ROOTS, *env.params, *env.vars, *BINDERS]
             hint = closest(path.root, names)
             self.error(
                 "dsl_unbound_name",
@@ -583,7 +590,7 @@ class Checker:
                 call.loc,
             )
             return ANY
-        want = {"coalesce": None}.get(name, 1)
+        want = {"coalesce": None, "max": None, "min": None}.get(name, 1)
         if (want is not None and len(args) != want) or (want is None and len(args) < 2):
             self.error(
                 "dsl_type_mismatch",
@@ -610,6 +617,12 @@ class Checker:
             if args[0].kind not in ("string", "integer", "number", "int-or-string", "quantity", "any"):
                 self.error("dsl_type_mismatch", f"quantity needs text or a number, got {args[0].describe()}", call.loc)
             return Type("quantity", "quantity")
+        if name in ("max", "min"):
+            for arg, operand in zip(args, call.args, strict=True):
+                if not _numeric(arg):
+                    where = getattr(operand, "loc", None) or call.loc
+                    self.error("dsl_type_mismatch", f"{name} needs numbers, got {arg.describe()}", where)
+            return Type("number", name)
         first = args[0]
         for arg, operand in zip(args[1:], call.args[1:], strict=True):
             if not _compatible(first, arg):

@@ -96,6 +96,11 @@ def _runtime() -> dict[str, list[r.Rule]]:
 
 def _runtime_closure(names: Iterable[str]) -> list[r.Rule]:
     """The runtime rules named, and every runtime rule they use, in runtime.rego's order."""
+    return list(_closure(frozenset(names)))
+
+
+@functools.lru_cache(maxsize=256)
+def _closure(names: frozenset[str]) -> tuple[r.Rule, ...]:
     runtime = _runtime()
     wanted: set[str] = set()
     pending = list(names)
@@ -110,7 +115,7 @@ def _runtime_closure(names: Iterable[str]) -> list[r.Rule]:
                     pending.append(term.func[0])
                 elif isinstance(term, r.Var):
                     pending.append(term.name)
-    return [rule for name, rules in runtime.items() if name in wanted for rule in rules]
+    return tuple(rule for name, rules in runtime.items() if name in wanted for rule in rules)
 
 
 def _walk(rule: r.Rule) -> Iterable[Any]:
@@ -202,9 +207,7 @@ class _Generator:
         if name == "groups":
             return _REVIEW, ("userInfo", "groups")
         if name == "namespaceObject":
-            fixed = tuple(r.Scalar(s) for s in ("inventory", "cluster", "v1", "Namespace"))
-            path = r.ArrayTerm((*fixed, self.call("dsl_namespace", _REVIEW)))
-            return r.Call(("object", "get"), (r.Var("data"), path, _NULL)), ()
+            return self.call("dsl_namespace_object", _REVIEW), ()
         raise AssertionError(f"unchecked root {name}")
 
     def path(self, path: d.Path, scope: _Scope) -> r.Term:
@@ -213,6 +216,8 @@ class _Generator:
         keys += [r.Scalar(seg.key) for seg in path.segments]
         if not keys:
             return head
+        if path.root in ("old", "namespaceObject"):  # null when absent: read paths from {}
+            head = self.call("dsl_object", head)
         return r.Call(("object", "get"), (head, r.ArrayTerm(tuple(keys)), _NULL))
 
     def function(self, call: d.Call, scope: _Scope) -> r.Term:
@@ -221,6 +226,8 @@ class _Generator:
             return self.call("dsl_len", args[0])
         if call.name in ("lower", "upper", "floor", "ceil"):
             return r.Call((call.name,), (args[0],))
+        if call.name in ("max", "min"):
+            return r.Call((call.name,), (r.ArrayTerm(tuple(args)),))
         if call.name == "number":
             return r.Call(("to_number",), (args[0],))
         if call.name == "quantity":
@@ -508,8 +515,14 @@ def generate_rule(info: RuleInfo, params: Sequence[d.Param], param_types: Mappin
         raw["description"] = rule.description
     raw["custom"] = custom
     annotations = r.Annotations("package", rule.id, rule.description or None, custom, raw)
-    package = r.Package((*PACKAGE_PREFIX, rule.id), annotations)
+    package = r.Package((*PACKAGE_PREFIX, _package_name(rule.id)), annotations)
     return r.Module(package, (r.Import(("rego", "v1")),), tuple(rules), "v1", f"{file}#{rule.id}", (annotations,))
+
+
+def _package_name(rule_id: str) -> str:
+    """A Rego package segment for a rule id (``pci-image-provenance`` -> ``pci_image_provenance``)."""
+    name = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in rule_id)
+    return name if name[:1].isalpha() or name[:1] == "_" else f"r_{name}"
 
 
 def _match(info: RuleInfo, rule: d.Rule) -> dict[str, Any]:

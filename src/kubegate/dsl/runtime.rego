@@ -59,6 +59,16 @@ dsl_namespace(review) := ns if {
 	ns != ""
 } else := "default"
 
+# The object's Namespace from data.inventory, or null when the inventory does not have it.
+dsl_namespace_object(review) := found if {
+	found := data.inventory.cluster.v1.Namespace[dsl_namespace(review)]
+} else := null
+
+# A root that may be missing (the old object, the namespace object) as an object to read paths from.
+dsl_object(value) := value if is_object(value)
+
+dsl_object(value) := {} if not is_object(value)
+
 dsl_len(value) := count(value) if is_array(value)
 
 dsl_len(value) := count(value) if is_object(value)

@@ -17,6 +17,7 @@ from typing import Any
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
 from kubegate.engine.backend import Backend
 from kubegate.engine.decision import Decision, ReviewResult
+from kubegate.engine.hooks import HookFunction, HookRunner
 from kubegate.engine.prepared import PreparedPolicySet, prepare
 from kubegate.errors import ErrorList, InputError, KubegateError, UsageError
 from kubegate.policy.catalog import Catalog, DslFile, PolicySources, RegoFile, build_catalog
@@ -62,6 +63,9 @@ class Engine:
             on N cores a review of many policies takes about 1/N of the time).
         kubernetes_version: the Kubernetes API (major.minor) DSL rules are
             checked against.
+        hooks: ``{name: callable}`` for DSL ``CALL name(...)`` actions; each
+            gets a :class:`~kubegate.engine.hooks.HookCall` after the review
+            is decided, on a background thread (see :meth:`register_hook`).
 
     Raises:
         ErrorList: with ``strict=True``, every load error.
@@ -89,8 +93,10 @@ class Engine:
         strict: bool = False,
         parallelism: int = 1,
         kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
+        hooks: Mapping[str, HookFunction] | None = None,
     ) -> None:
         self._backend = backend or _default_backend()
+        self.hooks = HookRunner(hooks)
         if parallelism < 1:
             raise UsageError(f"parallelism must be at least 1, got {parallelism}")
         self._parallelism = parallelism
@@ -196,10 +202,21 @@ class Engine:
             InputError: the object or request is malformed.
         """
         review = build_review(obj, operation=operation, old_object=old_object, user_info=user_info)
-        return self._prepared.review(review, self._executor, self._parallelism)
+        result = self._prepared.review(review, self._executor, self._parallelism)
+        self.hooks.dispatch(result)
+        return result
+
+    def register_hook(self, name: str, hook: HookFunction) -> None:
+        """Registers the callable run for ``CALL name(...)`` in DSL rules.
+
+        Hooks run after the decision, one at a time on a background thread;
+        they cannot delay or change it, and their exceptions are logged.
+        """
+        self.hooks.register(name, hook)
 
     def close(self) -> None:
-        """Stops the evaluation threads of ``parallelism`` > 1 (idempotent)."""
+        """Stops the evaluation threads of ``parallelism`` > 1 and lets pending hooks finish (idempotent)."""
+        self.hooks.close()
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None

@@ -275,7 +275,8 @@ def _write_annotations(w: _Writer, annotations: ast.Annotations | None) -> None:
     import yaml  # only for printing annotations, which the backend never needs
 
     w.emit("# METADATA")
-    text = yaml.safe_dump(annotations.raw, sort_keys=False, allow_unicode=True, width=100)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    text = yaml.dump(annotations.raw, Dumper=dumper, sort_keys=False, allow_unicode=True, width=100)
     for line in text.rstrip("\n").splitlines():
         w.emit(f"# {line}".rstrip())
 

@@ -237,6 +237,8 @@ class AdmissionService:
     def _evaluate(self, prepared: PreparedPolicySet, review: dict[str, Any]) -> ReviewResult:
         """Runs on a pool thread."""
         result = prepared.review(review)
+        if self.engine is not None:
+            self.engine.hooks.dispatch(result)
         for decision in result.decisions:
             self.metrics.policy_duration.labels(decision.policy).observe(decision.duration_ms / 1000)
             if decision.error is not None:
