@@ -177,7 +177,7 @@ class _Builder(Transformer[Token, Any]):
                 when = item
         assert when is not None
         return ast.Rule(
-            id=str(rule_id),
+            id=_string(rule_id) if rule_id.type == "STRING" else str(rule_id),
             kinds=tuple(kinds),
             severity=severity,
             description=description,
