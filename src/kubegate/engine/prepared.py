@@ -27,25 +27,22 @@ from __future__ import annotations
 
 import json
 import time
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kubegate.engine.backend import REGEX_FLAGS, UNDEFINED, Backend, CompiledPolicy, Evaluator, ModuleSource
+from kubegate.engine.analysis import AnalysisCache, components, static_checks
+from kubegate.engine.backend import UNDEFINED, Backend, CompiledPolicy, Evaluator, ModuleSource
 from kubegate.engine.decision import Decision, ReviewResult, SkippedPolicy, Violation
-from kubegate.errors import BackendError, EvaluationError, KubegateError, Location, PolicyLoadError, RegoCompileError
+from kubegate.errors import BackendError, EvaluationError, KubegateError, Location, RegoCompileError
 from kubegate.policy.catalog import Catalog
 from kubegate.policy.inventory import Inventory
 from kubegate.policy.match import MatchTarget
 from kubegate.policy.units import Policy, PolicyModule, sha256_text
 from kubegate.rego import ast
-from kubegate.rego.check import check_modules
-from kubegate.rego.compat import COMPAT_MODULE_NAME, compat_module, compat_printed
-from kubegate.rego.normalize import walk_terms
+from kubegate.rego.compat import COMPAT_MODULE_NAME, compat_printed
 from kubegate.rego.printer import print_module
-from kubegate.rego.regex import has_flags
 from kubegate.rego.values import term_from_value
 
 __all__ = ["DISPATCH_PACKAGE", "CompiledUnit", "PreparedPolicySet", "prepare"]
@@ -295,116 +292,6 @@ def _attribute(error: RegoCompileError, catalog: Catalog) -> tuple[str | None, R
     return module.owner, RegoCompileError(message, source, details=error.details)
 
 
-def _divergence_warnings(catalog: Catalog, backend: Backend) -> Catalog:
-    """Warns, once per unit and builtin, about calls the backend is known to get
-    wrong, and about regex flags left where the front-end cannot rewrite them
-    (a string literal outside a pattern argument, a parameter value)."""
-    warned: set[tuple[str, str]] = set()
-    warnings: list[KubegateError] = []
-
-    def warn(owner: str, name: str, location: Location | None, subject: str) -> None:
-        if (owner, name) not in warned:
-            warned.add((owner, name))
-            message = f"{subject} {backend.divergences[name]} in the {backend.name} backend"
-            message += "; results may differ from OPA"
-            warnings.append(PolicyLoadError(message, location, code="backend_divergence"))
-
-    flags = REGEX_FLAGS in backend.divergences
-    for policy_module in catalog.modules:
-        for term in walk_terms(policy_module.module.rules):
-            if isinstance(term, ast.Call) and term.name in backend.divergences:
-                warn(policy_module.owner, term.name, policy_module.relocate(term.loc), term.name)
-            elif flags and isinstance(term, ast.Scalar) and isinstance(term.value, str) and has_flags(term.value):
-                warn(policy_module.owner, REGEX_FLAGS, policy_module.relocate(term.loc), f"the pattern {term.value!r}")
-    for policy in catalog.policies if flags else ():
-        for path, value in _strings(policy.parameters or {}, "parameters"):
-            if has_flags(value):
-                warn(policy.id, REGEX_FLAGS, policy.location, f"{policy.id}: {path} = {value!r}")
-    return replace(catalog, warnings=(*catalog.warnings, *warnings)) if warnings else catalog
-
-
-def _strings(value: Any, path: str) -> Iterable[tuple[str, str]]:
-    """Every string inside a JSON value, with its dotted path."""
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from _strings(item, f"{path}.{key}")
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            yield from _strings(item, f"{path}[{index}]")
-
-
-def _static_checks(catalog: Catalog, backend: Backend) -> Catalog:
-    """Runs the front-end's OPA checks; drops units with findings (see kubegate.rego.check)."""
-    modules = [(m.name, m.module) for m in catalog.modules] + [(COMPAT_MODULE_NAME, compat_module())]
-    findings = check_modules(modules, backend.is_builtin)
-    catalog = _divergence_warnings(catalog, backend)
-    reported: set[str] = set()
-    for finding in findings:
-        module = catalog.module(finding.module)
-        if module is None:
-            continue
-        error = finding.error
-        located = RegoCompileError(error.message, module.relocate(error.location), code=error.code)
-        if module.owner in reported:
-            catalog = replace(catalog, errors=(*catalog.errors, located))
-            continue
-        reported.add(module.owner)
-        catalog = catalog.without_owner(module.owner, located)
-    return catalog
-
-
-def _data_paths(module: ast.Module) -> Iterable[tuple[str, ...] | None]:
-    """The ``data`` paths a module refers to (``None`` for a dynamic ``data[x]``)."""
-    for imp in module.imports:
-        if imp.path[0] == "data":
-            yield imp.path[1:]
-    for term in walk_terms(module.rules):
-        if isinstance(term, ast.Call) and term.func[0] == "data":
-            yield term.func[1:]
-        elif isinstance(term, ast.Ref) and (prefix := ast.data_prefix(term)) is not None:
-            yield prefix or None
-
-
-def _components(catalog: Catalog) -> tuple[list[list[str]], dict[str, bool]]:
-    """Groups owners whose modules refer to one another; says which use ``data.inventory``."""
-    owners = sorted({m.owner for m in catalog.modules})
-    parent = {o: o for o in owners}
-
-    def find(o: str) -> str:
-        while parent[o] != o:
-            parent[o] = parent[parent[o]]
-            o = parent[o]
-        return o
-
-    packages = [(m.module.package.path, m.owner) for m in catalog.modules]
-    inventory: dict[str, bool] = defaultdict(bool)
-    dynamic: list[str] = []
-    for m in catalog.modules:
-        for path in _data_paths(m.module):
-            if path is None:
-                dynamic.append(m.owner)
-                inventory[m.owner] = True
-                continue
-            if path[:1] == ("inventory",):
-                inventory[m.owner] = True
-                continue
-            for package, owner in packages:
-                if owner != m.owner and (package[: len(path)] == path or path[: len(package)] == package):
-                    parent[find(owner)] = find(m.owner)
-    # A dynamic data reference may reach any plain package: keep them together.
-    plain = [o for o in owners if o.startswith("package:")]
-    for owner in dynamic:
-        for other in plain:
-            parent[find(other)] = find(owner)
-    groups: dict[str, list[str]] = defaultdict(list)
-    for o in owners:
-        groups[find(o)].append(o)
-    uses = {root: any(inventory[o] for o in members) for root, members in groups.items()}
-    return list(groups.values()), {o: uses[find(o)] for o in owners}
-
-
 def _compile_unit(
     owners: Sequence[str],
     catalog: Catalog,
@@ -441,6 +328,7 @@ def prepare(
     backend: Backend,
     inventory: Inventory | None = None,
     previous: PreparedPolicySet | None = None,
+    cache: AnalysisCache | None = None,
 ) -> PreparedPolicySet:
     """Compiles ``catalog`` with ``backend``.
 
@@ -450,6 +338,7 @@ def prepare(
         inventory: ``data.inventory`` (compiled into the units that read it).
         previous: a set prepared earlier; its units are reused where nothing
             they contain changed.
+        cache: analysis results of earlier builds to reuse (and trim).
 
     Returns:
         The prepared set. Units the static checks or the backend reject are
@@ -460,16 +349,18 @@ def prepare(
     """
     inventory = inventory or Inventory()
     start = time.perf_counter()
-    catalog = _static_checks(catalog, backend)
+    cache = cache or AnalysisCache()
+    catalog = static_checks(catalog, backend, cache)
     reuse = {u.version: u for u in previous.units} if previous is not None else {}
-    components, uses = _components(catalog)
-    pending = [(owners, any(uses.get(o, False) for o in owners)) for owners in components]
+    groups, uses = components(catalog, cache)
+    cache.trim()
+    pending = [(owners, any(uses.get(o, False) for o in owners)) for owners in groups]
     units: list[CompiledUnit] = []
     attempts = 0
     while pending:
         owners, uses_inventory = pending.pop(0)
         attempts += 1
-        if attempts > _MAX_RECOMPILES + len(components):
+        if attempts > _MAX_RECOMPILES + len(groups):
             raise BackendError("too many units failed to compile")
         try:
             units.append(_compile_unit(owners, catalog, backend, inventory, uses_inventory, reuse))

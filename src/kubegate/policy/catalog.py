@@ -26,7 +26,7 @@ from kubegate.rego.parser import parse_module
 from kubegate.rego.printer import print_module
 from kubegate.rego.rewrite import rebase_module
 
-__all__ = ["TEMPLATE_PACKAGE_ROOT", "Catalog", "PolicySources", "RegoFile", "build_catalog"]
+__all__ = ["TEMPLATE_PACKAGE_ROOT", "Catalog", "CatalogCache", "PolicySources", "RegoFile", "build_catalog"]
 
 TEMPLATE_PACKAGE_ROOT = ("kubegate", "templates")
 _RESERVED_ROOT = "kubegate"
@@ -119,24 +119,125 @@ def _locate_parse_error(error: RegoParseError, embedded: EmbeddedRego) -> RegoPa
     return RegoParseError(error.message, moved, details=error.details)
 
 
+@dataclass
+class _Recorded:
+    """What one cached step added to the builder, to replay it."""
+
+    value: Any
+    modules: tuple[PolicyModule, ...]
+    policies: tuple[Policy, ...]
+    errors: tuple[KubegateError, ...]
+    owners: tuple[tuple[str, str], ...]
+    generation: int = 0
+
+
+class CatalogCache:
+    """Work :func:`build_catalog` can reuse between builds of a changing policy set.
+
+    Compiled templates, parsed Rego files and normalised packages are kept by
+    their content (and the parameters and enforcement point they depend on),
+    so rebuilding after a one-file change parses and normalises that file
+    only. :meth:`trim` drops what the last build did not use.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[Any, ...], _Recorded] = {}
+        self._parsed: dict[tuple[str, str, str | None], tuple[ast.Module | RegoParseError, int]] = {}
+        self.generation = 0
+        self.hits = 0
+        self.misses = 0
+
+    def parse(self, text: str, name: str, version: ast.RegoVersion | None) -> ast.Module:
+        key = (name, text, version)
+        found = self._parsed.get(key)
+        if found is None:
+            try:
+                result: ast.Module | RegoParseError = parse_module(text, name, version)
+            except RegoParseError as exc:
+                result = exc
+        else:
+            result = found[0]
+        self._parsed[key] = (result, self.generation)
+        if isinstance(result, RegoParseError):
+            raise result
+        return result
+
+    def trim(self) -> None:
+        """Forgets entries the latest build did not use."""
+        self._entries = {k: v for k, v in self._entries.items() if v.generation == self.generation}
+        self._parsed = {k: v for k, v in self._parsed.items() if v[1] == self.generation}
+
+
 class _Builder:
-    def __init__(self, parameters: Mapping[str, Mapping[str, Any]], enforcement_point: str) -> None:
+    def __init__(
+        self, parameters: Mapping[str, Mapping[str, Any]], enforcement_point: str, cache: CatalogCache | None = None
+    ) -> None:
         self.parameters = parameters
         self.enforcement_point = enforcement_point
+        self.cache = cache
         self.policies: list[Policy] = []
         self.modules: list[PolicyModule] = []
         self.errors: list[KubegateError] = []
         self.warnings: list[KubegateError] = []
         self.owners: dict[str, list[str]] = defaultdict(list)
 
+    def _parse(self, text: str, name: str, version: ast.RegoVersion | None) -> ast.Module:
+        if self.cache is not None:
+            return self.cache.parse(text, name, version)
+        return parse_module(text, name, version)
+
+    def _cached(self, key: tuple[Any, ...], step: Any) -> Any:
+        """Runs ``step()`` or replays what it added last time for the same ``key``."""
+        cache = self.cache
+        if cache is None:
+            return step()
+        found = cache._entries.get(key)
+        if found is not None:
+            cache.hits += 1
+            found.generation = cache.generation
+            self.modules.extend(found.modules)
+            self.policies.extend(found.policies)
+            self.errors.extend(found.errors)
+            for owner, pid in found.owners:
+                self.owners[owner].append(pid)
+            return found.value
+        cache.misses += 1
+        marks = (len(self.modules), len(self.policies), len(self.errors))
+        before = {o: len(v) for o, v in self.owners.items()}
+        value = step()
+        owners = tuple((o, pid) for o, ids in self.owners.items() for pid in ids[before.get(o, 0) :])
+        cache._entries[key] = _Recorded(
+            value,
+            tuple(self.modules[marks[0] :]),
+            tuple(self.policies[marks[1] :]),
+            tuple(self.errors[marks[2] :]),
+            owners,
+            cache.generation,
+        )
+        return value
+
     # ---- templates
     def template(self, template: ConstraintTemplate) -> tuple[str, tuple[str, ...]] | None:
         """Compiles a template; returns (version, package) or ``None`` on error."""
+        key = (
+            "template",
+            template.kind,
+            template.name,
+            template.location.file,
+            template.rego_version,
+            template.rego.text,
+            template.rego.line_offset,
+            template.rego.column_offset,
+            tuple((lib.text, lib.line_offset, lib.column_offset) for lib in template.libs),
+        )
+        return self._cached(key, lambda: self._template(template))  # type: ignore[no-any-return]
+
+    def _template(self, template: ConstraintTemplate) -> tuple[str, tuple[str, ...]] | None:
         kind = template.kind
         owner = f"template:{kind}"
         base = (*TEMPLATE_PACKAGE_ROOT, kind)
         try:
-            main = parse_module(template.rego.text, template.location.file, template.rego_version)
+            main = self._parse(template.rego.text, template.location.file, template.rego_version)
         except RegoParseError as exc:
             self.errors.append(_locate_parse_error(exc, template.rego))
             return None
@@ -152,7 +253,7 @@ class _Builder:
         libs: list[tuple[ast.Module, EmbeddedRego]] = []
         for embedded in template.libs:
             try:
-                lib = parse_module(embedded.text, template.location.file, template.rego_version)
+                lib = self._parse(embedded.text, template.location.file, template.rego_version)
             except RegoParseError as exc:
                 self.errors.append(_locate_parse_error(exc, embedded))
                 return None
@@ -238,7 +339,7 @@ class _Builder:
         parsed: dict[tuple[str, ...], list[tuple[ast.Module, RegoFile]]] = defaultdict(list)
         for f in files:
             try:
-                module = parse_module(f.text, f.name, f.version)
+                module = self._parse(f.text, f.name, f.version)
             except RegoParseError as exc:
                 self.errors.append(exc)
                 continue
@@ -252,8 +353,10 @@ class _Builder:
                 )
                 continue
             parsed[module.package.path].append((module, f))
+        parameters = sha256_json(self.parameters)
         for package, entries in sorted(parsed.items()):
-            self._package(package, entries)
+            key = ("package", package, parameters, tuple((f.name, f.text, f.version) for _, f in entries))
+            self._cached(key, lambda package=package, entries=entries: self._package(package, entries))
 
     def _package(self, package: tuple[str, ...], entries: list[tuple[ast.Module, RegoFile]]) -> None:
         dotted = ".".join(package)
@@ -317,6 +420,7 @@ def build_catalog(
     *,
     parameters: Mapping[str, Mapping[str, Any]] | None = None,
     enforcement_point: str = "validation.gatekeeper.sh",
+    cache: CatalogCache | None = None,
 ) -> Catalog:
     """Checks and normalises ``sources``.
 
@@ -325,11 +429,15 @@ def build_catalog(
         parameters: per policy id, ``input.parameters`` overrides for plain Rego
             policies (merged over their METADATA defaults).
         enforcement_point: selects the action of ``scoped`` constraints.
+        cache: reuse templates, files and packages compiled by earlier builds
+            (see :class:`CatalogCache`); trimmed to this build's use afterwards.
 
     Returns:
         A :class:`Catalog`; errors are collected in it, never raised.
     """
-    b = _Builder(parameters or {}, enforcement_point)
+    if cache is not None:
+        cache.generation += 1
+    b = _Builder(parameters or {}, enforcement_point, cache)
     b.errors.extend(sources.errors)
     b.warnings.extend(sources.warnings)
 
@@ -393,6 +501,8 @@ def build_catalog(
             )
             continue
         by_id[p.id] = p
+    if cache is not None:
+        cache.trim()
     return Catalog(
         policies=tuple(sorted(by_id.values(), key=lambda p: p.id)),
         modules=tuple(b.modules),
