@@ -153,12 +153,37 @@ def test_strict_server_stays_not_ready_when_a_policy_fails_to_load(tmp_path: Pat
 def test_without_strict_the_policies_that_load_are_served_and_the_error_reported(
     tmp_path: Path, certs: CertificateFiles
 ) -> None:
-    hook = start_webhook(tmp_path, certs, "-p", str(tmp_path / "does-not-exist"))
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "broken.rego").write_text("package broken\n\ndeny[msg] {\n")
+    hook = start_webhook(tmp_path, certs, "-p", str(policies))
     try:
         with hook.client() as c:
             ready = c.get("/readyz").json()
         assert ready["ready"] is True and ready["loadErrors"] == 1 and ready["policies"] == 5
         assert metric_value(hook.metrics(), "kubegate_policy_load_errors") == 1
-        assert '"policy not loaded' in hook.log.read_text()
+    finally:
+        hook.stop()
+
+
+def test_a_missing_policy_directory_keeps_the_server_not_ready_until_it_appears(
+    tmp_path: Path, certs: CertificateFiles
+) -> None:
+    policies = tmp_path / "later"
+    hook = start_webhook(tmp_path, certs, "-p", str(policies), wait_ready=False)
+    try:
+        with hook.client() as c:
+            deadline = time.monotonic() + 30
+            while c.get("/readyz").json().get("reason") != "policy source failed":
+                assert time.monotonic() < deadline, hook.log.read_text()
+                time.sleep(0.1)
+            body = c.get("/readyz").json()
+            assert body["errors"][0]["code"] == "file_not_found" and "later" in body["errors"][0]["message"]
+            policies.mkdir()
+            (policies / "p.rego").write_text('package p\nimport rego.v1\ndeny contains "x" if false\n')
+            while c.get("/readyz").status_code != 200:
+                assert time.monotonic() < deadline, hook.log.read_text()
+                time.sleep(0.1)
+        assert hook.log.read_text().count("policy source failed") == 1, "the failure is logged once, not per retry"
     finally:
         hook.stop()

@@ -17,6 +17,7 @@ from kubegate.cli.cert import cert
 from kubegate.cli.check import check
 from kubegate.cli.dsl import compile_command, lint
 from kubegate.cli.serve import serve
+from kubegate.cli.store import push, rollback, status
 from kubegate.cli.verify import verify
 from kubegate.errors import ErrorList, KubegateError
 
@@ -62,6 +63,9 @@ cli.add_command(serve)
 cli.add_command(cert)
 cli.add_command(compile_command)
 cli.add_command(lint)
+cli.add_command(push)
+cli.add_command(rollback)
+cli.add_command(status)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -64,6 +64,19 @@ __all__ = ["serve"]
 @click.option("--redis", "redis_url", help="Shared decision cache, e.g. redis://redis:6379/0.")
 @click.option("--deny-list", type=click.Path(), help="DenyList file: fast-reject rules checked before any policy.")
 @click.option("--strict", is_flag=True, help="Do not serve a policy set with any load error (stay not ready).")
+@click.option("--no-watch", is_flag=True, help="Load the policies once; do not reload when they change.")
+@click.option(
+    "--etcd", "etcd_url", help="Take the policy set from etcd (http://host:2379), as written by kubegate push."
+)
+@click.option("--etcd-prefix", default="/kubegate/policies/", show_default=True, help="etcd key prefix.")
+@click.option(
+    "--max-staleness",
+    default=60.0,
+    show_default=True,
+    type=float,
+    help="Seconds of policy-source failure before /readyz reports the policy set stale.",
+)
+@click.option("--not-ready-when-stale", is_flag=True, help="Answer /readyz with 503 once stale.")
 @click.option(
     "--kubernetes-version",
     default=DEFAULT_KUBERNETES_VERSION,
@@ -93,6 +106,11 @@ def serve(
     redis_url: str | None,
     deny_list: str | None,
     strict: bool,
+    no_watch: bool,
+    etcd_url: str | None,
+    etcd_prefix: str,
+    max_staleness: float,
+    not_ready_when_stale: bool,
     kubernetes_version: str,
     log_level: str,
 ) -> None:
@@ -119,6 +137,11 @@ def serve(
         insecure_http=insecure_http,
         deny_list=deny_list,
         strict=strict,
+        watch=not no_watch,
+        etcd_url=etcd_url,
+        etcd_prefix=etcd_prefix,
+        max_staleness_s=max_staleness,
+        not_ready_when_stale=not_ready_when_stale,
         kubernetes_version=kubernetes_version,
         settings=settings,
         log_level=log_level,

@@ -275,7 +275,9 @@ class Param:
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """``RULE id ON kinds [SEVERITY s] [DESCRIPTION d] [IN|EXCEPT NAMESPACES (...)] WHEN cond THEN actions``."""
+    """``RULE id ON kinds [SEVERITY s] [DESCRIPTION d] [IN|EXCEPT NAMESPACES (...)] [ROLLOUT ...]
+    WHEN cond THEN actions``; ``rollout`` is ``"canary 10%"``, ``"canary 10% by namespace"``,
+    ``"shadow"`` or ``""``."""
 
     id: str
     kinds: tuple[tuple[str, Location | None], ...]
@@ -287,6 +289,7 @@ class Rule:
     actions: tuple[Action, ...]
     loc: Location | None = _LOC
     severity_loc: Location | None = field(default=None, compare=False, repr=False)
+    rollout: str = ""
 
 
 @dataclass(frozen=True, slots=True)

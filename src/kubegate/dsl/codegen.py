@@ -507,6 +507,8 @@ def generate_rule(info: RuleInfo, params: Sequence[d.Param], param_types: Mappin
     }
     if rule.severity:
         custom["severity"] = rule.severity
+    if rule.rollout:
+        custom["rollout"] = rule.rollout
     if used_params:
         custom["parameters"] = {p.name: _default_value(p, param_types.get(p.name)) for p in used_params}
         custom["parametersSchema"] = parameters_schema(param_types, used_params)

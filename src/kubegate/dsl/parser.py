@@ -154,7 +154,7 @@ class _Builder(Transformer[Token, Any]):
     def rule(self, meta: Any, items: list[Any]) -> ast.Rule:
         rule_id = items[0]
         kinds: list[tuple[str, Location | None]] = []
-        severity = description = ""
+        severity = description = rollout = ""
         severity_loc = None
         namespaces: list[str] = []
         excluded: list[str] = []
@@ -167,6 +167,8 @@ class _Builder(Transformer[Token, Any]):
                 severity, severity_loc = item[1], item[2]
             elif isinstance(item, tuple) and item and item[0] == "description":
                 description = item[1]
+            elif isinstance(item, tuple) and item and item[0] == "rollout":
+                rollout = item[1]
             elif isinstance(item, tuple) and item and item[0] == "in_namespaces":
                 namespaces.extend(item[1])
             elif isinstance(item, tuple) and item and item[0] == "except_namespaces":
@@ -187,6 +189,7 @@ class _Builder(Transformer[Token, Any]):
             actions=tuple(actions),
             loc=self.src.of(rule_id),
             severity_loc=severity_loc,
+            rollout=rollout,
         )
 
     def rule_id(self, meta: Any, items: list[Token]) -> Token:
@@ -203,6 +206,13 @@ class _Builder(Transformer[Token, Any]):
 
     def description_clause(self, meta: Any, items: list[Token]) -> tuple[str, str]:
         return ("description", _string(items[0]))
+
+    def rollout_canary(self, meta: Any, items: list[Any]) -> tuple[str, str]:
+        by = f" by {str(items[1]).lower()}" if len(items) > 1 and items[1] is not None else ""
+        return ("rollout", f"canary {items[0]}{by}")
+
+    def rollout_shadow(self, meta: Any, items: list[Any]) -> tuple[str, str]:
+        return ("rollout", "shadow")
 
     def in_namespaces(self, meta: Any, items: list[Token]) -> tuple[str, list[str]]:
         return ("in_namespaces", [_string(t) for t in items])

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -216,12 +216,17 @@ class PreparedPolicySet:
                 targets.append(MatchTarget(obj, ns))
         return targets
 
-    def select(self, review: Mapping[str, Any]) -> tuple[list[int], list[SkippedPolicy]]:
-        """Indexes of the policies whose match selects ``review``, and the undecided ones."""
+    def select(
+        self, review: Mapping[str, Any], policy_ids: Collection[str] | None = None
+    ) -> tuple[list[int], list[SkippedPolicy]]:
+        """Indexes of the policies whose match selects ``review`` (among ``policy_ids``
+        when given), and the undecided ones."""
         targets = self.match_targets(review)
         selected: list[int] = []
         skipped: list[SkippedPolicy] = []
         for i, policy in enumerate(self.policies):
+            if policy_ids is not None and policy.id not in policy_ids:
+                continue
             matched = policy.match.matches_any(targets)
             if matched:
                 selected.append(i)
@@ -246,11 +251,18 @@ class PreparedPolicySet:
             decisions.extend(self._run_isolated(evaluator, i) for i in object_style)
         return decisions
 
-    def review(self, review: Mapping[str, Any], executor: Executor | None = None, parallelism: int = 1) -> ReviewResult:
+    def review(
+        self,
+        review: Mapping[str, Any],
+        executor: Executor | None = None,
+        parallelism: int = 1,
+        policy_ids: Collection[str] | None = None,
+    ) -> ReviewResult:
         """Evaluates every policy whose match selects the review.
 
         Args:
             review: ``input.review`` as built by :mod:`kubegate.policy.review`.
+            policy_ids: only these policies (canary and shadow routing); all by default.
             executor: with ``parallelism`` > 1, runs shares of the selected
                 policies on other threads (each converts the input once); the
                 calling thread evaluates one share itself.
@@ -260,7 +272,7 @@ class PreparedPolicySet:
             EvaluationError: the input cannot be given to the backend.
         """
         start = time.perf_counter()
-        selected, skipped = self.select(review)
+        selected, skipped = self.select(review, policy_ids)
         ways = max(1, min(parallelism, len(selected) // 4)) if executor is not None else 1
         if ways == 1:
             decisions = self._run_share(review, selected)

@@ -17,6 +17,7 @@ from typing import Any
 from kubegate.errors import KubegateError, Location, PolicyLoadError, RegoCompileError, RegoParseError
 from kubegate.policy.constraint import Constraint, validate_parameters
 from kubegate.policy.rego_policy import merge_parameters, package_info
+from kubegate.policy.rollout import parse_rollout
 from kubegate.policy.template import ConstraintTemplate, EmbeddedRego
 from kubegate.policy.units import Policy, PolicyModule, sha256_json, sha256_text
 from kubegate.rego import ast
@@ -31,6 +32,8 @@ __all__ = ["TEMPLATE_PACKAGE_ROOT", "Catalog", "CatalogCache", "PolicySources", 
 TEMPLATE_PACKAGE_ROOT = ("kubegate", "templates")
 _RESERVED_ROOT = "kubegate"
 BUILTIN_PREFIX = "builtin:"
+# A constraint's rollout ("canary 10%", "canary 10% by namespace", "shadow"): kubegate.lifecycle.rollout.
+ROLLOUT_ANNOTATION = "kubegate.io/rollout"
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,20 @@ class Catalog:
         return next((m for m in self.modules if m.name == name), None)
 
 
+def _constraint_metadata(constraint: Constraint) -> dict[str, Any]:
+    """What reports and rollouts need of a constraint beyond its spec."""
+    out: dict[str, Any] = {"enforcementAction": constraint.enforcement_action}
+    annotations = (constraint.raw.get("metadata") or {}).get("annotations") or {}
+    if isinstance(annotations, Mapping) and ROLLOUT_ANNOTATION in annotations:
+        value = annotations[ROLLOUT_ANNOTATION]
+        try:
+            parse_rollout(value, f"constraint {constraint.id}: annotation {ROLLOUT_ANNOTATION}")
+        except PolicyLoadError as exc:
+            raise PolicyLoadError(exc.message, constraint.location, code=exc.code) from None
+        out["rollout"] = value
+    return out
+
+
 def _locate_parse_error(error: RegoParseError, embedded: EmbeddedRego) -> RegoParseError:
     loc = error.location
     if loc is None:
@@ -127,6 +144,7 @@ class _Recorded:
     modules: tuple[PolicyModule, ...]
     policies: tuple[Policy, ...]
     errors: tuple[KubegateError, ...]
+    warnings: tuple[KubegateError, ...]
     owners: tuple[tuple[str, str], ...]
     generation: int = 0
 
@@ -198,11 +216,12 @@ class _Builder:
             self.modules.extend(found.modules)
             self.policies.extend(found.policies)
             self.errors.extend(found.errors)
+            self.warnings.extend(found.warnings)
             for owner, pid in found.owners:
                 self.owners[owner].append(pid)
             return found.value
         cache.misses += 1
-        marks = (len(self.modules), len(self.policies), len(self.errors))
+        marks = (len(self.modules), len(self.policies), len(self.errors), len(self.warnings))
         before = {o: len(v) for o, v in self.owners.items()}
         value = step()
         owners = tuple((o, pid) for o, ids in self.owners.items() for pid in ids[before.get(o, 0) :])
@@ -211,6 +230,7 @@ class _Builder:
             tuple(self.modules[marks[0] :]),
             tuple(self.policies[marks[1] :]),
             tuple(self.errors[marks[2] :]),
+            tuple(self.warnings[marks[3] :]),
             owners,
             cache.generation,
         )
@@ -292,6 +312,20 @@ class _Builder:
     def constraint(
         self, constraint: Constraint, template: ConstraintTemplate, compiled: tuple[str, tuple[str, ...]]
     ) -> None:
+        key = (
+            "constraint",
+            constraint.id,
+            str(constraint.location),
+            sha256_json(constraint.raw),
+            compiled,
+            sha256_json(template.parameters_schema),
+            self.enforcement_point,
+        )
+        self._cached(key, lambda: self._constraint(constraint, template, compiled))
+
+    def _constraint(
+        self, constraint: Constraint, template: ConstraintTemplate, compiled: tuple[str, tuple[str, ...]]
+    ) -> None:
         version, package = compiled
         try:
             params, pruned = validate_parameters(
@@ -314,6 +348,11 @@ class _Builder:
         action = constraint.action_for(self.enforcement_point)
         if action is None:
             return
+        try:
+            metadata = _constraint_metadata(constraint)
+        except PolicyLoadError as exc:
+            self.errors.append(exc)
+            return
         spec = dict(constraint.raw.get("spec") or {})
         self.policies.append(
             Policy(
@@ -329,7 +368,7 @@ class _Builder:
                 template=constraint.kind,
                 title=template.title,
                 description=template.description,
-                metadata={"enforcementAction": constraint.enforcement_action},
+                metadata=metadata,
             )
         )
         self.owners[f"template:{constraint.kind}"].append(constraint.id)

@@ -12,6 +12,7 @@ policy (a ``kustomization.yaml``, a sample Pod) is a warning ``not_a_policy``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from importlib import resources
 from typing import Any
 
@@ -24,7 +25,16 @@ from kubegate.policy.documents import YAML_SUFFIXES, iter_input_files, load_docu
 from kubegate.policy.match import split_api_version
 from kubegate.policy.template import TEMPLATE_GROUP, template_from_object
 
-__all__ = ["POLICY_SUFFIXES", "builtin_sources", "compile_dsl_sources", "load_policy_objects", "load_policy_paths"]
+__all__ = [
+    "POLICY_SUFFIXES",
+    "LoaderCache",
+    "builtin_sources",
+    "compile_dsl_sources",
+    "load_policy_objects",
+    "load_policy_paths",
+    "load_policy_texts",
+    "read_policy_files",
+]
 
 POLICY_SUFFIXES = (".rego", DSL_SUFFIX, *YAML_SUFFIXES)
 _CRD_GROUP = "apiextensions.k8s.io"
@@ -75,39 +85,84 @@ class _Collector:
         )
 
 
-def load_policy_paths(paths: Iterable[str]) -> PolicySources:
+def _file_sources(name: str, text: str) -> PolicySources:
+    """The policies in one file's text, by its suffix (``.rego``, ``.kgr``, YAML/JSON)."""
+    c = _Collector()
+    if name.endswith(".rego"):
+        c.rego.append(RegoFile(name, text))
+    elif name.endswith(DSL_SUFFIX):
+        c.dsl.append(DslFile(name, text))
+    else:
+        try:
+            docs = load_documents(text, name)
+        except InputError as exc:
+            c.errors.append(exc)
+            return c.result()
+        lines = text.splitlines()
+        for doc in docs:
+            _object_sources(doc.obj, doc.location, lines, c)
+    return c.result()
+
+
+class LoaderCache:
+    """Per-file results of :func:`load_policy_texts`, keyed by name and content;
+    only the files of the latest call are kept."""
+
+    def __init__(self) -> None:
+        self._files: dict[tuple[str, str], PolicySources] = {}
+
+    def sources(self, files: Mapping[str, str]) -> list[PolicySources]:
+        fresh: dict[tuple[str, str], PolicySources] = {}
+        out = []
+        for name, text in files.items():
+            key = (name, text)
+            found = self._files.get(key) or _file_sources(name, text)
+            fresh[key] = found
+            out.append(found)
+        self._files = fresh
+        return out
+
+
+def load_policy_texts(files: Mapping[str, str], cache: LoaderCache | None = None) -> PolicySources:
+    """Reads policies from file contents (``{name: text}``), in name order.
+
+    Used for directories (:func:`load_policy_paths`) and for policy sets
+    stored elsewhere (etcd). With ``cache``, unchanged files are not parsed again.
+    """
+    ordered = dict(sorted(files.items()))
+    parts = cache.sources(ordered) if cache is not None else [_file_sources(n, t) for n, t in ordered.items()]
+    result = PolicySources()
+    for part in parts:
+        result = result.merged(part)
+    return result
+
+
+def read_policy_files(paths: Iterable[str]) -> tuple[dict[str, str], list[KubegateError]]:
+    """The text of every policy file under ``paths`` (files or directories, recursively,
+    hidden entries skipped), and the errors of the ones that could not be read."""
+    errors: list[KubegateError] = []
+    texts: dict[str, str] = {}
+    try:
+        files = list(iter_input_files(paths, POLICY_SUFFIXES))
+    except InputError as exc:
+        return texts, [exc]
+    for path in files:
+        try:
+            texts[path] = read_text(path)
+        except InputError as exc:
+            errors.append(exc)
+    return texts, errors
+
+
+def load_policy_paths(paths: Iterable[str], cache: LoaderCache | None = None) -> PolicySources:
     """Reads every policy file under ``paths`` (files or directories).
 
     Returns:
         The sources read, with errors and warnings collected (never raised).
     """
-    c = _Collector()
-    try:
-        files = list(iter_input_files(paths, POLICY_SUFFIXES))
-    except InputError as exc:
-        c.errors.append(exc)
-        return c.result()
-    for path in files:
-        try:
-            text = read_text(path)
-        except InputError as exc:
-            c.errors.append(exc)
-            continue
-        if path.endswith(".rego"):
-            c.rego.append(RegoFile(path, text))
-            continue
-        if path.endswith(DSL_SUFFIX):
-            c.dsl.append(DslFile(path, text))
-            continue
-        try:
-            docs = load_documents(text, path)
-        except InputError as exc:
-            c.errors.append(exc)
-            continue
-        lines = text.splitlines()
-        for doc in docs:
-            _object_sources(doc.obj, doc.location, lines, c)
-    return c.result()
+    texts, errors = read_policy_files(paths)
+    sources = load_policy_texts(texts, cache)
+    return replace(sources, errors=(*errors, *sources.errors)) if errors else sources
 
 
 def load_policy_objects(

@@ -25,6 +25,9 @@ from any annotation of the package:
     default ``input.parameters`` and their openAPIV3Schema;
 ``severity``
     free text shown in reports (``high``...);
+``rollout``
+    ``"canary N%"``, ``"canary N% by namespace"`` or ``"shadow"``
+    (:mod:`kubegate.policy.rollout`);
 ``source``
     ``{file, line, column}`` of the policy's own source when the Rego was
     generated (kubegate's DSL): the policy is located there.
@@ -39,6 +42,7 @@ from typing import Any
 
 from kubegate.errors import Location, PolicyLoadError
 from kubegate.policy.match import Match
+from kubegate.policy.rollout import parse_rollout
 from kubegate.policy.units import InputStyle
 from kubegate.rego import ast
 from kubegate.rego.normalize import walk_terms
@@ -163,6 +167,11 @@ def package_info(package: tuple[str, ...], modules: Sequence[ast.Module]) -> Reg
     if schema is not None and not isinstance(schema, dict):
         raise bad("custom.parametersSchema must be a mapping (an openAPIV3Schema)")
     match = Match.from_spec(custom.get("match"), f"package {dotted}: custom.match", loc)
+    if "rollout" in custom:
+        try:
+            parse_rollout(custom["rollout"], f"package {dotted}: custom.rollout")
+        except PolicyLoadError as exc:
+            raise PolicyLoadError(exc.message, loc, code=exc.code) from None
     severity = custom.get("severity", "")
     return RegoPackageInfo(
         id=policy_id,

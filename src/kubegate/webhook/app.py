@@ -9,7 +9,11 @@ Routes:
   ``{"code", "message"}``; never a 500 with a traceback.
 * ``GET /healthz``: liveness; 503 when an evaluation has held a worker for
   longer than ``stuck_after_s`` (a runaway policy: restart the pod).
-* ``GET /readyz``: 200 once a policy set is loaded, else 503 with the reason.
+* ``GET /readyz``: 200 once a policy set is loaded, else 503 with the reason;
+  reports a failing policy source (``staleSeconds``) and, past
+  ``max_staleness_s``, ``stale: true`` (and 503 with ``not_ready_when_stale``).
+* ``GET /policies``: each policy with version, source, load time, rollout
+  state and last error, the source's state and the recent history.
 * ``GET /metrics``: Prometheus text format.
 """
 
@@ -19,6 +23,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
@@ -26,13 +31,12 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from kubegate.errors import ErrorList
 from kubegate.webhook.admission import AdmissionError, admission_response, parse_admission_review
 from kubegate.webhook.metrics import CONTENT_TYPE
 from kubegate.webhook.service import AdmissionService
 from kubegate.webhook.verdict import failure_verdict
 
-__all__ = ["create_app"]
+__all__ = ["Readiness", "create_app"]
 
 _log = logging.getLogger("kubegate.webhook")
 
@@ -66,18 +70,36 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+@dataclass(frozen=True)
+class Readiness:
+    """When ``/readyz`` calls a server with a failing policy source stale.
+
+    Attributes:
+        max_staleness_s: seconds of source failure before ``stale: true``.
+        not_ready_when_stale: answer 503 once stale (default: stay ready and
+            keep enforcing the last good set; say so in the body).
+    """
+
+    max_staleness_s: float = 60.0
+    not_ready_when_stale: bool = False
+
+
 def create_app(
     service: AdmissionService,
     on_startup: Callable[[], Awaitable[None]] | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
+    readiness: Readiness | None = None,
 ) -> Starlette:
     """The ASGI application serving ``service``.
 
     Args:
         service: the decision path.
+        readiness: staleness reporting of ``/readyz``.
         on_startup: awaited when the server starts (load policies, watch certificates).
         on_shutdown: awaited when it stops.
     """
+
+    readiness = readiness or Readiness()
 
     async def validate(request: Request) -> Response:
         try:
@@ -106,25 +128,39 @@ def create_app(
         return _json({"status": "ok"})
 
     async def readyz(_: Request) -> Response:
-        engine = service.engine
-        if engine is None:
-            error = service.load_error
-            if error is None:
-                return _json({"ready": False, "reason": "policy set not loaded yet"}, 503)
-            errors = error.errors if isinstance(error, ErrorList) else [error]
-            body = {"ready": False, "reason": "policy set not loaded", "errors": [e.to_dict() for e in errors]}
+        manager = service.manager
+        snapshot = manager.snapshot
+        source_error = manager.source.error
+        if snapshot is None:
+            body: dict[str, Any] = {"ready": False, "reason": "policy set not loaded yet"}
+            if source_error is not None:
+                body["reason"] = "policy source failed"
+                body["errors"] = [source_error.to_dict()]
+            elif manager.last_rejection:
+                body["reason"] = "policy set not loaded"
+                body["errors"] = [e.to_dict() for e in manager.last_rejection]
             return _json(body, 503)
-        return _json(
-            {
-                "ready": True,
-                "policies": len(engine.policies),
-                "loadErrors": len(engine.errors),
-                "policySetVersion": engine.version,
-            }
-        )
+        stale_s = manager.staleness_s()
+        stale = stale_s > readiness.max_staleness_s
+        body = {
+            "ready": not (stale and readiness.not_ready_when_stale),
+            "policies": len(snapshot.latest.policies),
+            "loadErrors": len(snapshot.latest.errors),
+            "policySetVersion": snapshot.version,
+            "sequence": snapshot.sequence,
+            "stale": stale,
+            "staleSeconds": round(stale_s, 3),
+        }
+        if source_error is not None:
+            body["sourceError"] = source_error.to_dict()
+        return _json(body, 503 if not body["ready"] else 200)
+
+    async def policies(_: Request) -> Response:
+        return _json(service.manager.status())
 
     async def metrics(_: Request) -> Response:
         service.metrics.queue.set(service.pool.unfinished)
+        service.metrics.source_stale.set(service.manager.staleness_s())
         return Response(service.metrics.render(), media_type=CONTENT_TYPE)
 
     @asynccontextmanager
@@ -143,5 +179,6 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        Route("/policies", policies, methods=["GET"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
-__all__ = ["REQUEST_LOGGER", "configure_logging", "log_request"]
+__all__ = ["REQUEST_LOGGER", "configure_logging", "log_request", "log_shadow"]
 
 REQUEST_LOGGER = "kubegate.webhook.requests"
 _request_log = logging.getLogger(REQUEST_LOGGER)
@@ -51,3 +52,29 @@ def _drop_color(record: logging.LogRecord) -> bool:
 def log_request(**fields: Any) -> None:
     """Writes one request line (``message`` = ``admission``) with ``fields``."""
     _request_log.info("admission", extra=fields)
+
+
+def log_shadow(review: Mapping[str, Any], comparison: Any) -> None:
+    """One line per shadow disagreement: what the candidate would have decided instead."""
+
+    def outcome(decision: Any) -> dict[str, Any]:
+        if decision is None:
+            return {"allowed": True, "violations": [], "version": None}
+        return {
+            "allowed": decision.allowed,
+            "violations": [v.message for v in decision.violations],
+            "version": decision.version,
+        }
+
+    _request_log.warning(
+        "shadow disagreement",
+        extra={
+            "uid": review.get("uid"),
+            "policy": comparison.policy,
+            "kind": (review.get("kind") or {}).get("kind"),
+            "namespace": review.get("namespace"),
+            "objectName": review.get("name"),
+            "stable": outcome(comparison.stable),
+            "candidate": outcome(comparison.candidate),
+        },
+    )

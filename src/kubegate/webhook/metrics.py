@@ -8,6 +8,7 @@ units (seconds), ``_total`` for counters.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 
@@ -93,6 +94,39 @@ class WebhookMetrics:
             "kubegate_policy_load_errors", "Errors reported when the serving policy set was loaded.", registry=r
         )
         self.queue = Gauge("kubegate_evaluation_queue", "Evaluations queued or running.", registry=r)
+        self.reloads = Counter(
+            "kubegate_policy_reloads",
+            "Policy updates, by result (applied, partial, rejected, unchanged).",
+            ["result"],
+            registry=r,
+        )
+        self.activation = Histogram(
+            "kubegate_policy_activation_seconds",
+            "Time to build and swap in an updated policy set.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=r,
+        )
+        self.source_stale = Gauge(
+            "kubegate_policy_source_stale_seconds", "How long the policy source has been failing (0: fine).", registry=r
+        )
+        self.policy_set_sequence = Gauge(
+            "kubegate_policy_set_sequence", "Sequence number of the policy snapshot in force.", registry=r
+        )
+        self.canary_decisions = Counter(
+            "kubegate_canary_decisions",
+            "Decisions of policies under canary rollout, by the version that decided (canary, stable).",
+            ["policy", "arm"],
+            registry=r,
+        )
+        self.shadow_evaluations = Counter(
+            "kubegate_shadow_evaluations", "Shadow candidate evaluations, by policy.", ["policy"], registry=r
+        )
+        self.shadow_disagreements = Counter(
+            "kubegate_shadow_disagreements",
+            "Shadow candidate decisions that differ from the enforced stable decision, by policy.",
+            ["policy"],
+            registry=r,
+        )
         self.certificate_expiry = Gauge(
             "kubegate_serving_certificate_expiry_timestamp_seconds",
             "When the serving certificate in use expires (Unix time).",
@@ -113,6 +147,17 @@ class WebhookMetrics:
             self._hits += 1
             self.cache_hits.labels(tier).inc()
         self.cache_hit_ratio.set(self._hits / self._lookups)
+
+    def policy_update(self, outcome: Any) -> None:
+        """Counts a policy update (a :class:`~kubegate.lifecycle.manager.ApplyOutcome`)."""
+        self.reloads.labels(outcome.result).inc()
+        if outcome.result in ("applied", "partial"):
+            self.activation.observe(outcome.duration_ms / 1000)
+        snapshot = getattr(outcome, "snapshot", None)
+        if snapshot is not None:
+            self.policies_loaded.set(len(snapshot.latest.policies))
+            self.policy_load_errors.set(len(snapshot.latest.errors))
+            self.policy_set_sequence.set(snapshot.sequence)
 
     def certificate_reloaded(self, not_after: datetime) -> None:
         self.certificate_reloads.inc()

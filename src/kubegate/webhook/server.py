@@ -18,10 +18,15 @@ from typing import Any
 import uvicorn
 
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
-from kubegate.engine.engine import Engine
-from kubegate.errors import ErrorList, KubegateError, UsageError
+from kubegate.engine.regopy_backend import RegopyBackend
+from kubegate.errors import UsageError
+from kubegate.lifecycle.builder import PolicySetBuilder
+from kubegate.lifecycle.etcd import EtcdSource, EtcdStore
+from kubegate.lifecycle.local import DirectorySource
+from kubegate.lifecycle.manager import PolicyManager
 from kubegate.policy.documents import iter_input_files, load_file
-from kubegate.webhook.app import create_app
+from kubegate.policy.inventory import Inventory
+from kubegate.webhook.app import Readiness, create_app
 from kubegate.webhook.denylist import load_deny_list
 from kubegate.webhook.logs import configure_logging
 from kubegate.webhook.metrics import WebhookMetrics
@@ -53,6 +58,10 @@ class ServeConfig:
         strict: a policy set with any load error is not served (the server
             stays not ready) instead of serving the policies that loaded.
         kubernetes_version: the API version DSL rules are checked against.
+        watch: reload when the policy directories (or the etcd prefix) change.
+        etcd_url, etcd_prefix: take the policy set from etcd instead of
+            directories (``kubegate push`` writes it there).
+        max_staleness_s, not_ready_when_stale: see :class:`~kubegate.webhook.app.Readiness`.
         settings: the decision path's tuning.
         log_level: ``debug``, ``info``, ``warning``, ``error``.
     """
@@ -70,6 +79,11 @@ class ServeConfig:
     deny_list: str | None = None
     strict: bool = False
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    watch: bool = True
+    etcd_url: str | None = None
+    etcd_prefix: str = "/kubegate/policies/"
+    max_staleness_s: float = 60.0
+    not_ready_when_stale: bool = False
     settings: WebhookSettings = field(default_factory=WebhookSettings)
     log_level: str = "info"
 
@@ -83,6 +97,8 @@ class ServeConfig:
                 "serving needs --tls-cert and --tls-key (create a development pair with `kubegate cert`), "
                 "or --insecure-http to serve plain HTTP behind a TLS-terminating proxy"
             )
+        if self.etcd_url and self.policies:
+            raise UsageError("--policies and --etcd are two policy sources; use one")
         s = self.settings
         if s.workers < 1 or s.queue_size < 0 or s.max_evaluation_time_ms <= 0 or s.cache_ttl_s < 0:
             raise UsageError("--workers must be >= 1, --max-queue >= 0, --max-evaluation-time > 0, --cache-ttl >= 0")
@@ -90,19 +106,6 @@ class ServeConfig:
 
 def _load_inventory(paths: tuple[str, ...]) -> list[dict[str, Any]]:
     return [d.obj for f in iter_input_files(paths) for d in load_file(f)]
-
-
-def _log_load_result(engine: Engine) -> None:
-    for error in engine.errors:
-        _log.error(
-            "policy not loaded: %s", error.message, extra={"code": error.code, "location": str(error.location or "")}
-        )
-    for warning in engine.warnings:
-        _log.warning("%s", warning.message, extra={"code": warning.code, "location": str(warning.location or "")})
-    _log.info(
-        "policy set loaded",
-        extra={"policies": len(engine.policies), "errors": len(engine.errors), "policySetVersion": engine.version},
-    )
 
 
 def build_server(config: ServeConfig) -> uvicorn.Server:
@@ -115,42 +118,34 @@ def build_server(config: ServeConfig) -> uvicorn.Server:
     config.check()
     configure_logging(config.log_level)
     deny_list = load_deny_list(config.deny_list) if config.deny_list else None
-    inventory = _load_inventory(config.inventory)
+    inventory = Inventory.from_objects(_load_inventory(config.inventory))
     metrics = WebhookMetrics()
-    service = AdmissionService(config.settings, metrics, deny_list)
+    builder = PolicySetBuilder(
+        RegopyBackend(),
+        builtin=config.builtin,
+        parameters=config.parameters,
+        kubernetes_version=config.kubernetes_version,
+        inventory=inventory,
+    )
+    manager = PolicyManager(builder, strict=config.strict, on_update=metrics.policy_update)
+    service = AdmissionService(config.settings, metrics, manager, deny_list)
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     reloader: list[CertificateReloader] = []
-
-    def load() -> Engine:
-        return Engine(
-            list(config.policies),
-            builtin=config.builtin,
-            parameters=config.parameters,
-            inventory=inventory,
-            strict=config.strict,
-            kubernetes_version=config.kubernetes_version,
-        )
+    etcd: list[EtcdSource] = []
 
     async def load_policies() -> None:
-        try:
-            engine = await asyncio.to_thread(load)
-        except ErrorList as exc:
-            for error in exc.errors:
-                _log.error(
-                    "policy not loaded: %s",
-                    error.message,
-                    extra={"code": error.code, "location": str(error.location or "")},
-                )
-            service.load_error = exc
-            _log.error("policy set not served (--strict): %s", exc.message)
+        if config.etcd_url:
+            source = EtcdSource(manager, EtcdStore(config.etcd_url, config.etcd_prefix))
+            etcd.append(source)
+            await asyncio.to_thread(source.load)
+            if config.watch:
+                source.start()
             return
-        except KubegateError as exc:
-            service.load_error = exc
-            _log.error("policy set not loaded: %s", exc.message, extra={"code": exc.code})
-            return
-        _log_load_result(engine)
-        service.set_engine(engine)
+        directories = DirectorySource(manager, config.policies)
+        await asyncio.to_thread(directories.load)
+        if config.watch and config.policies:
+            await directories.watch(stop)
 
     async def on_startup() -> None:
         tasks.append(asyncio.create_task(load_policies()))
@@ -159,11 +154,15 @@ def build_server(config: ServeConfig) -> uvicorn.Server:
 
     async def on_shutdown() -> None:
         stop.set()
+        for source in etcd:
+            await asyncio.to_thread(source.stop)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        manager.hooks.close()
 
-    app = create_app(service, on_startup, on_shutdown)
+    readiness = Readiness(config.max_staleness_s, config.not_ready_when_stale)
+    app = create_app(service, on_startup, on_shutdown, readiness)
     uv_config = uvicorn.Config(
         app,
         host=config.host,

@@ -25,13 +25,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubegate.engine.decision import ReviewResult
-from kubegate.engine.engine import Engine, build_review
-from kubegate.engine.prepared import PreparedPolicySet
+from kubegate.engine.engine import build_review
 from kubegate.errors import InputError, KubegateError
+from kubegate.lifecycle.manager import PolicyManager
+from kubegate.lifecycle.snapshot import Snapshot
 from kubegate.webhook.admission import AdmissionError, AdmissionRequest
 from kubegate.webhook.cache import DecisionCache, SharedCache, cache_key
 from kubegate.webhook.denylist import DenyList
-from kubegate.webhook.logs import log_request
+from kubegate.webhook.logs import log_request, log_shadow
 from kubegate.webhook.metrics import WebhookMetrics
 from kubegate.webhook.pool import EvaluationPool, EvaluationTimeout, PoolFull
 from kubegate.webhook.verdict import FailureMode, Verdict, failure_verdict, verdict_from_result
@@ -75,11 +76,19 @@ class AdmissionService:
     Args:
         settings: see :class:`WebhookSettings`.
         metrics: where to count.
+        manager: holds the policy snapshot in force (:mod:`kubegate.lifecycle`).
         deny_list: fast-reject rules.
     """
 
-    def __init__(self, settings: WebhookSettings, metrics: WebhookMetrics, deny_list: DenyList | None = None) -> None:
+    def __init__(
+        self,
+        settings: WebhookSettings,
+        metrics: WebhookMetrics,
+        manager: PolicyManager,
+        deny_list: DenyList | None = None,
+    ) -> None:
         self.settings = settings
+        self.manager = manager
         self.metrics = metrics
         self.deny_list = deny_list or DenyList()
         self.pool = EvaluationPool(settings.workers, settings.queue_size)
@@ -89,22 +98,12 @@ class AdmissionService:
             if settings.redis_url and settings.cache_ttl_s > 0
             else None
         )
-        self.engine: Engine | None = None
-        self.load_error: KubegateError | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._inflight: dict[str, asyncio.Future[Verdict]] = {}
 
-    # ---- policy set
-    def set_engine(self, engine: Engine) -> None:
-        """Starts serving ``engine``'s policy set (one reference swap)."""
-        self.engine = engine
-        self.load_error = None
-        self.metrics.policies_loaded.set(len(engine.policies))
-        self.metrics.policy_load_errors.set(len(engine.errors))
-
     @property
     def ready(self) -> bool:
-        return self.engine is not None
+        return self.manager.snapshot is not None
 
     # ---- decisions
     async def decide(self, request: AdmissionRequest) -> Verdict:
@@ -151,17 +150,17 @@ class AdmissionService:
                 "",
                 "",
             )
-        engine = self.engine
-        if engine is None:
+        snapshot = self.manager.snapshot  # one snapshot for the key and the evaluation
+        if snapshot is None:
             self.metrics.rejected.labels("not_ready").inc()
             return failure_verdict("not_ready", "no policy set is loaded yet", mode), "", ""
-        prepared = engine.prepared  # one snapshot for the key and the evaluation
-        key = cache_key(prepared.version, review) if self.cache is not None else ""
+        version = snapshot.version
+        key = cache_key(f"{version}|{snapshot.routing_key(review)}", review) if self.cache is not None else ""
         cached, tier = await self._cached(key)
         if cached is not None:
-            return cached, tier, prepared.version
+            return cached, tier, version
         if not key:
-            return await self._evaluated(prepared, review), "", prepared.version
+            return await self._evaluated(snapshot, review), "", version
         leader = self._inflight.get(key)
         if leader is not None:  # the same request is being evaluated: wait for its answer
             try:
@@ -171,12 +170,12 @@ class AdmissionService:
             except asyncio.CancelledError:
                 if not leader.cancelled():
                     raise  # this request itself was cancelled
-                return await self._evaluated(prepared, review), "miss", prepared.version  # the leader went away
-            return verdict, "coalesced", prepared.version
+                return await self._evaluated(snapshot, review), "miss", version  # the leader went away
+            return verdict, "coalesced", version
         future: asyncio.Future[Verdict] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            verdict = await self._evaluated(prepared, review)
+            verdict = await self._evaluated(snapshot, review)
             future.set_result(verdict)
         finally:
             del self._inflight[key]
@@ -184,14 +183,14 @@ class AdmissionService:
                 future.cancel()
         if verdict.cacheable:
             self._cache_put(key, verdict)
-        return verdict, "miss", prepared.version
+        return verdict, "miss", version
 
-    async def _evaluated(self, prepared: PreparedPolicySet, review: dict[str, Any]) -> Verdict:
+    async def _evaluated(self, snapshot: Snapshot, review: dict[str, Any]) -> Verdict:
         """Evaluates on the pool; every way of not deciding becomes a failure-mode verdict."""
         mode = self.settings.failure_mode
         try:
             result = await self.pool.run(
-                lambda: self._evaluate(prepared, review), self.settings.max_evaluation_time_ms / 1000
+                lambda: self._evaluate(snapshot, review), self.settings.max_evaluation_time_ms / 1000
             )
         except PoolFull as exc:
             self.metrics.rejected.labels("queue_full").inc()
@@ -234,11 +233,18 @@ class AdmissionService:
         self.metrics.cache_lookup(None)
         return None, ""
 
-    def _evaluate(self, prepared: PreparedPolicySet, review: dict[str, Any]) -> ReviewResult:
+    def _evaluate(self, snapshot: Snapshot, review: dict[str, Any]) -> ReviewResult:
         """Runs on a pool thread."""
-        result = prepared.review(review)
-        if self.engine is not None:
-            self.engine.hooks.dispatch(result)
+        routed = snapshot.review(review)
+        result = routed.result
+        self.manager.hooks.dispatch(result)
+        for policy, arm in routed.arms.items():
+            self.metrics.canary_decisions.labels(policy, arm).inc()
+        for comparison in routed.shadow:
+            self.metrics.shadow_evaluations.labels(comparison.policy).inc()
+            if not comparison.agree:
+                self.metrics.shadow_disagreements.labels(comparison.policy).inc()
+                log_shadow(review, comparison)
         for decision in result.decisions:
             self.metrics.policy_duration.labels(decision.policy).observe(decision.duration_ms / 1000)
             if decision.error is not None:
