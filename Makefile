@@ -9,8 +9,9 @@ STAMP := $(VENV)/.installed
 .PHONY: run test lint typecheck unit bench clean system-deps
 
 # Debian packages the tests start for real (redis-server for the shared decision
-# cache) and the deploy test renders with (kubectl kustomize). Installed only when missing.
-SYSTEM_DEPS := redis-server:redis-server kubectl:kubernetes-client
+# cache, etcd for the distributed policy store) and the deploy test renders with
+# (kubectl kustomize). Installed only when missing.
+SYSTEM_DEPS := redis-server:redis-server etcd:etcd-server kubectl:kubernetes-client
 
 system-deps:
 	@missing=""; for dep in $(SYSTEM_DEPS); do \

@@ -29,6 +29,7 @@ import base64
 import hashlib
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -38,6 +39,7 @@ from urllib.parse import urlparse
 
 import etcd3gw
 import requests
+from etcd3gw.exceptions import Etcd3Exception
 
 from kubegate.errors import BackendError, KubegateError, UsageError
 from kubegate.lifecycle.manager import PolicyManager
@@ -131,13 +133,24 @@ class EtcdStore:
     def new_client(self) -> etcd3gw.Etcd3Client:
         return etcd3gw.Etcd3Client(host=self._host, port=self._port, protocol=self._protocol, timeout=self.timeout_s)
 
+    def url_of(self, client: etcd3gw.Etcd3Client, path: str) -> str:
+        """The gateway URL of ``path`` (etcd3gw asks etcd for its API path on first use).
+
+        Raises:
+            EtcdError: etcd cannot be reached to discover it.
+        """
+        try:
+            return str(client.get_url(path))
+        except Etcd3Exception as exc:
+            raise EtcdError(f"etcd at {self.url} is unreachable: {exc.detail_text or type(exc).__name__}") from None
+
     @property
     def current_key(self) -> str:
         return self.prefix + "current"
 
     def _call(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         try:
-            reply = self.client.session.post(self.client.get_url(path), json=body, timeout=self.timeout_s)
+            reply = self.client.session.post(self.url_of(self.client, path), json=body, timeout=self.timeout_s)
         except requests.RequestException as exc:
             raise EtcdError(f"etcd at {self.url} is unreachable: {exc}") from None
         if reply.status_code != 200:
@@ -210,6 +223,17 @@ class EtcdStore:
         return StoredSet(stored.files, seq, stored.version, stored.pushed_at, message, stored.policies, revision)
 
 
+def _interrupt(response: requests.Response) -> None:
+    """Ends a blocking read of a streaming response from another thread (as etcd3gw's
+    ``Watcher.stop`` does): shutting the socket down makes the reader see the end."""
+    try:
+        fd = response.raw._fp.fileno()  # the http.client response's socket
+        with socket.fromfd(fd, socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+    except (AttributeError, OSError, ValueError):
+        pass
+
+
 class EtcdSource:
     """Keeps ``manager`` on the policy set stored in etcd: initial read, watch, resume, resync.
 
@@ -276,10 +300,11 @@ class EtcdSource:
             self._threads.append(thread)
 
     def stop(self) -> None:
+        """Stops watching; the threads end within a second."""
         self._stop.set()
         response = self._response
         if response is not None:
-            response.close()
+            _interrupt(response)
         for thread in self._threads:
             thread.join(timeout=5)
 
@@ -289,6 +314,8 @@ class EtcdSource:
                 self.store.status()
             except KubegateError as exc:
                 self.manager.source_failed(exc)
+            except Exception as exc:  # never let the probe thread die
+                self.manager.source_failed(EtcdError(f"probing {self.store.url} failed: {exc}"))
             else:
                 if self.manager.source.failing_since is not None:
                     self.manager.source_ok()
@@ -304,7 +331,7 @@ class EtcdSource:
                     self._event("reconnected")
                 self._watch_once()
                 delay = self.retry_s
-            except (requests.RequestException, ValueError, KeyError, KubegateError) as exc:
+            except Exception as exc:  # the watch must outlive any failure: report it and reconnect
                 if self._stop.is_set():
                     return
                 if not disconnected:
@@ -322,7 +349,7 @@ class EtcdSource:
         key = _b64(self.store.current_key)
         request = {"create_request": {"key": key, "start_revision": self.revision + 1, "progress_notify": True}}
         response = client.session.post(
-            client.get_url("/watch"),
+            self.store.url_of(client, "/watch"),
             data=json.dumps(request),
             headers={"Content-Type": "application/json"},
             stream=True,
