@@ -90,6 +90,7 @@ class PolicyManager:
         self._rejected: Mapping[str, tuple[KubegateError, ...]] = {}
         self._history: deque[dict[str, Any]] = deque(maxlen=history)
         self._on_update = on_update
+        self._last_outcome: tuple[ApplyOutcome, float] | None = None
         self.source = _SourceState()
 
     @property
@@ -173,6 +174,7 @@ class PolicyManager:
                         **_errors(errors),
                     },
                 )
+        self._last_outcome = (outcome, time.time())
         if self._on_update is not None:
             self._on_update(outcome)
         return outcome
@@ -229,6 +231,17 @@ class PolicyManager:
         since = self.source.failing_since
         return 0.0 if since is None else time.time() - since
 
+    def _last_update(self) -> dict[str, Any] | None:
+        if self._last_outcome is None:
+            return None
+        outcome, at = self._last_outcome
+        return {
+            "result": outcome.result,
+            "at": at,
+            "durationMs": round(outcome.duration_ms, 3),
+            "errors": [e.to_dict() for e in outcome.errors],
+        }
+
     # ---- status
     def status(self) -> dict[str, Any]:
         """Each policy with version, source, load time, rollout state and last error (``GET /policies``)."""
@@ -264,6 +277,7 @@ class PolicyManager:
             "appliedAt": snapshot.created_at if snapshot else None,
             "policies": policies,
             "rejectedFiles": {n: [e.to_dict() for e in errs] for n, errs in self._rejected.items()},
+            "lastUpdate": self._last_update(),
             "loadErrors": [e.to_dict() for e in (snapshot.latest.errors if snapshot else ())],
             "source": {
                 "name": self.source.name,
