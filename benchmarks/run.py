@@ -6,6 +6,7 @@ Usage::
     .venv/bin/python benchmarks/run.py webhook [--seconds N] [--constraints corpus|20]
     .venv/bin/python benchmarks/run.py pool
     .venv/bin/python benchmarks/run.py dsl
+    .venv/bin/python benchmarks/run.py activation [--changes N]   # needs etcd (Debian etcd-server)
     .venv/bin/python benchmarks/run.py server      # needs: pip install -e '.[bench]'
 
 ``webhook`` and ``server`` need wrk (Debian package ``wrk``).
@@ -28,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import dsl_compile, review_latency, server_choice, webhook_load, worker_pool
+from benchmarks import activation, dsl_compile, review_latency, server_choice, webhook_load, worker_pool
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -131,6 +132,9 @@ def main() -> None:
     )
     sub.add_parser("pool", help="threads vs processes for evaluation")
     sub.add_parser("dsl", help="compiling 200 DSL rules")
+    act = sub.add_parser("activation", help="policy change to first decision, file and etcd sources")
+    act.add_argument("--changes", type=int, default=120, help="policy changes per source")
+    act.add_argument("--rate", type=float, default=50.0, help="background reviews per second per server")
     sub.add_parser("server", help="uvicorn vs granian")
     args = parser.parse_args()
     results: dict[str, Any] = {"machine": machine()}
@@ -142,6 +146,9 @@ def main() -> None:
             seconds=args.seconds, constraints=args.constraints, scenarios=args.scenarios.split(",")
         )
         text = webhook_report(results["webhook"])
+    elif args.benchmark == "activation":
+        results["activation"] = activation.run(args.changes, args.rate)
+        text = json.dumps(results["activation"], indent=2)
     elif args.benchmark == "dsl":
         results["dsl"] = dsl_compile.run()
         text = json.dumps(results["dsl"], indent=2)
