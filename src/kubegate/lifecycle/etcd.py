@@ -227,7 +227,10 @@ def _interrupt(response: requests.Response) -> None:
     """Ends a blocking read of a streaming response from another thread (as etcd3gw's
     ``Watcher.stop`` does): shutting the socket down makes the reader see the end."""
     try:
-        fd = response.raw._fp.fileno()  # the http.client response's socket
+        fp = getattr(response.raw, "_fp", None)  # the http.client response holding the socket
+        if fp is None:
+            return
+        fd = fp.fileno()
         with socket.fromfd(fd, socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.shutdown(socket.SHUT_RDWR)
     except (AttributeError, OSError, ValueError):
