@@ -6,10 +6,11 @@ the webhook print (camelCase keys where they face Kubernetes users).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["ENFORCEMENT_ORDER", "Decision", "ReviewResult", "SkippedPolicy", "Violation"]
+__all__ = ["ENFORCEMENT_ORDER", "Decision", "DecisionObserver", "ReviewResult", "SkippedPolicy", "Violation"]
 
 ENFORCEMENT_ORDER = {"deny": 3, "warn": 2, "dryrun": 1}
 
@@ -54,6 +55,7 @@ class Decision:
         policy_set_version: version of the policy set that decided.
         error: why evaluation failed (``allowed`` is then ``False``: kubegate
             fails closed), else ``None``.
+        started_ns: when evaluation started (``time.time_ns()``), for tracing.
     """
 
     policy: str
@@ -63,6 +65,7 @@ class Decision:
     duration_ms: float
     policy_set_version: str
     error: str | None = None
+    started_ns: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -143,3 +146,10 @@ class ReviewResult:
             "durationMs": round(self.duration_ms, 3),
             "policySetVersion": self.policy_set_version,
         }
+
+
+class DecisionObserver(Protocol):
+    """Told about every review an :class:`~kubegate.engine.engine.Engine` decides
+    (the decision log, :class:`kubegate.audit.logger.DecisionLogger`, is one)."""
+
+    def review_decided(self, review: Mapping[str, Any], result: ReviewResult) -> None: ...

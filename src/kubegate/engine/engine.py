@@ -16,7 +16,7 @@ from typing import Any
 
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
 from kubegate.engine.backend import Backend
-from kubegate.engine.decision import Decision, ReviewResult
+from kubegate.engine.decision import Decision, DecisionObserver, ReviewResult
 from kubegate.engine.hooks import HookFunction, HookRunner
 from kubegate.engine.prepared import PreparedPolicySet, prepare
 from kubegate.errors import ErrorList, InputError, KubegateError, UsageError
@@ -66,6 +66,11 @@ class Engine:
         hooks: ``{name: callable}`` for DSL ``CALL name(...)`` actions; each
             gets a :class:`~kubegate.engine.hooks.HookCall` after the review
             is decided, on a background thread (see :meth:`register_hook`).
+        decision_log: told about every review (e.g. a
+            :class:`kubegate.audit.logger.DecisionLogger`); a record that
+            cannot be written (a full log with ``fail_closed``) raises.
+        tracing: told about every review too (e.g. a
+            :class:`kubegate.audit.tracing.Tracing`, for OpenTelemetry spans).
 
     Raises:
         ErrorList: with ``strict=True``, every load error.
@@ -94,9 +99,13 @@ class Engine:
         parallelism: int = 1,
         kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
         hooks: Mapping[str, HookFunction] | None = None,
+        decision_log: DecisionObserver | None = None,
+        tracing: DecisionObserver | None = None,
     ) -> None:
         self._backend = backend or _default_backend()
         self.hooks = HookRunner(hooks)
+        self.decision_log = decision_log
+        self.tracing = tracing
         if parallelism < 1:
             raise UsageError(f"parallelism must be at least 1, got {parallelism}")
         self._parallelism = parallelism
@@ -204,6 +213,10 @@ class Engine:
         review = build_review(obj, operation=operation, old_object=old_object, user_info=user_info)
         result = self._prepared.review(review, self._executor, self._parallelism)
         self.hooks.dispatch(result)
+        if self.decision_log is not None:
+            self.decision_log.review_decided(review, result)
+        if self.tracing is not None:
+            self.tracing.review_decided(review, result)
         return result
 
     def register_hook(self, name: str, hook: HookFunction) -> None:

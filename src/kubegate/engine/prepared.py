@@ -166,6 +166,7 @@ class PreparedPolicySet:
     # ---- evaluation
     def _run(self, evaluator: Evaluator, index: int) -> Decision:
         policy = self.policies[index]
+        started_ns = time.time_ns()
         start = time.perf_counter()
         result = evaluator.query(self._unit_of[policy.id].compiled, _entrypoint(policy.id))
         items = [] if result is UNDEFINED else result
@@ -176,17 +177,20 @@ class PreparedPolicySet:
         )
         elapsed = (time.perf_counter() - start) * 1000
         allowed = not any(v.enforcement == "deny" for v in violations)
-        return Decision(policy.id, policy.version, allowed, violations, elapsed, self.version)
+        return Decision(policy.id, policy.version, allowed, violations, elapsed, self.version, started_ns=started_ns)
 
     def _run_isolated(self, evaluator: Evaluator, index: int) -> Decision:
         """Like :meth:`_run`, but a failing policy yields a failed decision instead of raising."""
+        started_ns = time.time_ns()
         start = time.perf_counter()
         try:
             return self._run(evaluator, index)
         except EvaluationError as exc:
             policy = self.policies[index]
             elapsed = (time.perf_counter() - start) * 1000
-            return Decision(policy.id, policy.version, False, (), elapsed, self.version, error=exc.message)
+            return Decision(
+                policy.id, policy.version, False, (), elapsed, self.version, error=exc.message, started_ns=started_ns
+            )
 
     def evaluate(self, policy_id: str, input_value: Any) -> Decision:
         """Evaluates one policy on ``input_value`` exactly as given (parameters of

@@ -1,0 +1,193 @@
+"""The decision logger: build, redact, append to the write-ahead log, let shippers deliver.
+
+Used by every gate: the SDK (``Engine(decision_log=...)``), ``kubegate check
+--decision-log`` and ``kubegate serve --decision-log``. A record is redacted
+before it is serialised, appended before the decision is returned (with
+``fsync=always`` it is on disk by then), and shipped to the sinks in the
+background.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+from kubegate.audit.record import DecisionFacts, LogMode, build_record, facts_from_result
+from kubegate.audit.redact import Redactor
+from kubegate.audit.shipper import Shipper
+from kubegate.audit.sinks import Sink, SinkError
+from kubegate.audit.wal import FsyncPolicy, FullPolicy, Position, WriteAheadLog
+from kubegate.engine.decision import ReviewResult
+from kubegate.errors import KubegateError, Location, UsageError
+
+__all__ = ["DecisionLogger", "LogSettings"]
+
+
+def _version() -> str:
+    try:
+        return metadata.version("kubegate")
+    except metadata.PackageNotFoundError:  # pragma: no cover - source tree
+        return "0+unknown"
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """How decisions are logged.
+
+    Attributes:
+        directory: the write-ahead log.
+        mode: ``strict``, ``standard`` or ``off``.
+        fsync: ``always`` (each record; concurrent records share an fsync),
+            ``interval`` (every ``fsync_interval_ms``) or ``never``.
+        max_bytes: bound of the log; ``full_policy`` applies beyond it while sinks lag.
+        full_policy: ``block``, ``drop_oldest`` or ``fail_closed``.
+        labels: added to every record's ``labels`` (OPA's ``id`` and ``version`` are set).
+        path: the record's ``path`` for SDK reviews (``kubegate check`` uses ``kubegate/check``).
+    """
+
+    directory: str
+    mode: LogMode = "standard"
+    fsync: FsyncPolicy = "interval"
+    fsync_interval_ms: int = 100
+    segment_bytes: int = 16 * 1024 * 1024
+    max_bytes: int = 1024 * 1024 * 1024
+    full_policy: FullPolicy = "block"
+    block_timeout_s: float = 5.0
+    labels: Mapping[str, str] = field(default_factory=dict)
+    path: str = "kubegate/review"
+
+    def check(self) -> None:
+        if self.mode not in ("strict", "standard", "off"):
+            raise UsageError(f"decision log mode {self.mode!r} is not strict, standard or off")
+        if self.fsync not in ("always", "interval", "never"):
+            raise UsageError(f"fsync policy {self.fsync!r} is not always, interval or never")
+        if self.full_policy not in ("block", "drop_oldest", "fail_closed"):
+            raise UsageError(f"full policy {self.full_policy!r} is not block, drop_oldest or fail_closed")
+        if self.max_bytes < self.segment_bytes:
+            raise UsageError("the decision log bound must hold at least one segment")
+
+
+class DecisionLogger:
+    """Records decisions (see the module docstring).
+
+    Raises:
+        UsageError: bad settings.
+        KubegateError: ``decision_log_unavailable`` when the directory cannot be used.
+
+    Args:
+        settings: see :class:`LogSettings`.
+        sinks: delivered to in the background (none: the log is only queried locally).
+        redactor: applied to every record (the default detectors when ``None``).
+        on_record: called with each record's redaction counts (metrics).
+        on_shipped: called with a sink's name and the records it received.
+        on_sink_error: called with a sink's name and each failed delivery.
+    """
+
+    def __init__(
+        self,
+        settings: LogSettings,
+        sinks: Sequence[Sink] = (),
+        redactor: Redactor | None = None,
+        on_record: Callable[[dict[str, int]], None] | None = None,
+        on_shipped: Callable[[str, int], None] | None = None,
+        on_sink_error: Callable[[str, SinkError], None] | None = None,
+    ) -> None:
+        settings.check()
+        self.settings = settings
+        self.redactor = redactor or Redactor()
+        self.labels = {"id": f"{socket.gethostname()}-{os.getpid()}", "version": _version(), **settings.labels}
+        self._on_record = on_record
+        try:
+            self.wal = WriteAheadLog(
+                settings.directory,
+                fsync=settings.fsync,
+                fsync_interval_ms=settings.fsync_interval_ms,
+                segment_bytes=settings.segment_bytes,
+                max_bytes=settings.max_bytes,
+                full_policy=settings.full_policy,
+                block_timeout_s=settings.block_timeout_s,
+            )
+        except OSError as exc:
+            raise KubegateError(
+                f"cannot open the decision log: {exc.strerror or exc}",
+                Location(settings.directory),
+                code="decision_log_unavailable",
+            ) from None
+        self.shippers = [self._shipper(sink, on_shipped, on_sink_error) for sink in sinks]
+        for shipper in self.shippers:
+            shipper.start()
+
+    def _shipper(
+        self,
+        sink: Sink,
+        on_shipped: Callable[[str, int], None] | None,
+        on_sink_error: Callable[[str, SinkError], None] | None,
+    ) -> Shipper:
+        def shipped(n: int) -> None:
+            if on_shipped is not None:
+                on_shipped(sink.name, n)
+
+        def failed(error: SinkError) -> None:
+            if on_sink_error is not None:
+                on_sink_error(sink.name, error)
+
+        return Shipper(self.wal, sink, on_shipped=shipped, on_error=failed)
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.mode != "off"
+
+    def record(
+        self,
+        review: Mapping[str, Any],
+        facts: DecisionFacts,
+        *,
+        path: str,
+        cache_hit: bool = False,
+        total_ns: int = 0,
+    ) -> str | None:
+        """Logs one decision; returns its ``decision_id`` (``None`` when the mode is ``off``).
+
+        Raises:
+            LogFull: the log is at its bound and its policy refuses the record.
+        """
+        if not self.enabled:
+            return None
+        record = build_record(
+            review,
+            facts,
+            mode=self.settings.mode,
+            path=path,
+            labels=self.labels,
+            cache_hit=cache_hit,
+            total_ns=total_ns,
+        )
+        counts = self.redactor.redact(record)
+        record["redaction"] = {"count": sum(counts.values()), "rules": counts}
+        self.append(record)
+        if self._on_record is not None:
+            self._on_record(counts)
+        return str(record["decision_id"])
+
+    def append(self, record: Mapping[str, Any]) -> Position:
+        """Appends an already built (and redacted) record."""
+        payload = json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+        position = self.wal.append(payload)
+        for shipper in self.shippers:
+            shipper.notify()
+        return position
+
+    def review_decided(self, review: Mapping[str, Any], result: ReviewResult) -> None:
+        """The SDK's hook: ``Engine(decision_log=logger)`` calls it after each review."""
+        self.record(review, facts_from_result(result), path=self.settings.path)
+
+    def close(self) -> None:
+        """Ships what is left (best effort), stops the shippers, syncs the log."""
+        for shipper in self.shippers:
+            shipper.stop(drain=True)
+        self.wal.close()

@@ -1,0 +1,201 @@
+"""Decision records: OPA's decision-log event, plus what kubegate knows about the decision.
+
+OPA's fields (https://www.openpolicyagent.org/docs/latest/management-decision-logs/):
+``decision_id``, ``timestamp`` (RFC 3339, UTC), ``path``, ``input``,
+``result``, ``labels``, ``metrics`` (``timer_*_ns``), ``erased``/``masked``
+(redaction). kubegate's, under ``kubegate``: the policy-set version and each
+evaluated policy's id, version, outcome and time, the enforcement of each
+violation, the review duration, the request's uid, user, namespace, kind,
+name and operation, whether the decision came from the cache, the rollout
+arm of each policy under canary, shadow disagreements, and the redaction
+counts (``redaction``).
+
+Modes: ``strict`` keeps the full input (after redaction); ``standard`` keeps
+identity and decision only (no object); ``off`` records nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from kubegate.engine.decision import ReviewResult
+
+__all__ = ["DecisionFacts", "LogMode", "build_record", "facts_from_result"]
+
+LogMode = Literal["strict", "standard", "off"]
+
+
+@dataclass(frozen=True)
+class DecisionFacts:
+    """What was decided, whether it was evaluated now or answered from the cache.
+
+    Attributes:
+        allowed: the decision.
+        violations: ``{"policy", "enforcement", "message"}`` each.
+        policies: per evaluated policy ``{"id", "version", "allowed", "durationMs", "error"?}``
+            (empty for a cached answer).
+        policy_set_version: version of the set that decided.
+        duration_ns: evaluation time (0 for a cached answer).
+        reason: why the engine did not decide, when it did not (``timeout``...).
+        rollout: policy id -> ``canary`` or ``stable`` for policies under canary rollout.
+        shadow: per shadowed policy ``{"policy", "agree", "stableAllowed", "candidateAllowed"}``.
+        message: the answer's ``status.message`` (webhook), when denied.
+        warnings: the answer's ``warnings`` (webhook).
+    """
+
+    allowed: bool
+    violations: tuple[Mapping[str, Any], ...] = ()
+    policies: tuple[Mapping[str, Any], ...] = ()
+    policy_set_version: str = ""
+    duration_ns: int = 0
+    reason: str = ""
+    rollout: Mapping[str, str] = field(default_factory=dict)
+    shadow: tuple[Mapping[str, Any], ...] = ()
+    message: str = ""
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (the shared decision cache keeps it with the answer)."""
+        return {
+            "allowed": self.allowed,
+            "violations": [dict(v) for v in self.violations],
+            "policies": [dict(p) for p in self.policies],
+            "policySetVersion": self.policy_set_version,
+            "durationNs": self.duration_ns,
+            "reason": self.reason,
+            "rollout": dict(self.rollout),
+            "shadow": [dict(s) for s in self.shadow],
+            "message": self.message,
+            "warnings": list(self.warnings),
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> DecisionFacts:
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            KeyError, TypeError, ValueError: ``doc`` is not facts.
+        """
+        return cls(
+            allowed=bool(doc["allowed"]),
+            violations=tuple(dict(v) for v in doc["violations"]),
+            policies=tuple(dict(p) for p in doc["policies"]),
+            policy_set_version=str(doc["policySetVersion"]),
+            duration_ns=int(doc["durationNs"]),
+            reason=str(doc["reason"]),
+            rollout={str(k): str(v) for k, v in doc["rollout"].items()},
+            shadow=tuple(dict(s) for s in doc["shadow"]),
+            message=str(doc["message"]),
+            warnings=tuple(str(w) for w in doc["warnings"]),
+        )
+
+
+def facts_from_result(result: ReviewResult, **extra: Any) -> DecisionFacts:
+    """The facts of a fresh evaluation; ``extra`` sets or overrides fields
+    (the webhook sets ``allowed`` to its answer, which the failure mode may decide)."""
+    fields: dict[str, Any] = {
+        "allowed": result.allowed,
+        "violations": tuple(
+            {"policy": v.policy, "enforcement": v.enforcement, "message": v.message} for v in result.violations
+        ),
+        "policies": tuple(
+            {
+                "id": d.policy,
+                "version": d.version,
+                "allowed": d.allowed,
+                "durationMs": round(d.duration_ms, 3),
+                **({"error": d.error} if d.error else {}),
+            }
+            for d in result.decisions
+        ),
+        "policy_set_version": result.policy_set_version,
+        "duration_ns": int(result.duration_ms * 1e6),
+    }
+    fields.update(extra)
+    return DecisionFacts(**fields)
+
+
+def _timestamp() -> str:
+    now = dt.datetime.now(dt.UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond:06d}000Z"
+
+
+def build_record(
+    review: Mapping[str, Any],
+    facts: DecisionFacts,
+    *,
+    mode: LogMode,
+    path: str,
+    labels: Mapping[str, str],
+    cache_hit: bool = False,
+    total_ns: int = 0,
+    decision_id: str | None = None,
+) -> dict[str, Any]:
+    """One record (not yet redacted).
+
+    Args:
+        review: ``input.review`` (the AdmissionRequest shape).
+        facts: the decision.
+        mode: ``strict`` includes ``input``; ``standard`` does not.
+        path: what decided (``kubegate/admission``, ``kubegate/check``, ``kubegate/review``).
+        labels: instance labels (``id``, ``version`` and configured ones).
+        cache_hit: answered from the decision cache.
+        total_ns: request handling time (the webhook's), in nanoseconds.
+    """
+    kind: Mapping[str, Any] = review["kind"] if isinstance(review.get("kind"), Mapping) else {}
+    user: Mapping[str, Any] = review["userInfo"] if isinstance(review.get("userInfo"), Mapping) else {}
+    obj = review.get("object") or review.get("oldObject") or {}
+    meta: Mapping[str, Any] = (
+        obj["metadata"] if isinstance(obj, Mapping) and isinstance(obj.get("metadata"), Mapping) else {}
+    )
+    record: dict[str, Any] = {
+        "decision_id": decision_id or str(uuid.uuid4()),
+        "timestamp": _timestamp(),
+        "path": path,
+        "labels": dict(labels),
+    }
+    if mode == "strict":
+        record["input"] = {"review": dict(review)}
+    result: dict[str, Any] = {"allowed": facts.allowed, "violations": [dict(v) for v in facts.violations]}
+    if facts.message:
+        result["message"] = facts.message
+    if facts.warnings:
+        result["warnings"] = list(facts.warnings)
+    record["result"] = result
+    metrics: dict[str, int] = {}
+    if facts.duration_ns:
+        metrics["timer_rego_query_eval_ns"] = facts.duration_ns
+    if total_ns:
+        metrics["timer_server_handler_ns"] = total_ns
+    record["metrics"] = metrics
+    kubegate: dict[str, Any] = {
+        "mode": mode,
+        "policySetVersion": facts.policy_set_version,
+        "policies": [dict(p) for p in facts.policies],
+        "uid": review.get("uid") or "",
+        "userInfo": dict(user) if mode == "strict" else {"username": user.get("username", "")},
+        "namespace": review.get("namespace") or meta.get("namespace") or "",
+        "kind": kind.get("kind", ""),
+        "name": review.get("name") or meta.get("name") or "",
+        "operation": review.get("operation") or "",
+        "cacheHit": cache_hit,
+        "durationMs": round(facts.duration_ns / 1e6, 3),
+    }
+    if facts.reason:
+        kubegate["reason"] = facts.reason
+    if facts.rollout:
+        kubegate["rollout"] = dict(facts.rollout)
+    if facts.shadow:
+        kubegate["shadow"] = [dict(s) for s in facts.shadow]
+    record["kubegate"] = kubegate
+    return record
+
+
+def violations_of(record: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
+    """The violations of a stored record."""
+    result = record.get("result") or {}
+    return list(result.get("violations") or []) if isinstance(result, Mapping) else []

@@ -1,0 +1,327 @@
+"""Redaction of decision records before they leave memory.
+
+Two kinds of rules, applied in this order, each counted by name:
+
+* **Mask rules** with OPA's ``system.log.mask`` semantics
+  (https://www.openpolicyagent.org/docs/latest/management-decision-logs/#masking-sensitive-data):
+  a JSON pointer string (``"/input/review/userInfo/extra"``) erases that
+  value; ``{"op": "remove", "path": ...}`` does the same; ``{"op": "upsert",
+  "path": ..., "value": ...}`` replaces it (or adds it when its parent exists).
+  Pointers are rooted at the record (``/input``, ``/result``). As an extension,
+  a ``*`` segment matches every key or index at its level.
+  Erased and masked pointers are listed in the record (``erased``, ``masked``), as OPA does.
+* **Detectors**, on every string of ``input`` and ``result``:
+  ``secret_data`` (values of a Secret's ``data``/``stringData``),
+  ``sensitive_env`` (env values whose names look like secrets),
+  ``email``, ``card_number`` (13-19 digits passing the Luhn check),
+  ``bearer_token`` (``Bearer …`` and JWTs) and ``private_key`` (PEM blocks).
+  Each can be switched off; the replacement text is configurable: ``{rule}``
+  is the detector's name, ``{hash}`` a keyed pseudonym of the value
+  (HMAC-SHA256 with ``hash_key``, 16 hex digits), so one person's values map
+  to one token that only the key holder can link back.
+
+Detectors scan ``input``, ``result`` and the requester's identity
+(``kubegate.userInfo``): a username that is an email address is personal data.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from kubegate.errors import InputError, Location
+
+__all__ = ["DETECTORS", "MaskRule", "Redactor", "load_redaction_config"]
+
+DETECTORS = ("secret_data", "sensitive_env", "email", "card_number", "bearer_token", "private_key")
+_SENSITIVE_ENV = r"(?i)(pass(word|wd)?|secret|token|api[_-]?key|private[_-]?key|credential|auth|session|cookie|signing)"
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_CARD = re.compile(r"(?<![0-9])(?:[0-9][ -]?){12,18}[0-9](?![0-9])")
+_BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}")
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}")
+_PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|$)", re.S)
+_CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+
+
+def luhn_valid(digits: str) -> bool:
+    """The Luhn checksum of a card number (ISO/IEC 7812-1)."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+@dataclass(frozen=True)
+class MaskRule:
+    """One OPA mask rule: ``op`` is ``remove`` or ``upsert``; ``path`` a JSON pointer."""
+
+    path: tuple[str, ...]
+    op: str = "remove"
+    value: Any = None
+    text: str = ""
+
+
+def _pointer(text: str) -> tuple[str, ...]:
+    if not text.startswith("/"):
+        raise ValueError(f"{text!r} is not a JSON pointer (it must start with /)")
+    return tuple(p.replace("~1", "/").replace("~0", "~") for p in text[1:].split("/"))
+
+
+def parse_mask_rules(rules: Iterable[Any], source: str = "<mask>") -> list[MaskRule]:
+    """Reads OPA mask rules (strings or ``{op, path, value}``).
+
+    Raises:
+        InputError: ``invalid_mask_rule``.
+    """
+    out = []
+    for i, rule in enumerate(rules):
+        try:
+            if isinstance(rule, str):
+                out.append(MaskRule(_pointer(rule), "remove", None, rule))
+            elif isinstance(rule, Mapping) and rule.get("op", "remove") in ("remove", "upsert") and "path" in rule:
+                op = str(rule.get("op", "remove"))
+                if op == "upsert" and "value" not in rule:
+                    raise ValueError("an upsert needs a value")
+                out.append(MaskRule(_pointer(str(rule["path"])), op, rule.get("value"), str(rule["path"])))
+            else:
+                raise ValueError("expected a JSON pointer or {op: remove|upsert, path, value}")
+        except ValueError as exc:
+            raise InputError(f"mask rule {i}: {exc}", Location(source), code="invalid_mask_rule") from None
+    return out
+
+
+@dataclass
+class Redactor:
+    """Applies mask rules and detectors to a record (in place) and counts what it did.
+
+    Args:
+        mask: OPA mask rules.
+        detectors: names of the detectors to run (all by default).
+        replacement: text put in place of a detected value; ``{rule}`` is the
+            detector's name, ``{hash}`` a keyed pseudonym of the value.
+        sensitive_env: regular expression for env var names whose values are secret.
+        hash_key: the HMAC key for ``{hash}`` (required when it is used).
+
+    Raises:
+        InputError: ``invalid_redaction_config``.
+    """
+
+    mask: list[MaskRule] = field(default_factory=list)
+    detectors: tuple[str, ...] = DETECTORS
+    replacement: str = "<redacted:{rule}>"
+    sensitive_env: str = _SENSITIVE_ENV
+    hash_key: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.detectors) - set(DETECTORS)
+        if unknown:
+            raise InputError(
+                f"unknown detector(s) {', '.join(sorted(unknown))}; known: {', '.join(DETECTORS)}",
+                code="invalid_redaction_config",
+            )
+        if "{hash}" in self.replacement and not self.hash_key:
+            raise InputError(
+                "a replacement with {hash} needs a hashKey (else values could be guessed from their hash)",
+                code="invalid_redaction_config",
+            )
+        self._env = re.compile(self.sensitive_env)
+
+    def redact(self, record: dict[str, Any]) -> dict[str, int]:
+        """Redacts ``record`` in place; returns ``{rule: values redacted}``."""
+        counts: Counter[str] = Counter()
+        erased: list[str] = []
+        masked: list[str] = []
+        if self.mask:  # masks edit in place: never the caller's objects (the review, the cache)
+            for key in ("input", "result"):
+                if key in record:
+                    record[key] = copy.deepcopy(record[key])
+        for rule in self.mask:
+            hits = _apply_mask(record, list(rule.path), rule)
+            if hits:
+                counts[f"mask:{rule.text}"] += hits
+                (erased if rule.op == "remove" else masked).append(rule.text)
+        for key in ("input", "result"):
+            if key in record:
+                record[key] = self._scan(record[key], counts)
+        kubegate = record.get("kubegate")
+        if isinstance(kubegate, dict) and "userInfo" in kubegate:
+            kubegate["userInfo"] = self._scan(kubegate["userInfo"], counts)
+        if erased:
+            record["erased"] = erased
+        if masked:
+            record["masked"] = masked
+        return dict(counts)
+
+    def _replace(self, rule: str, value: Any) -> str:
+        text = self.replacement.replace("{rule}", rule)
+        if "{hash}" in text:
+            digest = hmac.new(self.hash_key.encode(), str(value).encode(), hashlib.sha256).hexdigest()[:16]
+            text = text.replace("{hash}", digest)
+        return text
+
+    def _scan(self, value: Any, counts: Counter[str]) -> Any:
+        if isinstance(value, Mapping):
+            out: dict[str, Any] = {}
+            is_secret = "secret_data" in self.detectors and value.get("kind") == "Secret"
+            for k, v in value.items():
+                if is_secret and k in ("data", "stringData") and isinstance(v, Mapping):
+                    counts["secret_data"] += len(v)
+                    out[k] = {name: self._replace("secret_data", secret) for name, secret in v.items()}
+                elif k in _CONTAINER_LISTS and isinstance(v, list) and "sensitive_env" in self.detectors:
+                    out[k] = [self._container(c, counts) for c in v]
+                else:
+                    out[k] = self._scan(v, counts)
+            return out
+        if isinstance(value, list):
+            return [self._scan(v, counts) for v in value]
+        if isinstance(value, str):
+            return self._text(value, counts)
+        return value
+
+    def _container(self, container: Any, counts: Counter[str]) -> Any:
+        if not isinstance(container, Mapping):
+            return self._scan(container, counts)
+        out = {}
+        for key, value in container.items():
+            if key == "env" and isinstance(value, list):
+                out[key] = [self._env_entry(entry, counts) for entry in value]
+            else:
+                out[key] = self._scan(value, counts)
+        return out
+
+    def _env_entry(self, entry: Any, counts: Counter[str]) -> Any:
+        if isinstance(entry, Mapping) and "value" in entry and self._env.search(str(entry.get("name", ""))):
+            counts["sensitive_env"] += 1
+            return {**entry, "value": self._replace("sensitive_env", entry["value"])}
+        return self._scan(entry, counts)
+
+    def _sub(self, pattern: re.Pattern[str], rule: str, text: str, counts: Counter[str], prefix: str = "") -> str:
+        def replace(match: re.Match[str]) -> str:
+            counts[rule] += 1
+            return prefix + self._replace(rule, match.group(0))
+
+        return pattern.sub(replace, text)
+
+    def _text(self, text: str, counts: Counter[str]) -> str:
+        if "private_key" in self.detectors and "PRIVATE KEY-----" in text:
+            text = self._sub(_PRIVATE_KEY, "private_key", text, counts)
+        if "bearer_token" in self.detectors:
+            text = self._sub(_BEARER, "bearer_token", text, counts, prefix="Bearer ")
+            text = self._sub(_JWT, "bearer_token", text, counts)
+        if "email" in self.detectors and "@" in text:
+            text = self._sub(_EMAIL, "email", text, counts)
+        if "card_number" in self.detectors and any(ch.isdigit() for ch in text):
+
+            def card(match: re.Match[str]) -> str:
+                digits = re.sub(r"[ -]", "", match.group(0))
+                if 13 <= len(digits) <= 19 and luhn_valid(digits):
+                    counts["card_number"] += 1
+                    return self._replace("card_number", digits)
+                return match.group(0)
+
+            text = _CARD.sub(card, text)
+        return text
+
+
+def _apply_mask(node: Any, path: list[str], rule: MaskRule) -> int:
+    """Applies ``rule`` below ``node`` along ``path``; returns how many values it touched."""
+    if not path:
+        return 0
+    head, rest = path[0], path[1:]
+    keys: list[Any]
+    if isinstance(node, dict):
+        keys = list(node) if head == "*" else [head]
+    elif isinstance(node, list):
+        if head == "*":
+            keys = list(range(len(node)))
+        elif head.isdigit() and int(head) < len(node):
+            keys = [int(head)]
+        else:
+            return 0
+    else:
+        return 0
+    hits = 0
+    for key in keys:
+        if rest:
+            child = node[key] if (isinstance(node, dict) and key in node) or isinstance(node, list) else None
+            hits += _apply_mask(child, rest, rule)
+            continue
+        present = key in node if isinstance(node, dict) else True
+        if rule.op == "remove":
+            if present:
+                if isinstance(node, dict):
+                    del node[key]
+                else:
+                    node[key] = None
+                hits += 1
+        elif isinstance(node, dict) or present:
+            node[key] = rule.value
+            hits += 1
+    return hits
+
+
+def load_redaction_config(path: str) -> Redactor:
+    """Reads a redaction config file::
+
+        mask:                       # OPA mask rules
+        - /input/review/userInfo/extra
+        - {op: upsert, path: /input/review/object/spec/nodeName, value: "**"}
+        detectors: [secret_data, sensitive_env, email, card_number, bearer_token, private_key]
+        replacement: "<redacted:{rule}>"   # or "<{rule}:{hash}>" with hashKey
+        hashKey: "..."                       # HMAC key for {hash} pseudonyms
+        sensitiveEnvPattern: "(?i)(password|secret|token)"
+
+    Raises:
+        InputError: unreadable file, unknown keys or detectors, bad mask rules or pattern.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = yaml.safe_load(f) or {}
+    except OSError as exc:
+        raise InputError(
+            f"cannot read the redaction config: {exc.strerror}", Location(path), code="invalid_redaction_config"
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InputError(f"malformed YAML: {problem}", where, code="yaml_parse_error") from None
+    known = {"mask", "detectors", "replacement", "hashKey", "sensitiveEnvPattern"}
+    if not isinstance(doc, dict) or set(doc) - known:
+        raise InputError(
+            "a redaction config has only mask, detectors, replacement, hashKey and sensitiveEnvPattern",
+            Location(path),
+            code="invalid_redaction_config",
+        )
+    try:
+        pattern = str(doc.get("sensitiveEnvPattern", _SENSITIVE_ENV))
+        re.compile(pattern)
+    except re.error as exc:
+        raise InputError(f"sensitiveEnvPattern: {exc}", Location(path), code="invalid_redaction_config") from None
+    detectors = doc.get("detectors", list(DETECTORS))
+    if not isinstance(detectors, list) or not all(isinstance(d, str) for d in detectors):
+        raise InputError("detectors must be a list of names", Location(path), code="invalid_redaction_config")
+    mask = doc.get("mask") or []
+    if not isinstance(mask, list):
+        raise InputError("mask must be a list of rules", Location(path), code="invalid_redaction_config")
+    try:
+        return Redactor(
+            mask=parse_mask_rules(mask, path),
+            detectors=tuple(detectors),
+            replacement=str(doc.get("replacement", "<redacted:{rule}>")),
+            sensitive_env=pattern,
+            hash_key=str(doc.get("hashKey", "")),
+        )
+    except InputError as exc:
+        raise InputError(exc.message, exc.location or Location(path), code=exc.code) from None
