@@ -110,7 +110,7 @@ def create_app(
         except ClientDisconnect:
             return Response(status_code=400)
         try:
-            verdict = await service.decide(admission)
+            verdict = await service.decide(admission, dict(request.headers) if service.tracing else None)
         except AdmissionError as exc:
             return _error(exc, service)
         except Exception as exc:  # a well-formed request always gets an AdmissionReview back
@@ -161,6 +161,8 @@ def create_app(
     async def metrics(_: Request) -> Response:
         service.metrics.queue.set(service.pool.unfinished)
         service.metrics.source_stale.set(service.manager.staleness_s())
+        if service.decision_log is not None:
+            service.metrics.decision_log_state(service.decision_log)
         return Response(service.metrics.render(), media_type=CONTENT_TYPE)
 
     @asynccontextmanager

@@ -104,7 +104,7 @@ class SharedCache:
             return None
         try:
             return Verdict.from_dict(json.loads(raw))
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             self._failed("decode", exc)
             return None
 

@@ -135,8 +135,49 @@ class WebhookMetrics:
         self.certificate_reloads = Counter(
             "kubegate_serving_certificate_reloads", "Serving certificates reloaded from disk.", registry=r
         )
+        self.decision_log_records = Counter(
+            "kubegate_decision_log_records",
+            "Decision records written, by mode (strict, standard).",
+            ["mode"],
+            registry=r,
+        )
+        self.decision_log_redactions = Counter(
+            "kubegate_decision_log_redactions",
+            "Values redacted from decision records, by rule (a detector or mask:<pointer>).",
+            ["rule"],
+            registry=r,
+        )
+        self.decision_log_shipped = Counter(
+            "kubegate_decision_log_shipped", "Decision records delivered, by sink.", ["sink"], registry=r
+        )
+        self.decision_log_sink_errors = Counter(
+            "kubegate_decision_log_sink_errors", "Failed deliveries (retried), by sink.", ["sink"], registry=r
+        )
+        self.decision_log_bytes = Gauge(
+            "kubegate_decision_log_bytes", "Size of the decision write-ahead log on disk.", registry=r
+        )
+        self.decision_log_bound = Gauge(
+            "kubegate_decision_log_max_bytes", "Bound of the decision write-ahead log.", registry=r
+        )
+        self.decision_log_lag = Gauge(
+            "kubegate_decision_log_sink_lag_bytes",
+            "Bytes of the log a sink has not received yet.",
+            ["sink"],
+            registry=r,
+        )
+        self.decision_log_dropped = Counter(
+            "kubegate_decision_log_dropped_records",
+            "Records deleted unshipped to keep the log under its bound (policy drop_oldest).",
+            registry=r,
+        )
+        self.decision_log_refused = Counter(
+            "kubegate_decision_log_refused",
+            "Requests denied because their decision record could not be written (log full, policy fail_closed/block).",
+            registry=r,
+        )
         self._lookups = 0
         self._hits = 0
+        self._dropped_seen = 0
 
     def cache_lookup(self, tier: str | None) -> None:
         """Records a cache lookup: ``tier`` is where it hit, ``None`` for a miss."""
@@ -162,6 +203,23 @@ class WebhookMetrics:
     def certificate_reloaded(self, not_after: datetime) -> None:
         self.certificate_reloads.inc()
         self.certificate_expiry.set(not_after.timestamp())
+
+    def decision_logged(self, mode: str, redactions: dict[str, int]) -> None:
+        """Counts a decision record and what was redacted from it."""
+        self.decision_log_records.labels(mode).inc()
+        for rule, n in redactions.items():
+            self.decision_log_redactions.labels(rule).inc(n)
+
+    def decision_log_state(self, logger: Any) -> None:
+        """Refreshes the gauges of a :class:`~kubegate.audit.logger.DecisionLogger` (at scrape time)."""
+        wal = logger.wal
+        self.decision_log_bytes.set(wal.size_bytes())
+        self.decision_log_bound.set(wal.max_bytes)
+        for shipper in logger.shippers:
+            self.decision_log_lag.labels(shipper.sink.name).set(wal.pending_bytes(shipper.sink.name))
+        if wal.dropped > self._dropped_seen:
+            self.decision_log_dropped.inc(wal.dropped - self._dropped_seen)
+            self._dropped_seen = wal.dropped
 
     def render(self) -> bytes:
         """The text exposition format."""

@@ -17,6 +17,10 @@ from typing import Any
 
 import uvicorn
 
+from kubegate.audit.logger import DecisionLogger, LogSettings
+from kubegate.audit.redact import Redactor, load_redaction_config
+from kubegate.audit.sinks import Sink, SinkError, parse_sink
+from kubegate.audit.tracing import TraceExporter, Tracing
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
 from kubegate.engine.regopy_backend import RegopyBackend
 from kubegate.errors import UsageError
@@ -64,6 +68,10 @@ class ServeConfig:
         max_staleness_s, not_ready_when_stale: see :class:`~kubegate.webhook.app.Readiness`.
         settings: the decision path's tuning.
         log_level: ``debug``, ``info``, ``warning``, ``error``.
+        decision_log: where and how decisions are recorded (``None``: not recorded).
+        decision_sinks: where records are shipped (``file:PATH``, ``http(s)://…``, ``kafka:HOST:PORT/TOPIC``).
+        redaction_config: a redaction config file (default: every built-in detector, no masks).
+        trace_exporter: ``none``, ``console`` or ``otlp``; ``trace_endpoint`` for ``otlp``.
     """
 
     policies: tuple[str, ...] = ()
@@ -86,6 +94,11 @@ class ServeConfig:
     not_ready_when_stale: bool = False
     settings: WebhookSettings = field(default_factory=WebhookSettings)
     log_level: str = "info"
+    decision_log: LogSettings | None = None
+    decision_sinks: tuple[str, ...] = ()
+    redaction_config: str | None = None
+    trace_exporter: TraceExporter = "none"
+    trace_endpoint: str | None = None
 
     def check(self) -> None:
         """Raises :class:`UsageError` for combinations that cannot work."""
@@ -99,6 +112,10 @@ class ServeConfig:
             )
         if self.etcd_url and self.policies:
             raise UsageError("--policies and --etcd are two policy sources; use one")
+        if self.decision_sinks and self.decision_log is None:
+            raise UsageError("--decision-log-sink needs --decision-log DIR (records are shipped from that log)")
+        if self.decision_log is not None:
+            self.decision_log.check()
         s = self.settings
         if s.workers < 1 or s.queue_size < 0 or s.max_evaluation_time_ms <= 0 or s.cache_ttl_s < 0:
             raise UsageError("--workers must be >= 1, --max-queue >= 0, --max-evaluation-time > 0, --cache-ttl >= 0")
@@ -106,6 +123,29 @@ class ServeConfig:
 
 def _load_inventory(paths: tuple[str, ...]) -> list[dict[str, Any]]:
     return [d.obj for f in iter_input_files(paths) for d in load_file(f)]
+
+
+def build_decision_logger(
+    settings: LogSettings, sinks: tuple[str, ...], redaction_config: str | None, metrics: WebhookMetrics
+) -> DecisionLogger:
+    """The decision logger of a server, counted in ``metrics``.
+
+    Raises:
+        KubegateError: a bad sink spelling, redaction config or log directory.
+    """
+    parsed: list[Sink] = [parse_sink(spec) for spec in sinks]
+    redactor = load_redaction_config(redaction_config) if redaction_config else Redactor()
+
+    def shipped(sink: str, n: int) -> None:
+        metrics.decision_log_shipped.labels(sink).inc(n)
+
+    def failed(sink: str, _: SinkError) -> None:
+        metrics.decision_log_sink_errors.labels(sink).inc()
+
+    def recorded(counts: dict[str, int]) -> None:
+        metrics.decision_logged(settings.mode, counts)
+
+    return DecisionLogger(settings, parsed, redactor, on_record=recorded, on_shipped=shipped, on_sink_error=failed)
 
 
 def build_server(config: ServeConfig) -> uvicorn.Server:
@@ -128,7 +168,17 @@ def build_server(config: ServeConfig) -> uvicorn.Server:
         inventory=inventory,
     )
     manager = PolicyManager(builder, strict=config.strict, on_update=metrics.policy_update)
-    service = AdmissionService(config.settings, metrics, manager, deny_list)
+    tracing = (
+        Tracing(config.trace_exporter, config.trace_endpoint, service_name="kubegate-webhook")
+        if config.trace_exporter != "none"
+        else None
+    )
+    decision_log = (
+        build_decision_logger(config.decision_log, config.decision_sinks, config.redaction_config, metrics)
+        if config.decision_log is not None
+        else None
+    )
+    service = AdmissionService(config.settings, metrics, manager, deny_list, decision_log, tracing)
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     reloader: list[CertificateReloader] = []
@@ -180,6 +230,8 @@ def build_server(config: ServeConfig) -> uvicorn.Server:
     try:
         uv_config.load()
     except (OSError, ssl.SSLError) as exc:
+        if decision_log is not None:
+            decision_log.close()
         raise UsageError(f"cannot load the TLS files: {exc}", code="tls_files_invalid") from None
     if uv_config.ssl is not None and config.cert_file and config.key_file:
         reloader.append(

@@ -13,22 +13,32 @@ For one AdmissionRequest, in order:
 5. evaluation on the bounded pool under the time limit; a full queue or a
    passed limit is answered by the failure mode;
 6. the verdict is cached when it holds no error, counted in the metrics and
-   written to the request log.
+   written to the request log;
+7. with a decision log, the decision is recorded (redacted, appended to the
+   write-ahead log) before it is answered; a log that refuses the record
+   (full, policy ``fail_closed``) turns the answer into a denial
+   (``decision_log_full``); with tracing, spans are emitted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
+from kubegate.audit.logger import DecisionLogger
+from kubegate.audit.record import DecisionFacts, facts_from_result
+from kubegate.audit.tracing import Tracing
+from kubegate.audit.wal import LogFull
 from kubegate.engine.decision import ReviewResult
 from kubegate.engine.engine import build_review
 from kubegate.errors import InputError, KubegateError
 from kubegate.lifecycle.manager import PolicyManager
-from kubegate.lifecycle.snapshot import Snapshot
+from kubegate.lifecycle.snapshot import RoutedReview, Snapshot
 from kubegate.webhook.admission import AdmissionError, AdmissionRequest
 from kubegate.webhook.cache import DecisionCache, SharedCache, cache_key
 from kubegate.webhook.denylist import DenyList
@@ -70,6 +80,18 @@ class WebhookSettings:
     max_body_bytes: int = 3 * 1024 * 1024
 
 
+class _Answer(NamedTuple):
+    verdict: Verdict
+    cache: str  # "", "memory", "redis", "coalesced", "miss"
+    version: str
+    result: ReviewResult | None  # the evaluation this request ran, if it ran one
+
+
+# A record is written on the event loop when that cannot block: no fsync per
+# record and this much room left in the log (else a thread writes it).
+_INLINE_ROOM_BYTES = 16 * 1024 * 1024
+
+
 class AdmissionService:
     """Decides AdmissionRequests with the current policy set.
 
@@ -78,6 +100,8 @@ class AdmissionService:
         metrics: where to count.
         manager: holds the policy snapshot in force (:mod:`kubegate.lifecycle`).
         deny_list: fast-reject rules.
+        decision_log: records every decision (closed with the service).
+        tracing: OpenTelemetry spans per request (shut down with the service).
     """
 
     def __init__(
@@ -86,11 +110,17 @@ class AdmissionService:
         metrics: WebhookMetrics,
         manager: PolicyManager,
         deny_list: DenyList | None = None,
+        decision_log: DecisionLogger | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.settings = settings
         self.manager = manager
         self.metrics = metrics
         self.deny_list = deny_list or DenyList()
+        self.decision_log = decision_log if decision_log is not None and decision_log.enabled else None
+        self._log_closer = decision_log
+        self.tracing = tracing
+        self._log_threads = ThreadPoolExecutor(4, thread_name_prefix="kubegate-log") if self.decision_log else None
         self.pool = EvaluationPool(settings.workers, settings.queue_size)
         self.cache = DecisionCache(settings.cache_entries, settings.cache_ttl_s) if settings.cache_ttl_s > 0 else None
         self.shared = (
@@ -106,22 +136,41 @@ class AdmissionService:
         return self.manager.snapshot is not None
 
     # ---- decisions
-    async def decide(self, request: AdmissionRequest) -> Verdict:
+    async def decide(self, request: AdmissionRequest, headers: dict[str, str] | None = None) -> Verdict:
         """Answers one request (see the module docstring) and logs it.
+
+        Args:
+            request: the AdmissionRequest.
+            headers: HTTP headers (a W3C ``traceparent`` parents the trace).
 
         Raises:
             AdmissionError: the request cannot be reviewed (HTTP 400).
         """
         start = time.perf_counter()
+        start_ns = time.time_ns()
         try:
             review = build_review(request.request)
         except InputError as exc:
             raise AdmissionError(exc.message, code=exc.code) from None
-        verdict, cache_tier, version = await self._decide(review)
+        answer = await self._decide(review)
+        verdict, cache_tier, version = answer.verdict, answer.cache, answer.version
+        if self.decision_log is not None:
+            verdict = await self._record(review, answer, int((time.perf_counter() - start) * 1e9))
         elapsed = time.perf_counter() - start
         decision = "allow" if verdict.allowed else "deny"
         self.metrics.requests.labels(decision, request.operation, request.kind).inc()
         self.metrics.duration.observe(elapsed)
+        if self.tracing is not None:
+            self.tracing.admission_span(
+                review,
+                start_ns=start_ns,
+                end_ns=start_ns + int(elapsed * 1e9),
+                decision=decision,
+                cache=cache_tier,
+                reason=verdict.reason,
+                result=answer.result,
+                headers=headers,
+            )
         log_request(
             uid=request.uid,
             kind=request.kind,
@@ -140,27 +189,58 @@ class AdmissionService:
         )
         return verdict
 
-    async def _decide(self, review: dict[str, Any]) -> tuple[Verdict, str, str]:
+    async def _record(self, review: dict[str, Any], answer: _Answer, total_ns: int) -> Verdict:
+        """Writes the decision record; the verdict to answer (a denial if the log refused it)."""
+        assert self.decision_log is not None
+        verdict = answer.verdict
+        cache_hit = answer.cache in ("memory", "redis", "coalesced")
+        facts = verdict.facts or DecisionFacts(
+            allowed=verdict.allowed,
+            policy_set_version=answer.version,
+            reason=verdict.reason,
+            message=verdict.message,
+            warnings=verdict.warnings,
+        )
+        if cache_hit:
+            facts = dataclasses.replace(facts, duration_ns=0)
+        logger = self.decision_log
+
+        def write() -> str | None:
+            return logger.record(review, facts, path="kubegate/admission", cache_hit=cache_hit, total_ns=total_ns)
+
+        try:
+            if logger.settings.fsync != "always" and logger.wal.room_bytes > _INLINE_ROOM_BYTES:
+                write()
+            else:  # an fsync, or a wait for room: not on the event loop
+                await asyncio.get_running_loop().run_in_executor(self._log_threads, write)
+        except LogFull as exc:
+            self.metrics.decision_log_refused.inc()
+            return Verdict(False, f"kubegate: {exc.message}", reason="decision_log_full", code=500, cacheable=False)
+        except KubegateError as exc:  # a record that cannot be built or written: never answered unlogged
+            _log.error("cannot write the decision record: %s", exc)
+            self.metrics.decision_log_refused.inc()
+            return Verdict(False, f"kubegate: {exc.code}: {exc.message}", reason="decision_log_error", code=500)
+        return verdict
+
+    async def _decide(self, review: dict[str, Any]) -> _Answer:
         mode = self.settings.failure_mode
         rule = self.deny_list.match(review)
         if rule is not None:
             self.metrics.fast_rejects.labels(rule.name).inc()
-            return (
-                Verdict(False, f"[deny-list:{rule.name}] {rule.message}", reason="fast_reject", cacheable=False),
-                "",
-                "",
-            )
+            message = f"[deny-list:{rule.name}] {rule.message}"
+            return _Answer(Verdict(False, message, reason="fast_reject", cacheable=False), "", "", None)
         snapshot = self.manager.snapshot  # one snapshot for the key and the evaluation
         if snapshot is None:
             self.metrics.rejected.labels("not_ready").inc()
-            return failure_verdict("not_ready", "no policy set is loaded yet", mode), "", ""
+            return _Answer(failure_verdict("not_ready", "no policy set is loaded yet", mode), "", "", None)
         version = snapshot.version
         key = cache_key(f"{version}|{snapshot.routing_key(review)}", review) if self.cache is not None else ""
         cached, tier = await self._cached(key)
         if cached is not None:
-            return cached, tier, version
+            return _Answer(cached, tier, version, None)
         if not key:
-            return await self._evaluated(snapshot, review), "", version
+            verdict, result = await self._evaluated(snapshot, review)
+            return _Answer(verdict, "", version, result)
         leader = self._inflight.get(key)
         if leader is not None:  # the same request is being evaluated: wait for its answer
             try:
@@ -170,12 +250,13 @@ class AdmissionService:
             except asyncio.CancelledError:
                 if not leader.cancelled():
                     raise  # this request itself was cancelled
-                return await self._evaluated(snapshot, review), "miss", version  # the leader went away
-            return verdict, "coalesced", version
+                verdict, result = await self._evaluated(snapshot, review)  # the leader went away
+                return _Answer(verdict, "miss", version, result)
+            return _Answer(verdict, "coalesced", version, None)
         future: asyncio.Future[Verdict] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            verdict = await self._evaluated(snapshot, review)
+            verdict, result = await self._evaluated(snapshot, review)
             future.set_result(verdict)
         finally:
             del self._inflight[key]
@@ -183,28 +264,49 @@ class AdmissionService:
                 future.cancel()
         if verdict.cacheable:
             self._cache_put(key, verdict)
-        return verdict, "miss", version
+        return _Answer(verdict, "miss", version, result)
 
-    async def _evaluated(self, snapshot: Snapshot, review: dict[str, Any]) -> Verdict:
+    async def _evaluated(self, snapshot: Snapshot, review: dict[str, Any]) -> tuple[Verdict, ReviewResult | None]:
         """Evaluates on the pool; every way of not deciding becomes a failure-mode verdict."""
         mode = self.settings.failure_mode
         try:
-            result = await self.pool.run(
+            routed = await self.pool.run(
                 lambda: self._evaluate(snapshot, review), self.settings.max_evaluation_time_ms / 1000
             )
         except PoolFull as exc:
             self.metrics.rejected.labels("queue_full").inc()
-            return failure_verdict("queue_full", f"too many requests: {exc.message}", mode)
+            return failure_verdict("queue_full", f"too many requests: {exc.message}", mode), None
         except EvaluationTimeout:
-            return self._timed_out()
+            return self._timed_out(), None
         except KubegateError as exc:
             self.metrics.rejected.labels("error").inc()
-            return failure_verdict("evaluation_error", f"{exc.code}: {exc.message}", mode)
+            return failure_verdict("evaluation_error", f"{exc.code}: {exc.message}", mode), None
         except Exception as exc:  # never a 500 with a traceback: log it, answer per the failure mode
             _log.exception("unexpected error while evaluating a request")
             self.metrics.rejected.labels("error").inc()
-            return failure_verdict("internal_error", f"internal error: {type(exc).__name__}", mode)
-        return verdict_from_result(result, mode)
+            return failure_verdict("internal_error", f"internal error: {type(exc).__name__}", mode), None
+        verdict = verdict_from_result(routed.result, mode)
+        if self.decision_log is not None:
+            facts = facts_from_result(
+                routed.result,
+                allowed=verdict.allowed,
+                reason=verdict.reason,
+                rollout=dict(routed.arms),
+                shadow=tuple(
+                    {
+                        "policy": c.policy,
+                        "agree": c.agree,
+                        "stableAllowed": c.stable.allowed if c.stable is not None else True,
+                        "candidateAllowed": c.candidate.allowed,
+                        "candidateVersion": c.candidate.version,
+                    }
+                    for c in routed.shadow
+                ),
+                message=verdict.message,
+                warnings=verdict.warnings,
+            )
+            verdict = dataclasses.replace(verdict, facts=facts)
+        return verdict, routed.result
 
     def _timed_out(self) -> Verdict:
         self.metrics.timeouts.inc()
@@ -233,7 +335,7 @@ class AdmissionService:
         self.metrics.cache_lookup(None)
         return None, ""
 
-    def _evaluate(self, snapshot: Snapshot, review: dict[str, Any]) -> ReviewResult:
+    def _evaluate(self, snapshot: Snapshot, review: dict[str, Any]) -> RoutedReview:
         """Runs on a pool thread."""
         routed = snapshot.review(review)
         result = routed.result
@@ -251,7 +353,7 @@ class AdmissionService:
                 self.metrics.policy_errors.labels(decision.policy).inc()
             for violation in decision.violations:
                 self.metrics.violations.labels(decision.policy, violation.enforcement).inc()
-        return result
+        return routed
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -259,9 +361,17 @@ class AdmissionService:
         task.add_done_callback(self._background.discard)
 
     async def close(self) -> None:
-        """Waits for pending cache writes, closes Redis, stops the pool."""
+        """Waits for pending cache writes, closes Redis, stops the pool, then
+        ships what the decision log holds (best effort) and closes it, and
+        flushes the traces."""
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         if self.shared is not None:
             await self.shared.close()
         self.pool.shutdown()
+        if self._log_threads is not None:
+            self._log_threads.shutdown(wait=True)
+        if self._log_closer is not None:
+            await asyncio.to_thread(self._log_closer.close)
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.shutdown)

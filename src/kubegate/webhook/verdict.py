@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from kubegate.audit.record import DecisionFacts
 from kubegate.engine.decision import ReviewResult
 
 __all__ = ["FailureMode", "Verdict", "failure_verdict", "verdict_from_result"]
@@ -40,6 +41,8 @@ class Verdict:
             the engine could not decide).
         dryrun: ids of the policies with dry-run violations (recorded only).
         cacheable: whether the answer may be reused for an identical request.
+        facts: what the decision log records of it (kept with the cached
+            answer, so a cache hit is logged with the policies that decided).
     """
 
     allowed: bool
@@ -50,10 +53,11 @@ class Verdict:
     code: int = 403
     dryrun: tuple[str, ...] = ()
     cacheable: bool = field(default=True, compare=False)
+    facts: DecisionFacts | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form, for the shared decision cache."""
-        return {
+        doc: dict[str, Any] = {
             "allowed": self.allowed,
             "message": self.message,
             "warnings": list(self.warnings),
@@ -62,6 +66,9 @@ class Verdict:
             "code": self.code,
             "dryrun": list(self.dryrun),
         }
+        if self.facts is not None:
+            doc["facts"] = self.facts.to_dict()
+        return doc
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> Verdict:
@@ -78,6 +85,7 @@ class Verdict:
             reason=str(doc["reason"]),
             code=int(doc["code"]),
             dryrun=tuple(str(p) for p in doc["dryrun"]),
+            facts=DecisionFacts.from_dict(doc["facts"]) if doc.get("facts") is not None else None,
         )
 
 
