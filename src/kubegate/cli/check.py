@@ -19,9 +19,11 @@ from typing import Any
 
 import click
 
+from kubegate.audit.logger import DecisionLogger, LogSettings
+from kubegate.audit.redact import Redactor, load_redaction_config
 from kubegate.cli.report import CheckReport, ObjectResult, render_json, render_sarif, render_text
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
-from kubegate.engine.decision import ReviewResult
+from kubegate.engine.decision import DecisionObserver, ReviewResult
 from kubegate.engine.engine import Engine
 from kubegate.errors import EvaluationError, InputError, KubegateError, Location, UsageError
 from kubegate.policy.documents import Document, iter_input_files, load_file, read_text
@@ -99,11 +101,12 @@ def run_check(
     allow_unknown_kinds: bool = False,
     jobs: int | None = None,
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
+    decision_log: DecisionObserver | None = None,
 ) -> CheckReport:
     """Runs the check and returns the report (the CLI renders it).
 
     Objects are reviewed on ``jobs`` threads (default: one per CPU); the report
-    keeps the input order.
+    keeps the input order. ``decision_log`` records each review.
     """
     documents, errors = read_inputs(paths)
     if not documents and not errors:
@@ -119,6 +122,7 @@ def run_check(
         parameters=parameters,
         inventory=inventory,
         kubernetes_version=kubernetes_version,
+        decision_log=decision_log,
     )
     errors.extend(engine.errors)
     kinds = KindRegistry()
@@ -153,6 +157,16 @@ def run_check(
             )
         results.append(ObjectResult(doc, review.violations, review.skipped))
     return CheckReport(tuple(results), engine.policies, tuple(errors), tuple(engine.warnings))
+
+
+def _decision_logger(directory: str | None, mode: str, redaction_config: str | None) -> DecisionLogger | None:
+    if directory is None:
+        if redaction_config:
+            raise UsageError("--redaction-config needs --decision-log DIR")
+        return None
+    redactor = load_redaction_config(redaction_config) if redaction_config else Redactor()
+    settings = LogSettings(directory, mode="strict" if mode == "strict" else "standard", path="kubegate/check")
+    return DecisionLogger(settings, redactor=redactor)
 
 
 @click.command("check")
@@ -191,6 +205,15 @@ def run_check(
     show_default=True,
     help="Kubernetes API version (major.minor) DSL rules are checked against.",
 )
+@click.option("--decision-log", type=click.Path(file_okay=False), help="Record each review in this decision log.")
+@click.option(
+    "--decision-log-mode",
+    type=click.Choice(["strict", "standard"]),
+    default="standard",
+    show_default=True,
+    help="strict: full input (redacted); standard: identity and decision only.",
+)
+@click.option("--redaction-config", type=click.Path(dir_okay=False), help="Mask rules and detectors (YAML).")
 @click.pass_context
 def check(
     ctx: click.Context,
@@ -203,6 +226,9 @@ def check(
     allow_unknown_kinds: bool,
     jobs: int | None,
     kubernetes_version: str,
+    decision_log: str | None,
+    decision_log_mode: str,
+    redaction_config: str | None,
 ) -> None:
     """Check Kubernetes manifests (files, directories, or - for stdin) against policies.
 
@@ -212,16 +238,22 @@ def check(
     if no_builtin and not policy_dirs:
         raise UsageError("--no-builtin needs at least one --policies directory: there would be nothing to check")
     parameters = load_parameters(parameters_file)
-    report = run_check(
-        paths,
-        policy_dirs=policy_dirs,
-        builtin=not no_builtin,
-        parameters=parameters,
-        operation=operation,
-        allow_unknown_kinds=allow_unknown_kinds,
-        jobs=jobs,
-        kubernetes_version=kubernetes_version,
-    )
+    logger = _decision_logger(decision_log, decision_log_mode, redaction_config)
+    try:
+        report = run_check(
+            paths,
+            policy_dirs=policy_dirs,
+            builtin=not no_builtin,
+            parameters=parameters,
+            operation=operation,
+            allow_unknown_kinds=allow_unknown_kinds,
+            jobs=jobs,
+            kubernetes_version=kubernetes_version,
+            decision_log=logger,
+        )
+    finally:
+        if logger is not None:
+            logger.close()
     version = ctx.obj.get("version", "") if isinstance(ctx.obj, dict) else ""
     if output == "json":
         click.echo(render_json(report))

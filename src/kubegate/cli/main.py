@@ -13,6 +13,7 @@ from importlib import metadata
 
 import click
 
+from kubegate.cli.audit import audit
 from kubegate.cli.cert import cert
 from kubegate.cli.check import check
 from kubegate.cli.dsl import compile_command, lint
@@ -58,6 +59,7 @@ def cli(ctx: click.Context) -> None:
 
 
 cli.add_command(check)
+cli.add_command(audit)
 cli.add_command(verify)
 cli.add_command(serve)
 cli.add_command(cert)

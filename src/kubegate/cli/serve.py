@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import click
 
+from kubegate.cli.audit import decision_log_options, log_settings
 from kubegate.cli.check import load_parameters
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
 from kubegate.webhook.server import ServeConfig, build_server
@@ -86,6 +87,15 @@ __all__ = ["serve"]
 @click.option(
     "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True
 )
+@decision_log_options
+@click.option(
+    "--trace-exporter",
+    type=click.Choice(["none", "console", "otlp"]),
+    default="none",
+    show_default=True,
+    help="OpenTelemetry spans per request and per policy evaluation.",
+)
+@click.option("--trace-endpoint", help="OTLP/HTTP traces URL (default http://localhost:4318/v1/traces).")
 def serve(
     policy_dirs: tuple[str, ...],
     no_builtin: bool,
@@ -113,8 +123,23 @@ def serve(
     not_ready_when_stale: bool,
     kubernetes_version: str,
     log_level: str,
+    decision_log: str | None,
+    decision_log_mode: str,
+    decision_log_fsync: str,
+    decision_log_fsync_interval: int,
+    decision_log_max_bytes: str,
+    decision_log_full_policy: str,
+    decision_log_sinks: tuple[str, ...],
+    redaction_config: str | None,
+    trace_exporter: str,
+    trace_endpoint: str | None,
 ) -> None:
-    """Run the validating admission webhook (POST /validate, /healthz, /readyz, /metrics)."""
+    """Run the validating admission webhook (POST /validate, /healthz, /readyz, /metrics).
+
+    With --decision-log DIR every decision is recorded (redacted) in a
+    crash-safe write-ahead log before it is answered, and shipped to the
+    --decision-log-sink destinations; see docs/audit.md.
+    """
     settings = WebhookSettings(
         failure_mode="allow" if failure_mode == "allow" else "deny",
         max_evaluation_time_ms=max_evaluation_time,
@@ -145,5 +170,18 @@ def serve(
         kubernetes_version=kubernetes_version,
         settings=settings,
         log_level=log_level,
+        decision_log=log_settings(
+            decision_log,
+            decision_log_mode,
+            decision_log_fsync,
+            decision_log_fsync_interval,
+            decision_log_max_bytes,
+            decision_log_full_policy,
+            path="kubegate/admission",
+        ),
+        decision_sinks=decision_log_sinks,
+        redaction_config=redaction_config,
+        trace_exporter="console" if trace_exporter == "console" else "otlp" if trace_exporter == "otlp" else "none",
+        trace_endpoint=trace_endpoint,
     )
     build_server(config).run()
