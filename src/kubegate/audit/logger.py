@@ -22,7 +22,7 @@ from kubegate.audit.redact import Redactor
 from kubegate.audit.shipper import Shipper
 from kubegate.audit.sinks import Sink, SinkError
 from kubegate.audit.wal import FsyncPolicy, FullPolicy, Position, WriteAheadLog
-from kubegate.engine.decision import ReviewResult
+from kubegate.engine.decision import Decision, ReviewResult
 from kubegate.errors import KubegateError, Location, UsageError
 
 __all__ = ["DecisionLogger", "LogSettings"]
@@ -118,7 +118,11 @@ class DecisionLogger:
                 Location(settings.directory),
                 code="decision_log_unavailable",
             ) from None
-        self.shippers = [self._shipper(sink, on_shipped, on_sink_error) for sink in sinks]
+        try:
+            self.shippers = [self._shipper(sink, on_shipped, on_sink_error) for sink in sinks]
+        except BaseException:
+            self.wal.close()
+            raise
         for shipper in self.shippers:
             shipper.start()
 
@@ -167,6 +171,9 @@ class DecisionLogger:
             cache_hit=cache_hit,
             total_ns=total_ns,
         )
+        return self._redact_and_append(record)
+
+    def _redact_and_append(self, record: dict[str, Any]) -> str:
         counts = self.redactor.redact(record)
         record["redaction"] = {"count": sum(counts.values()), "rules": counts}
         self.append(record)
@@ -185,6 +192,24 @@ class DecisionLogger:
     def review_decided(self, review: Mapping[str, Any], result: ReviewResult) -> None:
         """The SDK's hook: ``Engine(decision_log=logger)`` calls it after each review."""
         self.record(review, facts_from_result(result), path=self.settings.path)
+
+    def evaluated(self, policy_id: str, input: Any, decision: Decision) -> None:  # noqa: A002 - the OPA term
+        """The SDK's hook for ``Engine.evaluate``: path ``kubegate/evaluate/<policy id>``;
+        in strict mode ``input`` is recorded as given (OPA's record shape)."""
+        if not self.enabled:
+            return
+        review = input.get("review") if isinstance(input, Mapping) else None
+        result = ReviewResult(decision.allowed, (decision,), (), decision.duration_ms, decision.policy_set_version)
+        record = build_record(
+            review if isinstance(review, Mapping) else {},
+            facts_from_result(result),
+            mode=self.settings.mode,
+            path=f"kubegate/evaluate/{policy_id}",
+            labels=self.labels,
+        )
+        if "input" in record:
+            record["input"] = input
+        self._redact_and_append(record)
 
     def close(self) -> None:
         """Ships what is left (best effort), stops the shippers, syncs the log."""

@@ -96,12 +96,13 @@ class Shipper:
             try:
                 shipped = self.ship_pending()
                 backoff = 0.1
-            except SinkError as exc:
+            except Exception as exc:  # the thread must not die: any failure is retried
+                error = exc if isinstance(exc, SinkError) else SinkError(f"{type(exc).__name__}: {exc}")
                 self.errors += 1
                 if self._on_error is not None:
-                    self._on_error(exc)
+                    self._on_error(error)
                 if self.errors == 1 or self.errors % 100 == 0:
-                    _log.warning("decision log sink %s failed (%s); retrying", self.sink.name, exc.message)
+                    _log.warning("decision log sink %s failed (%s); retrying", self.sink.name, error.message)
                 self._stop.wait(backoff)
                 backoff = min(self.max_backoff_s, backoff * 2)
                 continue

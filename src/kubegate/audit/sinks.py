@@ -70,6 +70,13 @@ class FileSink:
 
     def recover(self, extra: dict[str, int]) -> None:
         """Cuts the sink file back to the size at the last checkpoint (exactly once)."""
+        if not extra:
+            # No checkpoint yet (a new log, or a new sink): keep what the file already
+            # has, and number rotations after the rotated files already there.
+            rotated_files = [p.name[len(self.path.name) + 1 :] for p in self.path.parent.glob(self.path.name + ".*")]
+            self.generation = max((int(n) + 1 for n in rotated_files if n.isdigit()), default=0)
+            self._file = self.path.open("ab")
+            return
         self.generation = int(extra.get("generation", 0))
         size = int(extra.get("size", 0))
         rotated = self.path.with_name(f"{self.path.name}.{self.generation}")
@@ -87,11 +94,18 @@ class FileSink:
         self._file = self.path.open("ab")
 
     def ship(self, batch: list[tuple[Position, bytes]]) -> None:
+        start = self._file.tell()
         try:
             self._file.write(b"".join(payload + b"\n" for _, payload in batch))
             self._file.flush()
             os.fsync(self._file.fileno())
         except OSError as exc:
+            # Take back what part of the batch got written: the retry writes it all again.
+            with contextlib.suppress(OSError):
+                self._file.close()  # may fail again flushing its buffer: it is closed all the same
+            with contextlib.suppress(OSError), self.path.open("r+b") as f:
+                f.truncate(start)
+            self._file = self.path.open("ab")
             raise SinkError(f"cannot write {self.path}: {exc}") from None
 
     def checkpoint_extra(self) -> dict[str, int]:
@@ -182,7 +196,11 @@ class KafkaSink:
         from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
 
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True)
-        await producer.start()
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()  # else each failed attempt leaks an unclosed producer
+            raise
         return producer
 
     async def _send(self, batch: list[tuple[Position, bytes]]) -> None:
@@ -211,6 +229,8 @@ class KafkaSink:
                 self._run(self._producer.stop())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            self._loop.close()
 
 
 def parse_sink(spec: str) -> Sink:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import struct
 import threading
@@ -39,6 +40,8 @@ from typing import Literal
 from kubegate.errors import KubegateError
 
 __all__ = ["FsyncPolicy", "FullPolicy", "LogFull", "LogReader", "Position", "WriteAheadLog"]
+
+_log = logging.getLogger("kubegate.audit")
 
 FsyncPolicy = Literal["always", "interval", "never"]
 FullPolicy = Literal["block", "drop_oldest", "fail_closed"]
@@ -84,6 +87,17 @@ def _scan(path: Path, start: int = 0) -> Iterator[tuple[int, int, bytes]]:
             end = offset + _HEADER.size + length
             yield offset, end, payload
             offset = end
+
+
+def _torn(path: Path, offset: int, size: int) -> bool:
+    """Whether the bad frame at ``offset`` is the segment's last (incomplete, or complete
+    but with a payload that never reached the disk): a torn append, not damage."""
+    if size - offset < _HEADER.size:
+        return True
+    with path.open("rb") as f:
+        f.seek(offset)
+        length = int(_HEADER.unpack(f.read(_HEADER.size))[0])
+    return offset + _HEADER.size + length >= size
 
 
 def _segments_in(directory: Path) -> list[int]:
@@ -168,6 +182,7 @@ class WriteAheadLog:
         self.dropped = 0
         self.appended = 0
         self.truncated_bytes = 0
+        self.damaged: list[Unreadable] = []  # found on opening or by read(); never skipped silently
         self._segments = _segments_in(self.directory)
         if not self._segments:
             self._segments = [1]
@@ -192,7 +207,10 @@ class WriteAheadLog:
         return self.directory / _segment_name(segment)
 
     def _recover(self) -> None:
-        """Cuts a torn record off the end of the last segment."""
+        """Cuts a torn record (a bad last frame: a crash mid-append) off the end of the
+        last segment. A bad frame with more bytes after it is damage, not a torn write:
+        the segment is left as it is (``LogReader`` reports the bytes, shippers skip
+        them with an error) and appends go to a new segment."""
         last = self._path(self._segments[-1])
         if not last.exists():
             last.touch()
@@ -201,11 +219,24 @@ class WriteAheadLog:
         for _, stop, _ in _scan(last):
             end = stop
         size = last.stat().st_size
-        if size > end:
+        if size == end:
+            return
+        if _torn(last, end, size):
             self.truncated_bytes = size - end
             with last.open("r+b") as f:
                 f.truncate(end)
                 os.fsync(f.fileno())
+            return
+        self.damaged.append(Unreadable(self._segments[-1], end, size - end))
+        _log.error(
+            "decision log segment %s is damaged at byte %d (%d bytes unreadable); kept as it is, "
+            "new records go to a new segment",
+            last,
+            end,
+            size - end,
+        )
+        self._segments.append(self._segments[-1] + 1)
+        self._path(self._segments[-1]).touch()
 
     @property
     def room_bytes(self) -> int:
@@ -244,9 +275,9 @@ class WriteAheadLog:
         """
         frame = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
         with self._lock:
-            self._make_room(len(frame))
             if self._offset + len(frame) > self.segment_bytes and self._offset > 0:
-                self._rotate()
+                self._rotate()  # first: the sealed segment may then be deleted to make room
+            self._make_room(len(frame))
             position = Position(self._segments[-1], self._offset)
             self._file.write(frame)
             self._file.flush()  # the OS has it: a killed process loses nothing
@@ -265,8 +296,13 @@ class WriteAheadLog:
                 return
             with self._lock:
                 target = self._written
-                fd = self._file.fileno()
-            os.fsync(fd)
+                # A duplicate descriptor: a rotation may close the file meanwhile (it
+                # fsyncs before closing, so the duplicate still covers everything).
+                fd = os.dup(self._file.fileno())
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             self._synced = target
 
     def _sync_loop(self, interval_s: float) -> None:
@@ -313,7 +349,12 @@ class WriteAheadLog:
             return False
         checkpoints = [self.checkpoint(name) for name in self.shippers()]
         oldest = self._segments[0]
-        if checkpoints and all(c is not None and c.segment > oldest for c in checkpoints):
+        try:
+            size = self._path(oldest).stat().st_size
+        except FileNotFoundError:
+            size = 0
+        # A shipper at the end of a sealed segment has passed it too.
+        if checkpoints and all(c is not None and c >= Position(oldest, size) for c in checkpoints):
             self._segments.pop(0)
             self._unlink(self._path(oldest))
             return True
@@ -336,14 +377,30 @@ class WriteAheadLog:
         for segment in segments:
             if segment < start.segment:
                 continue
-            path = self._path(segment)
-            if not path.exists():
+            offset = start.offset if segment == start.segment else 0
+            try:
+                for _, end, payload in _scan(self._path(segment), offset):
+                    out.append((Position(segment, end), payload))
+                    offset = end
+                    if len(out) >= max_records:
+                        return out
+                if segment != segments[-1]:
+                    self._check_sealed(segment, offset)
+            except FileNotFoundError:  # shipped and deleted while we read
                 continue
-            for _, end, payload in _scan(path, start.offset if segment == start.segment else 0):
-                out.append((Position(segment, end), payload))
-                if len(out) >= max_records:
-                    return out
         return out
+
+    def _check_sealed(self, segment: int, end: int) -> None:
+        """A sealed segment read up to ``end``: bytes after it are damage; report them once."""
+        size = self._path(segment).stat().st_size
+        if end < size and not any(d.segment == segment and d.offset == end for d in self.damaged):
+            self.damaged.append(Unreadable(segment, end, size - end))
+            _log.error(
+                "decision log segment %s is damaged at byte %d: %d bytes cannot be shipped",
+                self._path(segment),
+                end,
+                size - end,
+            )
 
     def records(self) -> Iterator[bytes]:
         """Every retained record, oldest first."""
