@@ -37,7 +37,7 @@ def parse_time(text: str, now: dt.datetime | None = None) -> dt.datetime:
         unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[found.group(2)]
         return now - dt.timedelta(**{unit: amount})
     try:
-        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise UsageError(f"{text!r} is neither an RFC 3339 time nor a duration like 90m", code="invalid_time") from None
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
@@ -88,18 +88,32 @@ class RecordFilter:
         return True
 
 
+def _is_record(doc: Any) -> bool:
+    """Whether ``doc`` has a decision record's shape, as far as filters and reports read it."""
+    if not isinstance(doc, dict):
+        return False
+    result, kg = doc.get("result") or {}, doc.get("kubegate") or {}  # a mask may have erased either
+    if not isinstance(result, Mapping) or not isinstance(kg, Mapping):
+        return False
+    lists = (result.get("violations") or [], kg.get("policies") or [])
+    return all(isinstance(items, list) and all(isinstance(i, Mapping) for i in items) for items in lists)
+
+
 class LogQuery:
     """Reads the records of the log in ``directory`` (read only: safe next to a running server).
 
     After iterating, :attr:`invalid` counts records whose payload is not a
-    JSON object and :attr:`unreadable` lists damaged or torn byte ranges.
+    decision record (not a JSON object, or ``result``/``kubegate`` or their
+    lists of the wrong type) and :attr:`unreadable` lists damaged or torn byte ranges.
 
     Raises:
         UsageError: ``no_decision_log`` when ``directory`` holds no log.
     """
 
     def __init__(self, directory: str) -> None:
-        if not os.path.isdir(directory):
+        if not os.path.isdir(directory) or not any(
+            name.startswith("seg-") and name.endswith(".wal") for name in os.listdir(directory)
+        ):
             raise UsageError(f"{directory} is not a decision log directory", code="no_decision_log")
         self.directory = directory
         self._reader = LogReader(directory)
@@ -117,7 +131,7 @@ class LogQuery:
                 record = json.loads(payload)
             except ValueError:
                 record = None
-            if not isinstance(record, dict):
+            if not _is_record(record):
                 self.invalid += 1
                 continue
             if where is None or where.matches(record):
@@ -126,10 +140,10 @@ class LogQuery:
     def problems(self) -> list[str]:
         """What could not be read, as lines for a report (empty when everything was read)."""
         lines = [
-            f"segment {u.segment}: {u.size} bytes at offset {u.offset} are not an intact record "
-            "(being written now, or damaged)"
+            f"segment {u.segment} ({os.path.join(self.directory, f'seg-{u.segment:020d}.wal')}): {u.size} bytes "
+            f"at offset {u.offset} are not an intact record (being written now, or damaged)"
             for u in self.unreadable
         ]
         if self.invalid:
-            lines.append(f"{self.invalid} record(s) are not JSON objects")
+            lines.append(f"{self.invalid} record(s) are not decision records (not JSON objects, or wrongly typed)")
         return lines

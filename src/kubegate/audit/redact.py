@@ -6,7 +6,7 @@ Two kinds of rules, applied in this order, each counted by name:
   (https://www.openpolicyagent.org/docs/latest/management-decision-logs/#masking-sensitive-data):
   a JSON pointer string (``"/input/review/userInfo/extra"``) erases that
   value; ``{"op": "remove", "path": ...}`` does the same; ``{"op": "upsert",
-  "path": ..., "value": ...}`` replaces it (or adds it when its parent exists).
+  "path": ..., "value": ...}`` replaces it (or adds it, creating missing parent objects, as OPA does).
   Pointers are rooted at the record (``/input``, ``/result``). As an extension,
   a ``*`` segment matches every key or index at its level.
   Erased and masked pointers are listed in the record (``erased``, ``masked``), as OPA does.
@@ -47,6 +47,8 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _CARD = re.compile(r"(?<![0-9])(?:[0-9][ -]?){12,18}[0-9](?![0-9])")
 _BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}")
+# One pass that finds nothing for most strings (names, images, labels): the detectors run only after it.
+_SUSPECT = re.compile(r"(?i:bearer)|eyJ|@|PRIVATE KEY-----|(?:[0-9][ -]?){12}[0-9]")
 _PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|$)", re.S)
 _CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 
@@ -78,6 +80,15 @@ def _pointer(text: str) -> tuple[str, ...]:
     return tuple(p.replace("~1", "/").replace("~0", "~") for p in text[1:].split("/"))
 
 
+def _maskable(text: str) -> tuple[str, ...]:
+    """A mask rule's pointer; like OPA, only into ``/input`` and ``/result`` (and kubegate's
+    ``/kubegate``, which holds the user info): ids and timestamps stay."""
+    path = _pointer(text)
+    if not path or path[0] not in ("input", "result", "kubegate"):
+        raise ValueError(f"{text!r} does not point into /input, /result or /kubegate")
+    return path
+
+
 def parse_mask_rules(rules: Iterable[Any], source: str = "<mask>") -> list[MaskRule]:
     """Reads OPA mask rules (strings or ``{op, path, value}``).
 
@@ -88,12 +99,12 @@ def parse_mask_rules(rules: Iterable[Any], source: str = "<mask>") -> list[MaskR
     for i, rule in enumerate(rules):
         try:
             if isinstance(rule, str):
-                out.append(MaskRule(_pointer(rule), "remove", None, rule))
+                out.append(MaskRule(_maskable(rule), "remove", None, rule))
             elif isinstance(rule, Mapping) and rule.get("op", "remove") in ("remove", "upsert") and "path" in rule:
                 op = str(rule.get("op", "remove"))
                 if op == "upsert" and "value" not in rule:
                     raise ValueError("an upsert needs a value")
-                out.append(MaskRule(_pointer(str(rule["path"])), op, rule.get("value"), str(rule["path"])))
+                out.append(MaskRule(_maskable(str(rule["path"])), op, rule.get("value"), str(rule["path"])))
             else:
                 raise ValueError("expected a JSON pointer or {op: remove|upsert, path, value}")
         except ValueError as exc:
@@ -143,7 +154,7 @@ class Redactor:
         erased: list[str] = []
         masked: list[str] = []
         if self.mask:  # masks edit in place: never the caller's objects (the review, the cache)
-            for key in ("input", "result"):
+            for key in ("input", "result", "kubegate"):  # kubegate.userInfo shares the review's lists
                 if key in record:
                     record[key] = copy.deepcopy(record[key])
         for rule in self.mask:
@@ -161,7 +172,7 @@ class Redactor:
             record["erased"] = erased
         if masked:
             record["masked"] = masked
-        return dict(counts)
+        return {rule: n for rule, n in counts.items() if n}  # an empty Secret's data redacted nothing
 
     def _replace(self, rule: str, value: Any) -> str:
         text = self.replacement.replace("{rule}", rule)
@@ -171,7 +182,10 @@ class Redactor:
         return text
 
     def _scan(self, value: Any, counts: Counter[str]) -> Any:
-        if isinstance(value, Mapping):
+        # Most-common types first; ``dict`` before the (slower) ``Mapping`` ABC check.
+        if isinstance(value, str):
+            return self._text(value, counts)
+        if isinstance(value, dict) or isinstance(value, Mapping):  # noqa: SIM101 - dict first is faster
             out: dict[str, Any] = {}
             is_secret = "secret_data" in self.detectors and value.get("kind") == "Secret"
             for k, v in value.items():
@@ -185,8 +199,6 @@ class Redactor:
             return out
         if isinstance(value, list):
             return [self._scan(v, counts) for v in value]
-        if isinstance(value, str):
-            return self._text(value, counts)
         return value
 
     def _container(self, container: Any, counts: Counter[str]) -> Any:
@@ -206,6 +218,24 @@ class Redactor:
             return {**entry, "value": self._replace("sensitive_env", entry["value"])}
         return self._scan(entry, counts)
 
+    def _cards(self, run: str, counts: Counter[str]) -> str:
+        """Card numbers in a run of digits and separators: the run itself, or a part of it
+        (``4111 1111 1111 1111 12/25`` joins the expiry month to the run)."""
+        groups = list(re.finditer(r"[0-9]+", run))
+        span = _card_span(groups)
+        if span is None:
+            return run
+        first, last = groups[span[0]], groups[span[1] - 1]
+        counts["card_number"] += 1
+        digits = re.sub(r"[ -]", "", run[first.start() : last.end()])
+        rest = run[last.end() :]
+        before = run[: first.start()]
+        return (
+            (self._cards(before, counts) if before else "")
+            + self._replace("card_number", digits)
+            + (self._cards(rest, counts) if rest else "")
+        )
+
     def _sub(self, pattern: re.Pattern[str], rule: str, text: str, counts: Counter[str], prefix: str = "") -> str:
         def replace(match: re.Match[str]) -> str:
             counts[rule] += 1
@@ -214,6 +244,8 @@ class Redactor:
         return pattern.sub(replace, text)
 
     def _text(self, text: str, counts: Counter[str]) -> str:
+        if not _SUSPECT.search(text):
+            return text
         if "private_key" in self.detectors and "PRIVATE KEY-----" in text:
             text = self._sub(_PRIVATE_KEY, "private_key", text, counts)
         if "bearer_token" in self.detectors:
@@ -221,17 +253,23 @@ class Redactor:
             text = self._sub(_JWT, "bearer_token", text, counts)
         if "email" in self.detectors and "@" in text:
             text = self._sub(_EMAIL, "email", text, counts)
-        if "card_number" in self.detectors and any(ch.isdigit() for ch in text):
+        if "card_number" in self.detectors:
 
             def card(match: re.Match[str]) -> str:
-                digits = re.sub(r"[ -]", "", match.group(0))
-                if 13 <= len(digits) <= 19 and luhn_valid(digits):
-                    counts["card_number"] += 1
-                    return self._replace("card_number", digits)
-                return match.group(0)
+                return self._cards(match.group(0), counts)
 
             text = _CARD.sub(card, text)
         return text
+
+
+def _card_span(groups: list[re.Match[str]]) -> tuple[int, int] | None:
+    """The longest run of consecutive digit groups that is a card number (13-19 digits, Luhn)."""
+    for width in range(len(groups), 0, -1):
+        for i in range(len(groups) - width + 1):
+            digits = "".join(g.group(0) for g in groups[i : i + width])
+            if 13 <= len(digits) <= 19 and luhn_valid(digits):
+                return i, i + width
+    return None
 
 
 def _apply_mask(node: Any, path: list[str], rule: MaskRule) -> int:
@@ -252,21 +290,22 @@ def _apply_mask(node: Any, path: list[str], rule: MaskRule) -> int:
     else:
         return 0
     hits = 0
+    if rule.op == "remove" and not rest and isinstance(node, list):
+        keys = sorted(keys, reverse=True)  # OPA splices array elements out; last first keeps indices valid
     for key in keys:
         if rest:
+            if isinstance(node, dict) and key not in node and rule.op == "upsert" and key != "*":
+                node[key] = {}  # OPA's upsert creates missing parents (mkdirp)
             child = node[key] if (isinstance(node, dict) and key in node) or isinstance(node, list) else None
             hits += _apply_mask(child, rest, rule)
             continue
         present = key in node if isinstance(node, dict) else True
         if rule.op == "remove":
             if present:
-                if isinstance(node, dict):
-                    del node[key]
-                else:
-                    node[key] = None
+                del node[key]
                 hits += 1
         elif isinstance(node, dict) or present:
-            node[key] = rule.value
+            node[key] = copy.deepcopy(rule.value)  # later rules must not edit the rule (or other records)
             hits += 1
     return hits
 
