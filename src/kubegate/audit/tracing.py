@@ -42,7 +42,7 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from kubegate.engine.decision import ReviewResult
+from kubegate.engine.decision import Decision, ReviewResult
 from kubegate.errors import UsageError
 
 __all__ = ["TraceExporter", "Tracing"]
@@ -109,6 +109,13 @@ class Tracing:
         end_ns = time.time_ns()
         self.review_span(review, result, start_ns=end_ns - int(result.duration_ms * 1e6), end_ns=end_ns)
 
+    def evaluated(self, policy_id: str, input: Any, decision: Decision) -> None:  # noqa: A002 - the OPA term
+        """``Engine(tracing=...)`` calls this after each ``evaluate``: one ``kubegate.policy`` span."""
+        review = input.get("review") if isinstance(input, Mapping) else None
+        self._policy_span(
+            decision, _review_attributes(review) if isinstance(review, Mapping) else {}, None, time.time_ns()
+        )
+
     # ---- spans
     def admission_span(
         self,
@@ -165,22 +172,28 @@ class Tracing:
         span = self.tracer.start_span("kubegate.review", context=parent, start_time=start_ns, attributes=attributes)
         context = trace.set_span_in_context(span)
         for decision in result.decisions:
-            started = decision.started_ns or start_ns
-            child = self.tracer.start_span(
-                "kubegate.policy",
-                context=context,
-                start_time=started,
-                attributes={
-                    "kubegate.policy.id": decision.policy,
-                    "kubegate.policy.version": decision.version,
-                    "kubegate.allowed": decision.allowed,
-                    "kubegate.violations": len(decision.violations),
-                },
-            )
-            if decision.error is not None:
-                child.set_status(Status(StatusCode.ERROR, decision.error))
-            child.end(end_time=started + int(decision.duration_ms * 1e6))
+            self._policy_span(decision, {}, context, start_ns)
         span.end(end_time=end_ns)
+
+    def _policy_span(
+        self, decision: Decision, attributes: dict[str, str], context: Context | None, default_start: int
+    ) -> None:
+        started = decision.started_ns or default_start
+        span = self.tracer.start_span(
+            "kubegate.policy",
+            context=context,
+            start_time=started,
+            attributes={
+                **attributes,
+                "kubegate.policy.id": decision.policy,
+                "kubegate.policy.version": decision.version,
+                "kubegate.allowed": decision.allowed,
+                "kubegate.violations": len(decision.violations),
+            },
+        )
+        if decision.error is not None:
+            span.set_status(Status(StatusCode.ERROR, decision.error))
+        span.end(end_time=started + int(decision.duration_ms * 1e6))
 
     def flush(self, timeout_ms: int = 5000) -> bool:
         """Exports pending spans; ``False`` when the exporter did not finish in time."""

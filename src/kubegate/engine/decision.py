@@ -152,4 +152,8 @@ class DecisionObserver(Protocol):
     """Told about every review an :class:`~kubegate.engine.engine.Engine` decides
     (the decision log, :class:`kubegate.audit.logger.DecisionLogger`, is one)."""
 
-    def review_decided(self, review: Mapping[str, Any], result: ReviewResult) -> None: ...
+    def review_decided(self, review: Mapping[str, Any], result: ReviewResult) -> None:
+        """After :meth:`Engine.review <kubegate.engine.engine.Engine.review>`: ``review`` is ``input.review``."""
+
+    def evaluated(self, policy_id: str, input: Any, decision: Decision) -> None:  # noqa: A002 - the OPA term
+        """After :meth:`Engine.evaluate <kubegate.engine.engine.Engine.evaluate>`: ``input`` as given."""

@@ -66,10 +66,10 @@ class Engine:
         hooks: ``{name: callable}`` for DSL ``CALL name(...)`` actions; each
             gets a :class:`~kubegate.engine.hooks.HookCall` after the review
             is decided, on a background thread (see :meth:`register_hook`).
-        decision_log: told about every review (e.g. a
+        decision_log: told about every review and evaluation (e.g. a
             :class:`kubegate.audit.logger.DecisionLogger`); a record that
             cannot be written (a full log with ``fail_closed``) raises.
-        tracing: told about every review too (e.g. a
+        tracing: told about every review and evaluation too (e.g. a
             :class:`kubegate.audit.tracing.Tracing`, for OpenTelemetry spans).
 
     Raises:
@@ -186,7 +186,11 @@ class Engine:
         if prepared.policy(policy_id) is None:
             known = ", ".join(p.id for p in prepared.policies[:20])
             raise UsageError(f"no policy with id {policy_id!r} (loaded: {known})", code="unknown_policy")
-        return prepared.evaluate(policy_id, input)
+        decision = prepared.evaluate(policy_id, input)
+        for observer in (self.decision_log, self.tracing):
+            if observer is not None:
+                observer.evaluated(policy_id, input, decision)
+        return decision
 
     def review(
         self,
