@@ -101,12 +101,12 @@ def log_settings(
     full_policy: str = "block",
     path: str = "kubegate/review",
 ) -> LogSettings | None:
-    """The settings the options describe (``None`` without ``--decision-log``).
+    """The settings the options describe (``None`` without ``--decision-log``, or with mode ``off``).
 
     Raises:
         UsageError: an invalid combination.
     """
-    if directory is None:
+    if directory is None or mode == "off":
         return None
     bound = parse_size(max_bytes)
     settings = LogSettings(

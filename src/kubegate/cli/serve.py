@@ -179,7 +179,7 @@ def serve(
             decision_log_full_policy,
             path="kubegate/admission",
         ),
-        decision_sinks=decision_log_sinks,
+        decision_sinks=decision_log_sinks if decision_log_mode != "off" else (),
         redaction_config=redaction_config,
         trace_exporter="console" if trace_exporter == "console" else "otlp" if trace_exporter == "otlp" else "none",
         trace_endpoint=trace_endpoint,

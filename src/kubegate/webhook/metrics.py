@@ -170,6 +170,11 @@ class WebhookMetrics:
             "Records deleted unshipped to keep the log under its bound (policy drop_oldest).",
             registry=r,
         )
+        self.decision_log_damaged = Gauge(
+            "kubegate_decision_log_damaged_bytes",
+            "Bytes of the decision log that failed their checksum (kept on disk, not shipped).",
+            registry=r,
+        )
         self.decision_log_refused = Counter(
             "kubegate_decision_log_refused",
             "Requests denied because their decision record could not be written (log full, policy fail_closed/block).",
@@ -215,6 +220,7 @@ class WebhookMetrics:
         wal = logger.wal
         self.decision_log_bytes.set(wal.size_bytes())
         self.decision_log_bound.set(wal.max_bytes)
+        self.decision_log_damaged.set(sum(d.size for d in wal.damaged))
         for shipper in logger.shippers:
             self.decision_log_lag.labels(shipper.sink.name).set(wal.pending_bytes(shipper.sink.name))
         if wal.dropped > self._dropped_seen:
