@@ -393,44 +393,46 @@ def test_bad_yaml_syntax_names_file_line_and_column(
 
 
 @pytest.mark.parametrize(
-    ("text", "message"),
+    ("text", "line", "column", "message"),
     [
-        ("mask: []\nredact: [email]\n", "a redaction config has only mask, detectors, replacement, hashKey"),
-        ("- /input/password\n", "a redaction config has only mask, detectors, replacement, hashKey"),
-        ("just a string\n", "a redaction config has only mask, detectors, replacement, hashKey"),
-        ("detectors: email\n", "detectors must be a list of names"),
-        ("detectors: [email, 3]\n", "detectors must be a list of names"),
-        ("detectors: [email, ssn]\n", "unknown detector(s) ssn; known: secret_data"),
-        ("mask: /input/password\n", "mask must be a list of rules"),
-        ("mask: {path: /input/password}\n", "mask must be a list of rules"),
-        ('sensitiveEnvPattern: "(unclosed"\n', "sensitiveEnvPattern: missing ), unterminated subpattern"),
-        ('replacement: "<{rule}:{hash}>"\n', "a replacement with {hash} needs a hashKey"),
+        ("mask: []\nredact: [email]\n", 2, 1, "unknown key 'redact': a redaction config has only detectors, hashKey"),
+        ("- /input/password\n", 0, 0, "a redaction config is a mapping of mask, detectors, replacement"),
+        ("just a string\n", 0, 0, "a redaction config is a mapping of mask, detectors, replacement"),
+        ("detectors: email\n", 1, 1, "detectors must be a list of names"),
+        ("mask: []\ndetectors: [email, 3]\n", 2, 1, "detectors must be a list of names"),
+        ("detectors: [email, ssn]\n", 1, 1, "unknown detector(s) ssn; known: secret_data"),
+        ("mask: /input/password\n", 1, 1, "mask must be a list of rules"),
+        ("mask: {path: /input/password}\n", 1, 1, "mask must be a list of rules"),
+        ('sensitiveEnvPattern: "(unclosed"\n', 1, 1, "sensitiveEnvPattern: missing ), unterminated subpattern"),
+        ('mask: []\nreplacement: "<{rule}:{hash}>"\n', 2, 1, "a replacement with {hash} needs a hashKey"),
     ],
 )
-def test_invalid_config_is_reported_against_the_file(tmp_path: Path, text: str, message: str) -> None:
+def test_invalid_config_is_reported_at_its_key(tmp_path: Path, text: str, line: int, column: int, message: str) -> None:
     path = _config_text(tmp_path, text, "redaction.yaml")
     error = _load_error(path)
     assert error.code == "invalid_redaction_config"
-    assert error.location == Location(path)
+    assert error.location == (Location(path, line, column) if line else Location(path))
     assert error.message.startswith(message)
-    assert str(error).startswith(f"{path}: invalid_redaction_config: ")
+    where = f"{path}:{line}:{column}" if line else path
+    assert str(error).startswith(f"{where}: invalid_redaction_config: ")
 
 
 @pytest.mark.parametrize(
-    ("text", "message"),
+    ("text", "line", "message"),
     [
-        ("mask:\n- /input/ok\n- input/password\n", "mask rule 1: 'input/password' is not a JSON pointer"),
-        ("mask:\n- {op: upsert, path: /input/x}\n", "mask rule 0: an upsert needs a value"),
-        ("mask:\n- {op: erase, path: /input/x}\n", "mask rule 0: expected a JSON pointer or {op: remove|upsert"),
+        ("mask:\n- /input/ok\n- input/password\n", 3, "mask rule 1: 'input/password' is not a JSON pointer"),
+        ("mask:\n- {op: upsert, path: /input/x}\n", 2, "mask rule 0: an upsert needs a value"),
+        ("mask:\n- {op: erase, path: /input/x}\n", 2, "mask rule 0: expected a JSON pointer or {op: remove|upsert"),
+        ("mask:\n- /input/ok\n- /labels/id\n", 3, "mask rule 1: '/labels/id' does not point into /input"),
     ],
 )
-def test_a_bad_mask_rule_in_a_config_keeps_its_own_code_and_names_the_file(
-    tmp_path: Path, text: str, message: str
+def test_a_bad_mask_rule_in_a_config_keeps_its_own_code_and_names_its_line(
+    tmp_path: Path, text: str, line: int, message: str
 ) -> None:
     path = _config_text(tmp_path, text, "redaction.yaml")
     error = _load_error(path)
     assert error.code == "invalid_mask_rule"
-    assert error.location == Location(path)
+    assert error.location == Location(path, line, 3)
     assert error.message.startswith(message)
 
 

@@ -326,7 +326,9 @@ def load_redaction_config(path: str) -> Redactor:
     """
     try:
         with open(path, encoding="utf-8") as f:
-            doc = yaml.safe_load(f) or {}
+            text = f.read()
+        doc = yaml.safe_load(text) or {}
+        node = yaml.compose(text)
     except OSError as exc:
         raise InputError(
             f"cannot read the redaction config: {exc.strerror}", Location(path), code="invalid_redaction_config"
@@ -336,31 +338,55 @@ def load_redaction_config(path: str) -> Redactor:
         where = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
         problem = getattr(exc, "problem", None) or str(exc)
         raise InputError(f"malformed YAML: {problem}", where, code="yaml_parse_error") from None
+    keys, items = _positions(path, node)
+
+    def bad(message: str, key: str | None = None) -> InputError:
+        return InputError(message, keys.get(key or "", Location(path)), code="invalid_redaction_config")
+
     known = {"mask", "detectors", "replacement", "hashKey", "sensitiveEnvPattern"}
-    if not isinstance(doc, dict) or set(doc) - known:
-        raise InputError(
-            "a redaction config has only mask, detectors, replacement, hashKey and sensitiveEnvPattern",
-            Location(path),
-            code="invalid_redaction_config",
-        )
+    if not isinstance(doc, dict):
+        raise bad("a redaction config is a mapping of mask, detectors, replacement, hashKey, sensitiveEnvPattern")
+    for key in doc:
+        if key not in known:
+            raise bad(f"unknown key {key!r}: a redaction config has only {', '.join(sorted(known))}", str(key))
     try:
         pattern = str(doc.get("sensitiveEnvPattern", _SENSITIVE_ENV))
         re.compile(pattern)
     except re.error as exc:
-        raise InputError(f"sensitiveEnvPattern: {exc}", Location(path), code="invalid_redaction_config") from None
+        raise bad(f"sensitiveEnvPattern: {exc}", "sensitiveEnvPattern") from None
     detectors = doc.get("detectors", list(DETECTORS))
     if not isinstance(detectors, list) or not all(isinstance(d, str) for d in detectors):
-        raise InputError("detectors must be a list of names", Location(path), code="invalid_redaction_config")
+        raise bad("detectors must be a list of names", "detectors")
     mask = doc.get("mask") or []
     if not isinstance(mask, list):
-        raise InputError("mask must be a list of rules", Location(path), code="invalid_redaction_config")
+        raise bad("mask must be a list of rules", "mask")
+    rules: list[MaskRule] = []
+    for i, rule in enumerate(mask):
+        try:
+            rules += parse_mask_rules([rule], path)
+        except InputError as exc:
+            message = exc.message.replace("mask rule 0:", f"mask rule {i}:", 1)
+            raise InputError(message, items[i] if i < len(items) else keys.get("mask"), code=exc.code) from None
     try:
         return Redactor(
-            mask=parse_mask_rules(mask, path),
+            mask=rules,
             detectors=tuple(detectors),
             replacement=str(doc.get("replacement", "<redacted:{rule}>")),
             sensitive_env=pattern,
             hash_key=str(doc.get("hashKey", "")),
         )
     except InputError as exc:
-        raise InputError(exc.message, exc.location or Location(path), code=exc.code) from None
+        key = "detectors" if "detector" in exc.message else "replacement" if "replacement" in exc.message else "hashKey"
+        raise InputError(exc.message, keys.get(key, Location(path)), code=exc.code) from None
+
+
+def _positions(path: str, node: yaml.Node | None) -> tuple[dict[str, Location], list[Location]]:
+    """Where each top-level key, and each mask rule, is in the file (1-based line and column)."""
+    keys: dict[str, Location] = {}
+    items: list[Location] = []
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            keys[str(key.value)] = Location(path, key.start_mark.line + 1, key.start_mark.column + 1)
+            if key.value == "mask" and isinstance(value, yaml.SequenceNode):
+                items = [Location(path, v.start_mark.line + 1, v.start_mark.column + 1) for v in value.value]
+    return keys, items
