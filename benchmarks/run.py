@@ -8,8 +8,10 @@ Usage::
     .venv/bin/python benchmarks/run.py dsl
     .venv/bin/python benchmarks/run.py activation [--changes N]   # needs etcd (Debian etcd-server)
     .venv/bin/python benchmarks/run.py server      # needs: pip install -e '.[bench]'
+    .venv/bin/python benchmarks/run.py audit-webhook [--rate 500] [--seconds 15] [--rounds 3]
+    .venv/bin/python benchmarks/run.py audit-wal [--seconds 5]
 
-``webhook`` and ``server`` need wrk (Debian package ``wrk``).
+``webhook``, ``audit-webhook`` and ``server`` need wrk (Debian package ``wrk``).
 
 Results are printed and written to ``benchmarks/results/<timestamp>.json``
 (not committed); ``docs/performance.md`` records the numbers with the machine
@@ -29,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import activation, dsl_compile, review_latency, server_choice, webhook_load, worker_pool
+from benchmarks import activation, audit_log, dsl_compile, review_latency, server_choice, webhook_load, worker_pool
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -136,6 +138,12 @@ def main() -> None:
     act.add_argument("--changes", type=int, default=120, help="policy changes per source")
     act.add_argument("--rate", type=float, default=50.0, help="background reviews per second per server")
     sub.add_parser("server", help="uvicorn vs granian")
+    aw = sub.add_parser("audit-webhook", help="webhook p50/p99 with the strict decision log on vs off")
+    aw.add_argument("--rate", type=int, default=500, help="requests per second")
+    aw.add_argument("--seconds", type=int, default=15, help="duration of each run")
+    aw.add_argument("--rounds", type=int, default=3, help="interleaved rounds of every variant")
+    al = sub.add_parser("audit-wal", help="write-ahead log records/s per fsync policy")
+    al.add_argument("--seconds", type=float, default=5.0, help="duration of each measurement")
     args = parser.parse_args()
     results: dict[str, Any] = {"machine": machine()}
     if args.benchmark == "review":
@@ -155,6 +163,12 @@ def main() -> None:
     elif args.benchmark == "pool":
         results["pool"] = worker_pool.run()
         text = json.dumps(results["pool"], indent=2)
+    elif args.benchmark == "audit-webhook":
+        results["audit_webhook"] = audit_log.webhook(args.rate, args.seconds, args.rounds)
+        text = json.dumps(results["audit_webhook"]["summary"], indent=2)
+    elif args.benchmark == "audit-wal":
+        results["audit_wal"] = audit_log.wal(args.seconds)
+        text = json.dumps(results["audit_wal"], indent=2)
     else:
         results["server"] = server_choice.run()
         text = json.dumps(results["server"], indent=2)

@@ -216,10 +216,11 @@ class AdmissionService:
         except LogFull as exc:
             self.metrics.decision_log_refused.inc()
             return Verdict(False, f"kubegate: {exc.message}", reason="decision_log_full", code=500, cacheable=False)
-        except KubegateError as exc:  # a record that cannot be built or written: never answered unlogged
-            _log.error("cannot write the decision record: %s", exc)
+        except (KubegateError, OSError) as exc:  # a record that cannot be built or written: never answered unlogged
+            problem = f"{exc.code}: {exc.message}" if isinstance(exc, KubegateError) else f"disk: {exc}"
+            _log.error("cannot write the decision record: %s", problem)
             self.metrics.decision_log_refused.inc()
-            return Verdict(False, f"kubegate: {exc.code}: {exc.message}", reason="decision_log_error", code=500)
+            return Verdict(False, f"kubegate: {problem}", reason="decision_log_error", code=500)
         return verdict
 
     async def _decide(self, review: dict[str, Any]) -> _Answer:
