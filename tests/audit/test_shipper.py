@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import gzip
-import http.server
 import json
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from kubegate.audit.shipper import Shipper
 from kubegate.audit.sinks import FileSink, HttpSink, SinkError
 from kubegate.audit.wal import Position, WriteAheadLog
+from tests.audit.conftest import LogService
 
 
 def record(i: int) -> bytes:
@@ -37,64 +35,11 @@ def shipper_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("kubegate-ship-")]
 
 
-class LogService:
-    """A real decision-log service on loopback; answers 500 to the first ``fail_first`` uploads."""
-
-    def __init__(self, fail_first: int = 0) -> None:
-        self.failures_left = fail_first
-        self.uploads: list[tuple[int, list[Any]]] = []
-        self.lock = threading.Lock()
-        service = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with service.lock:
-                    status = 200
-                    if service.failures_left > 0:
-                        service.failures_left -= 1
-                        status = 500
-                    service.uploads.append((status, json.loads(gzip.decompress(body))))
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/logs"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, name="log-service", daemon=True
-        )
-        self.thread.start()
-
-    def accepted_ids(self) -> list[str]:
-        with self.lock:
-            return [str(r["decision_id"]) for status, records in self.uploads if status == 200 for r in records]
-
-    def batch_sizes(self) -> list[int]:
-        with self.lock:
-            return [len(records) for _, records in self.uploads]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
-
-
 @pytest.fixture
 def wal(tmp_path: Path) -> Iterator[WriteAheadLog]:
     log = WriteAheadLog(tmp_path / "wal", fsync="never", segment_bytes=400)
     yield log
     log.close()
-
-
-@pytest.fixture
-def service() -> Iterator[LogService]:
-    svc = LogService()
-    yield svc
-    svc.close()
 
 
 def test_a_new_shipper_registers_its_checkpoint(tmp_path: Path, wal: WriteAheadLog) -> None:
@@ -190,7 +135,7 @@ def test_ship_pending_delivers_in_batches(wal: WriteAheadLog, service: LogServic
 
 
 def test_a_failed_delivery_leaves_the_checkpoint_alone(wal: WriteAheadLog) -> None:
-    svc = LogService(fail_first=1)
+    svc = LogService(statuses=[500], default=200)
     for i in range(4):
         wal.append(record(i))
     counts: list[int] = []
@@ -210,7 +155,7 @@ def test_a_failed_delivery_leaves_the_checkpoint_alone(wal: WriteAheadLog) -> No
 
 
 def test_survives_a_sink_that_fails_several_times(wal: WriteAheadLog) -> None:
-    svc = LogService(fail_first=3)
+    svc = LogService(statuses=[500] * 3, default=200)
     shipped: list[int] = []
     errors: list[SinkError] = []
     shipper = Shipper(
