@@ -1,4 +1,4 @@
-"""Shared by the audit tests: a real decision-log service (OPA's upload format) on loopback."""
+"""Shared by the audit and webhook decision-log tests: a real decision-log service (OPA's upload format) on loopback."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class LogService:
     """A real decision-log service on loopback: answers each POST with the next of ``statuses``
     (then ``default``) and keeps what it was sent."""
 
-    def __init__(self, statuses: list[int] | None = None, default: int = 204) -> None:
+    def __init__(self, statuses: list[int] | None = None, default: int = 204, delay_s: float = 0.0) -> None:
         self.statuses = list(statuses or [])
         self.default = default
         self.uploads: list[Upload] = []
@@ -35,6 +35,7 @@ class LogService:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                time.sleep(delay_s)  # a slow service: the sink lags behind
                 with service.lock:
                     status = service.statuses.pop(0) if service.statuses else service.default
                     service.uploads.append(

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import gzip
-import http.server
 import itertools
 import json
 import os
@@ -15,7 +13,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -257,59 +254,6 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     yield RedisServer(f"redis://127.0.0.1:{port}/0", process)
     process.terminate()
     process.wait(10)
-
-
-class LogReceiver:
-    """A real HTTP decision-log service on loopback (OPA's upload format: a gzip JSON array
-    per POST). ``fail_first`` answers 500 to that many uploads before accepting; ``delay_s``
-    slows every upload down (a lagging sink)."""
-
-    def __init__(self, fail_first: int = 0, delay_s: float = 0.0) -> None:
-        self.records: list[dict[str, Any]] = []
-        self.uploads = 0
-        self.failures_left = fail_first
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                time.sleep(delay_s)
-                with receiver.lock:
-                    receiver.uploads += 1
-                    if receiver.failures_left > 0:
-                        receiver.failures_left -= 1
-                        self.send_response(500)
-                        self.end_headers()
-                        return
-                    assert self.headers.get("Content-Encoding") == "gzip"
-                    receiver.records.extend(json.loads(gzip.decompress(body)))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, fmt: str, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/logs"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def decision_ids(self) -> list[str]:
-        with self.lock:
-            return [str(r["decision_id"]) for r in self.records]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
-
-
-@pytest.fixture
-def log_receiver() -> Iterator[LogReceiver]:
-    receiver = LogReceiver()
-    yield receiver
-    receiver.close()
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 
 from kubegate.webhook.certs import CertificateFiles
+from tests.audit.conftest import LogService
 from tests.webhook.conftest import (
     POLICIES,
-    LogReceiver,
     Webhook,
     admission_review,
     obj,
@@ -28,7 +28,7 @@ from tests.webhook.conftest import (
 LOAD_THREADS = 4
 
 
-def _serve(workdir: Path, certs: CertificateFiles, log_dir: Path, sink: Path, receiver: LogReceiver) -> Webhook:
+def _serve(workdir: Path, certs: CertificateFiles, log_dir: Path, sink: Path, receiver: LogService) -> Webhook:
     return start_webhook(
         workdir,
         certs,
@@ -67,7 +67,7 @@ def _load(hook: Webhook, answered: list[str], stop: threading.Event, numbers: it
 
 def test_kill_9_under_load_loses_no_record(tmp_path: Path, certs: CertificateFiles) -> None:
     log_dir, sink = tmp_path / "wal", tmp_path / "sink" / "decisions.jsonl"
-    receiver = LogReceiver(delay_s=0.2)  # the HTTP sink lags behind: it resends after the restart
+    receiver = LogService(delay_s=0.2)  # the HTTP sink lags behind: it resends after the restart
     try:
         hook = _serve(tmp_path / "first", certs, log_dir, sink, receiver)
         answered: list[str] = []
@@ -96,7 +96,7 @@ def test_kill_9_under_load_loses_no_record(tmp_path: Path, certs: CertificateFil
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 in_file = {r["kubegate"]["uid"] for r in read_jsonl(sink)}
-                over_http = {r["kubegate"]["uid"] for r in list(receiver.records)}
+                over_http = {r["kubegate"]["uid"] for r in receiver.accepted()}
                 if wanted <= in_file and wanted <= over_http:
                     break
                 time.sleep(0.2)
@@ -117,10 +117,10 @@ def test_kill_9_under_load_loses_no_record(tmp_path: Path, certs: CertificateFil
         # Every record is complete (strict mode: the input snapshot is there).
         assert all(r["input"]["review"]["uid"] == r["kubegate"]["uid"] for r in records)
 
-        http_uids = collections.Counter(r["kubegate"]["uid"] for r in receiver.records)
+        http_uids = collections.Counter(r["kubegate"]["uid"] for r in receiver.accepted())
         assert not wanted - set(http_uids), "answered decisions missing from the HTTP sink"
         # At least once over HTTP; a record sent again after the restart carries the same
         # decision_id, so the receiver can deduplicate to exactly the file sink's records.
-        assert {r["decision_id"] for r in receiver.records} == {r["decision_id"] for r in records}
+        assert {r["decision_id"] for r in receiver.accepted()} == {r["decision_id"] for r in records}
     finally:
         receiver.close()

@@ -39,7 +39,7 @@ import yaml
 
 from kubegate.errors import InputError, Location
 
-__all__ = ["DETECTORS", "MaskRule", "Redactor", "load_redaction_config"]
+__all__ = ["DETECTORS", "MaskRule", "Redactor", "load_redaction_config", "redactor_for"]
 
 DETECTORS = ("secret_data", "sensitive_env", "email", "card_number", "bearer_token", "private_key")
 _SENSITIVE_ENV = r"(?i)(pass(word|wd)?|secret|token|api[_-]?key|private[_-]?key|credential|auth|session|cookie|signing)"
@@ -321,6 +321,15 @@ def _apply_mask(node: Any, path: list[str], rule: MaskRule) -> int:
             node[key] = copy.deepcopy(rule.value)  # later rules must not edit the rule (or other records)
             hits += 1
     return hits
+
+
+def redactor_for(path: str | None) -> Redactor:
+    """The redactor a ``--redaction-config`` option asks for (the default detectors without one).
+
+    Raises:
+        InputError: see :func:`load_redaction_config`.
+    """
+    return load_redaction_config(path) if path else Redactor()
 
 
 def load_redaction_config(path: str) -> Redactor:

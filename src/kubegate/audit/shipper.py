@@ -63,7 +63,7 @@ class Shipper:
         sink.recover(wal.checkpoint_extra(sink.name))
         if self.position is None:
             # Register now, so the log keeps everything until this sink has it.
-            first = Position(wal._segments[0], 0)
+            first = wal.oldest()
             wal.save_checkpoint(sink.name, first, sink.checkpoint_extra())
             self.position = first
 

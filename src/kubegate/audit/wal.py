@@ -243,6 +243,11 @@ class WriteAheadLog:
         """Bytes that may still be appended before the bound applies."""
         return self.max_bytes - self._bytes
 
+    def oldest(self) -> Position:
+        """The position of the oldest record kept."""
+        with self._lock:
+            return Position(self._segments[0], 0)
+
     def pending_bytes(self, name: str) -> int:
         """Bytes of the log that shipper ``name`` has not read yet."""
         at = self.checkpoint(name)

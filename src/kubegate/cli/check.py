@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from kubegate.audit.logger import DecisionLogger, LogSettings
-from kubegate.audit.redact import Redactor, load_redaction_config
+from kubegate.audit.redact import redactor_for
 from kubegate.cli.report import CheckReport, ObjectResult, render_json, render_sarif, render_text
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
 from kubegate.engine.decision import DecisionObserver, ReviewResult
@@ -164,9 +164,8 @@ def _decision_logger(directory: str | None, mode: str, redaction_config: str | N
         if redaction_config:
             raise UsageError("--redaction-config needs --decision-log DIR")
         return None
-    redactor = load_redaction_config(redaction_config) if redaction_config else Redactor()
     settings = LogSettings(directory, mode="strict" if mode == "strict" else "standard", path="kubegate/check")
-    return DecisionLogger(settings, redactor=redactor)
+    return DecisionLogger(settings, redactor=redactor_for(redaction_config))
 
 
 @click.command("check")

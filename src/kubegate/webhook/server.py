@@ -18,7 +18,7 @@ from typing import Any
 import uvicorn
 
 from kubegate.audit.logger import DecisionLogger, LogSettings
-from kubegate.audit.redact import Redactor, load_redaction_config
+from kubegate.audit.redact import redactor_for
 from kubegate.audit.sinks import Sink, SinkError, parse_sink
 from kubegate.audit.tracing import TraceExporter, Tracing
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
@@ -134,7 +134,7 @@ def build_decision_logger(
         KubegateError: a bad sink spelling, redaction config or log directory.
     """
     parsed: list[Sink] = [parse_sink(spec) for spec in sinks]
-    redactor = load_redaction_config(redaction_config) if redaction_config else Redactor()
+    redactor = redactor_for(redaction_config)
 
     def shipped(sink: str, n: int) -> None:
         metrics.decision_log_shipped.labels(sink).inc(n)
