@@ -195,3 +195,37 @@ def test_regex_flags_in_parameters_are_warned_about() -> None:
     engine = Engine(objects=[TEMPLATE, flagged], builtin=False)
     (warning,) = engine.warnings
     assert "parameters.note" in warning.message and warning.code == "backend_divergence"
+
+
+# ---- hostile inputs (issue: request/object confusion, inputs the backend cannot hold)
+
+
+def test_review_refuses_an_ambiguous_argument_instead_of_reviewing_the_request_as_an_object() -> None:
+    engine = Engine(builtin=True)
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "shop"},
+        "spec": {"containers": [{"name": "c", "image": "nginx:latest", "securityContext": {"privileged": True}}]},
+    }
+    request = {"uid": "u-1", "kind": {"group": "", "version": "v1", "kind": "Pod"}, "operation": "CREATE",
+               "object": pod}
+    denied = engine.review(request)
+    assert not denied.allowed
+    assert not engine.review({**request, "apiVersion": "v1"}).allowed  # GVK kind: still the request
+    with pytest.raises(InputError) as info:
+        engine.review({**request, "apiVersion": "v1", "kind": "Pod"})
+    assert info.value.code == "ambiguous_review_input"
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [("api-\ud800", "invalid_unicode"), (10**400, "number_out_of_range")],
+)
+def test_review_of_values_the_backend_cannot_hold_is_a_clear_input_error(value: object, code: str) -> None:
+    engine = Engine(builtin=True)
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"x": value}},
+           "spec": {"containers": [{"name": "c", "image": "nginx"}]}}
+    with pytest.raises(InputError) as info:
+        engine.review(pod)
+    assert info.value.code == code

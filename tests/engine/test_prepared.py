@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubegate.engine.engine import build_review
+from kubegate.engine.inputs import build_review
 from kubegate.engine.prepared import prepare
 from kubegate.engine.regopy_backend import RegopyBackend
 from kubegate.policy.catalog import RegoFile, build_catalog

@@ -35,7 +35,7 @@ POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace":
 
 
 def review(uid: str = "u-1", namespace: str = "shop") -> dict:  # type: ignore[type-arg]
-    from kubegate.engine.engine import build_review
+    from kubegate.engine.inputs import build_review
 
     r = build_review({**POD, "metadata": {"name": "p", "namespace": namespace}})
     r["uid"] = uid

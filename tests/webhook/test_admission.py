@@ -67,3 +67,62 @@ def test_response_shape() -> None:
     denied = admission_response(request, Verdict(False, "[p] no"))
     assert denied["response"]["status"] == {"code": 403, "message": "[p] no"}
     assert "warnings" not in denied["response"]
+
+
+# ---- hostile bodies
+
+
+@pytest.mark.parametrize(
+    ("body", "depth"),
+    [
+        (b"1", 0),
+        (b"{}", 1),
+        (b'{"a": [1, {"b": "[[[{"}]}', 3),
+        (b'{"a\\"[": []}', 2),  # an escaped quote does not end the string
+        (b"[" * 5000 + b"]" * 5000, 5000),
+    ],
+)
+def test_json_depth_counts_nesting_outside_strings(body: bytes, depth: int) -> None:
+    from kubegate.webhook.admission import json_depth
+
+    assert json_depth(body) == depth
+
+
+def _body(doc: dict[str, object]) -> bytes:
+    return json.dumps(doc).encode()
+
+
+def test_a_request_nested_too_deeply_is_parsed_for_its_uid_and_marked() -> None:
+    doc = admission_review(obj("pod-good"))
+    node = doc["request"]["object"]["metadata"]  # type: ignore[index]
+    for _ in range(300):
+        node["x"] = {}
+        node = node["x"]
+    parsed = parse_admission_review(_body(doc))
+    assert parsed.input_error is not None and parsed.input_error.code == "input_too_deep"
+    assert parsed.uid == doc["request"]["uid"]  # type: ignore[index]
+    assert "object" not in parsed.request and parsed.request["operation"] == "CREATE"
+
+
+def test_a_body_too_deep_to_parse_is_a_400() -> None:
+    text = _body(admission_review(obj("pod-good"))).replace(b'"tier": "web"', b'"t": ' + b"[" * 3000 + b"]" * 3000)
+    with pytest.raises(AdmissionError) as info:
+        parse_admission_review(text)
+    assert info.value.code == "admission_review_too_deep" and info.value.status == 400
+
+
+def test_lone_surrogates_become_the_replacement_character_as_in_go() -> None:
+    text = _body(admission_review(obj("pod-good"))).replace(b"api-0", b"api-\\ud800").replace(b"uid-", b"\\udfffuid-")
+    parsed = parse_admission_review(text)
+    assert parsed.uid.startswith("\ufffduid-")
+    assert parsed.request["object"]["metadata"]["name"] == "api-\ufffd"
+    # a valid pair stays the character it encodes; invalid UTF-8 bytes are replaced too
+    text = _body(admission_review(obj("pod-good"))).replace(b"api-0", b"api-\\ud83d\\ude00\xff")
+    assert parse_admission_review(text).request["object"]["metadata"]["name"] == "api-\U0001f600\ufffd"
+
+
+def test_an_integer_of_more_than_4300_digits_is_a_400() -> None:
+    text = _body(admission_review(obj("pod-good"))).replace(b'"cc1"', b"1" * 5000)
+    with pytest.raises(AdmissionError) as info:
+        parse_admission_review(text)
+    assert info.value.code == "admission_review_not_json"

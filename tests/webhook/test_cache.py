@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from kubegate.engine.engine import build_review
+from kubegate.engine.inputs import build_review
 from kubegate.webhook.cache import DecisionCache, SharedCache, cache_key
 from kubegate.webhook.certs import CertificateFiles
 from kubegate.webhook.verdict import Verdict

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kubegate.engine.engine import build_review
+from kubegate.engine.inputs import build_review
 from kubegate.errors import InputError
 from kubegate.webhook.denylist import images_of, load_deny_list
 from tests.webhook.conftest import DENY_LIST, obj

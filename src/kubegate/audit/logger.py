@@ -25,7 +25,15 @@ from kubegate.audit.wal import FsyncPolicy, FullPolicy, Position, WriteAheadLog
 from kubegate.engine.decision import Decision, ReviewResult
 from kubegate.errors import KubegateError, Location, UsageError
 
-__all__ = ["DecisionLogger", "LogSettings"]
+__all__ = ["DecisionLogger", "LogSettings", "RecordError"]
+
+
+class RecordError(KubegateError):
+    """A decision record that cannot be built, redacted or serialised (a value it
+    cannot hold, or nesting beyond the recursion limit); the decision it records
+    must not be answered (the webhook denies with ``decision_log_error``)."""
+
+    code = "decision_record_invalid"
 
 
 def _version() -> str:
@@ -33,6 +41,23 @@ def _version() -> str:
         return metadata.version("kubegate")
     except metadata.PackageNotFoundError:  # pragma: no cover - source tree
         return "0+unknown"
+
+
+def _serialise(record: Mapping[str, Any]) -> bytes:
+    """JSON, UTF-8 where the text allows it; a string with a lone UTF-16 surrogate
+    (no UTF-8 form) makes the record ASCII with ``\\uXXXX`` escapes instead.
+
+    Raises:
+        RecordError: nesting beyond the recursion limit, or a value JSON cannot hold.
+    """
+    try:
+        text = json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str)
+        try:
+            return text.encode()
+        except UnicodeEncodeError:
+            return json.dumps(record, separators=(",", ":"), ensure_ascii=True, default=str).encode()
+    except (RecursionError, ValueError, TypeError) as exc:
+        raise RecordError(f"the decision record cannot be serialised: {type(exc).__name__}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -159,6 +184,8 @@ class DecisionLogger:
 
         Raises:
             LogFull: the log is at its bound and its policy refuses the record.
+            RecordError: the record cannot be built, redacted or serialised.
+            OSError: the log cannot be written.
         """
         if not self.enabled:
             return None
@@ -174,7 +201,10 @@ class DecisionLogger:
         return self._redact_and_append(record)
 
     def _redact_and_append(self, record: dict[str, Any]) -> str:
-        counts = self.redactor.redact(record)
+        try:
+            counts = self.redactor.redact(record)
+        except RecursionError:
+            raise RecordError("the decision record nests too deeply to be redacted") from None
         record["redaction"] = {"count": sum(counts.values()), "rules": counts}
         self.append(record)
         if self._on_record is not None:
@@ -182,8 +212,14 @@ class DecisionLogger:
         return str(record["decision_id"])
 
     def append(self, record: Mapping[str, Any]) -> Position:
-        """Appends an already built (and redacted) record."""
-        payload = json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+        """Appends an already built (and redacted) record.
+
+        Raises:
+            LogFull: see :meth:`record`.
+            RecordError: the record cannot be serialised.
+            OSError: the log cannot be written.
+        """
+        payload = _serialise(record)
         position = self.wal.append(payload)
         for shipper in self.shippers:
             shipper.notify()

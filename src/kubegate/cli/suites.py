@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubegate.engine.backend import Backend
-from kubegate.engine.engine import build_review
+from kubegate.engine.inputs import build_review
 from kubegate.engine.prepared import PreparedPolicySet, prepare
 from kubegate.errors import InputError, KubegateError, Location
 from kubegate.policy.catalog import build_catalog

@@ -18,18 +18,12 @@ from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
 from kubegate.engine.backend import Backend
 from kubegate.engine.decision import Decision, DecisionObserver, ReviewResult
 from kubegate.engine.hooks import HookFunction, HookRunner
+from kubegate.engine.inputs import build_review
 from kubegate.engine.prepared import PreparedPolicySet, prepare
-from kubegate.errors import ErrorList, InputError, KubegateError, UsageError
+from kubegate.errors import ErrorList, KubegateError, UsageError
 from kubegate.policy.catalog import Catalog, DslFile, PolicySources, RegoFile, build_catalog
 from kubegate.policy.inventory import Inventory
 from kubegate.policy.loader import builtin_sources, compile_dsl_sources, load_policy_objects, load_policy_paths
-from kubegate.policy.match import split_api_version
-from kubegate.policy.review import (
-    ADMISSION_GROUP,
-    request_from_admission_review,
-    review_from_object,
-    review_from_request,
-)
 from kubegate.policy.units import Policy
 
 __all__ = ["DEFAULT_ENFORCEMENT_POINT", "Engine"]
@@ -206,13 +200,20 @@ class Engine:
         Args:
             obj: a Kubernetes object (reviewed as a ``CREATE`` unless
                 ``operation`` says otherwise), an ``AdmissionReview``
-                (``admission.k8s.io/v1`` or ``v1beta1``) or its ``request``.
+                (``admission.k8s.io/v1`` or ``v1beta1``) or its ``request``;
+                which one is decided by the rules of
+                :mod:`kubegate.engine.inputs` (an argument that looks like
+                both an object and a request is refused, never guessed).
             operation: for objects: ``CREATE``, ``UPDATE``, ``DELETE``, ``CONNECT``.
             old_object: for objects: the previous version (UPDATE, DELETE).
             user_info: for objects: the requesting user.
 
         Raises:
-            InputError: the object or request is malformed.
+            InputError: the object or request is malformed (``invalid_object``,
+                ``ambiguous_review_input``, ``input_too_deep``,
+                ``invalid_admission_review``, ``invalid_admission_request``)
+                or cannot be given to the backend (``invalid_unicode``,
+                ``number_out_of_range``).
         """
         review = build_review(obj, operation=operation, old_object=old_object, user_info=user_info)
         result = self._prepared.review(review, self._executor, self._parallelism)
@@ -238,21 +239,3 @@ class Engine:
             self._executor.shutdown(wait=True)
             self._executor = None
             self._parallelism = 1
-
-
-def build_review(
-    obj: Mapping[str, Any],
-    *,
-    operation: str | None = None,
-    old_object: Mapping[str, Any] | None = None,
-    user_info: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """``input.review`` for an object, AdmissionRequest or AdmissionReview (see :meth:`Engine.review`)."""
-    if not isinstance(obj, Mapping):
-        raise InputError(f"cannot review a {type(obj).__name__}; expected an object", code="invalid_object")
-    group, _ = split_api_version(str(obj.get("apiVersion", "")))
-    if obj.get("kind") == "AdmissionReview" and group == ADMISSION_GROUP:
-        return review_from_request(request_from_admission_review(obj))
-    if "apiVersion" not in obj and ("object" in obj or "oldObject" in obj):
-        return review_from_request(obj)
-    return review_from_object(obj, operation=operation or "CREATE", old_object=old_object, user_info=user_info)

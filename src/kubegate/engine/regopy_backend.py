@@ -46,7 +46,7 @@ from regopy.rego_shared import (
 )
 
 from kubegate.engine.backend import REGEX_FLAGS, UNDEFINED, ModuleSource
-from kubegate.errors import BackendError, EvaluationError, KubegateError, Location, RegoCompileError
+from kubegate.errors import BackendError, EvaluationError, InputError, KubegateError, Location, RegoCompileError
 
 __all__ = ["RegopyBackend"]
 
@@ -87,6 +87,20 @@ def _escaped(text: str) -> bytes:
     return text.encode("utf-8")
 
 
+def _input_error(exc: Exception) -> InputError:
+    if isinstance(exc, UnicodeEncodeError):
+        return InputError(
+            f"the input has a string with a lone UTF-16 surrogate ({exc.object[exc.start:exc.end]!a}), "
+            "which is not valid Unicode",
+            code="invalid_unicode",
+        )
+    if isinstance(exc, OverflowError):
+        return InputError(
+            "the input has a number beyond the range the regopy backend holds", code="number_out_of_range"
+        )
+    return InputError("the input nests too deeply for the regopy backend", code="input_too_deep")
+
+
 def build_input(value: Any) -> Input:
     """Converts a JSON-compatible value into a regopy ``Input``.
 
@@ -97,6 +111,10 @@ def build_input(value: Any) -> Input:
 
     Raises:
         EvaluationError: for values JSON cannot represent.
+        InputError: ``invalid_unicode`` (a string with a lone UTF-16
+            surrogate, which has no UTF-8 form), ``number_out_of_range`` (an
+            integer beyond the float range, which this backend cannot hold),
+            ``input_too_deep`` (nesting beyond the recursion limit).
     """
     put_str, put_int, put_float = _lib.regoInputString, _lib.regoInputInt, _lib.regoInputFloat
     put_bool, put_null = _lib.regoInputBoolean, _lib.regoInputNull
@@ -134,7 +152,10 @@ def build_input(value: Any) -> Input:
 
     try:
         add(value)
-    except (EvaluationError, RecursionError, ctypes.ArgumentError) as exc:
+    except (UnicodeEncodeError, OverflowError, RecursionError) as exc:
+        _lib.regoFreeInput(handle)
+        raise _input_error(exc) from None
+    except (EvaluationError, ctypes.ArgumentError) as exc:
         _lib.regoFreeInput(handle)
         raise EvaluationError(f"input cannot be passed to the backend: {exc}") from None
     if failed:

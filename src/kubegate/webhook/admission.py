@@ -11,11 +11,15 @@ are truncated here the same way).
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kubegate.engine.inputs import MAX_INPUT_DEPTH, check_depth
 from kubegate.errors import InputError
 from kubegate.webhook.verdict import Verdict
 
@@ -24,6 +28,7 @@ __all__ = [
     "AdmissionError",
     "AdmissionRequest",
     "admission_response",
+    "json_depth",
     "parse_admission_review",
 ]
 
@@ -52,12 +57,18 @@ class AdmissionRequest:
     Attributes:
         api_version: ``admission.k8s.io/v1`` or ``admission.k8s.io/v1beta1``.
         uid: the request uid to echo.
-        request: the ``request`` object as sent (camelCase keys).
+        request: the ``request`` object as sent (camelCase keys); when
+            ``input_error`` is set, only its top-level scalar fields and
+            ``kind``/``userInfo`` (what the decision record keeps).
+        input_error: why the request, although a well-formed AdmissionReview
+            whose uid can be echoed, cannot be reviewed (``input_too_deep``);
+            the service denies it whatever the failure mode.
     """
 
     api_version: str
     uid: str
     request: Mapping[str, Any]
+    input_error: InputError | None = None
 
     @property
     def kind(self) -> str:
@@ -81,20 +92,97 @@ class AdmissionRequest:
         return bool(self.request.get("dryRun"))
 
 
-def parse_admission_review(body: bytes) -> AdmissionRequest:
+# Everything between two quotes (escapes included), then the brackets that are left.
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKETS = bytes.maketrans(b"{[}]", b"\x01\x01\xff\xff")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"{[}]")
+# A UTF-16 surrogate escape (\ud800-\udfff) in the JSON text; raw surrogate bytes are
+# invalid UTF-8 and are replaced while decoding.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def json_depth(body: bytes) -> int:
+    """How deeply objects and arrays nest in a JSON text (``{}`` is 1), without parsing it.
+
+    Linear in the size of ``body`` and done in C (a regex pass, a translate
+    and an accumulate), so it can run before :func:`json.loads`, whose
+    recursion a hostile body could exhaust.
+    """
+    brackets = _STRINGS.sub(b"", body).translate(_BRACKETS, _NOT_BRACKETS)
+    return max(itertools.accumulate(memoryview(brackets).cast("b")), default=0)
+
+
+def _go_strings(value: Any) -> Any:
+    """``value`` with lone UTF-16 surrogates replaced by U+FFFD, as Go's encoding/json
+    decodes them (https://pkg.go.dev/encoding/json#Unmarshal): what the API server
+    would store is what policies see. Iterative; returns a new value."""
+
+    def fix(text: str) -> str:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+    if isinstance(value, str):
+        return fix(value)
+    root: list[Any] = [value]
+    stack: list[Any] = [root]
+    while stack:
+        node = stack.pop()
+        items = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
+        if isinstance(node, dict):
+            node.clear()
+        for key, child in items:
+            if isinstance(child, str):
+                child = fix(child)
+            elif isinstance(child, (dict, list)):
+                stack.append(child)
+            if isinstance(node, dict):
+                node[fix(key) if isinstance(key, str) else key] = child
+            else:
+                node[key] = child
+    return root[0]
+
+
+def _shallow(request: Mapping[str, Any]) -> dict[str, Any]:
+    """What a request that cannot be reviewed keeps for its decision record."""
+    kept: dict[str, Any] = {k: v for k, v in request.items() if isinstance(v, (str, int, float, bool)) or v is None}
+    for key in ("kind", "resource", "userInfo"):
+        value = request.get(key)
+        if isinstance(value, Mapping):
+            with contextlib.suppress(InputError):
+                check_depth(value, 3)
+                kept[key] = value
+    return kept
+
+
+def parse_admission_review(body: bytes, max_depth: int = MAX_INPUT_DEPTH) -> AdmissionRequest:
     """Parses and validates an AdmissionReview request body.
 
+    Args:
+        body: the HTTP request body (UTF-8 JSON).
+        max_depth: deepest nesting of objects and arrays below ``request``
+            that is reviewed; a deeper request is returned with
+            ``input_error`` set (``input_too_deep``), to be denied.
+
+    Invalid UTF-8 and lone UTF-16 surrogates become U+FFFD, as Go's
+    encoding/json (and so the API server) reads them.
+
     Raises:
-        AdmissionError: ``admission_review_not_json`` (not JSON),
-            ``admission_review_invalid`` (not an AdmissionReview with a
-            ``request`` object), ``admission_version_unsupported`` (another
-            ``apiVersion``), ``admission_uid_missing`` (no ``request.uid``).
-            All with HTTP status 400.
+        AdmissionError: ``admission_review_not_json`` (not JSON, or an
+            integer of more than 4300 digits), ``admission_review_too_deep``
+            (nesting too deep to parse at all), ``admission_review_invalid``
+            (not an AdmissionReview with a ``request`` object),
+            ``admission_version_unsupported`` (another ``apiVersion``),
+            ``admission_uid_missing`` (no ``request.uid``). All with HTTP
+            status 400.
     """
+    text = body.decode("utf-8", "replace")
     try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        doc = json.loads(text)
+    except RecursionError:
+        raise AdmissionError("request body nests too deeply to parse", code="admission_review_too_deep") from None
+    except ValueError as exc:
         raise AdmissionError(f"request body is not JSON: {exc}", code="admission_review_not_json") from None
+    if _SURROGATE_ESCAPE.search(text):
+        doc = _go_strings(doc)
     if not isinstance(doc, dict):
         raise AdmissionError(f"request body is a JSON {type(doc).__name__}, not an AdmissionReview object")
     if doc.get("kind") != "AdmissionReview":
@@ -111,6 +199,13 @@ def parse_admission_review(body: bytes) -> AdmissionRequest:
     uid = request.get("uid")
     if not isinstance(uid, str) or not uid:
         raise AdmissionError("AdmissionReview request has no uid", code="admission_uid_missing")
+    depth = json_depth(body)
+    if depth - 1 > max_depth:  # the request is the AdmissionReview's second level
+        problem = InputError(
+            f"the request nests {depth - 1} levels of objects and arrays; at most {max_depth} are reviewed",
+            code="input_too_deep",
+        )
+        return AdmissionRequest(str(api_version), uid, _shallow(request), problem)
     return AdmissionRequest(str(api_version), uid, request)
 
 

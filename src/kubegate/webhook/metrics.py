@@ -21,12 +21,19 @@ _ADMISSION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0
 _POLICY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 
 
+# Label values taken from requests are bounded: a client sending a new kind per
+# request must not grow the registry (and the server's memory) without end.
+_MAX_KINDS = 500
+_OPERATIONS = frozenset(("CREATE", "UPDATE", "DELETE", "CONNECT", ""))
+
+
 class WebhookMetrics:
     """Every metric the webhook exports, registered in its own registry."""
 
     def __init__(self) -> None:
         disable_created_metrics()  # type: ignore[no-untyped-call]  # no ``_created`` series: they double the exposition for no use here
         self.registry = CollectorRegistry(auto_describe=True)
+        self._kinds: set[str] = set()
         r = self.registry
         self.requests = Counter(
             "kubegate_admission_requests",
@@ -94,6 +101,11 @@ class WebhookMetrics:
             "kubegate_policy_load_errors", "Errors reported when the serving policy set was loaded.", registry=r
         )
         self.queue = Gauge("kubegate_evaluation_queue", "Evaluations queued or running.", registry=r)
+        self.workers_overdue = Gauge(
+            "kubegate_workers_overdue",
+            "Evaluation workers still busy on an evaluation whose time limit has passed.",
+            registry=r,
+        )
         self.reloads = Counter(
             "kubegate_policy_reloads",
             "Policy updates, by result (applied, partial, rejected, unchanged).",
@@ -183,6 +195,24 @@ class WebhookMetrics:
         self._lookups = 0
         self._hits = 0
         self._dropped_seen = 0
+        self.policy_suspect_changes = Counter(
+            "kubegate_policy_suspect_changes",
+            "Changed policy files held back because they lost every rule (likely read while being rewritten).",
+            registry=r,
+        )
+        self.policy_suspect_files = Gauge(
+            "kubegate_policy_suspect_files", "Policy files held back at their last good version now.", registry=r
+        )
+
+    def admission(self, decision: str, operation: str, kind: str) -> None:
+        """Counts one answered request; ``kind`` values past the first 500 seen
+        (and operations that are not Kubernetes operations) count as ``other``."""
+        if kind not in self._kinds:
+            if len(self._kinds) < _MAX_KINDS:
+                self._kinds.add(kind)
+            else:
+                kind = "other"
+        self.requests.labels(decision, operation if operation in _OPERATIONS else "other", kind).inc()
 
     def cache_lookup(self, tier: str | None) -> None:
         """Records a cache lookup: ``tier`` is where it hit, ``None`` for a miss."""

@@ -10,7 +10,9 @@ The price: a thread cannot be interrupted. When the time limit passes the
 caller gets :class:`EvaluationTimeout` at once and answers per the failure
 mode, but the evaluation runs on and keeps its place in the pool until it
 ends. The pool therefore counts capacity until the work really finishes
-(backpressure stays honest) and reports workers busy for too long
+(backpressure stays honest), reports at once the workers still busy past
+their time limit (:meth:`EvaluationPool.overdue`: ``/healthz`` and the
+``kubegate_workers_overdue`` gauge) and those busy for too long
 (:meth:`EvaluationPool.stuck`), which ``/healthz`` turns into a failing
 liveness probe so the kubelet restarts a webhook wedged by a runaway policy.
 """
@@ -61,7 +63,7 @@ class EvaluationPool:
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="kubegate-review")
         self._lock = threading.Lock()
         self._unfinished = 0
-        self._started: dict[int, float] = {}
+        self._started: dict[int, tuple[float, float]] = {}  # thread -> (start, deadline), monotonic s
 
     @property
     def unfinished(self) -> int:
@@ -73,7 +75,14 @@ class EvaluationPool:
         """How many workers have been on one evaluation for more than ``older_than_s`` seconds."""
         now = time.monotonic()
         with self._lock:
-            return sum(1 for started in self._started.values() if now - started > older_than_s)
+            return sum(1 for started, _ in self._started.values() if now - started > older_than_s)
+
+    def overdue(self) -> int:
+        """How many workers are still on an evaluation whose time limit has passed
+        (its caller was already answered; the worker is lost until it ends)."""
+        now = time.monotonic()
+        with self._lock:
+            return sum(1 for _, deadline in self._started.values() if now > deadline)
 
     async def run(self, fn: Callable[[], T], timeout_s: float) -> T:
         """Runs ``fn`` on a worker and returns its result.
@@ -84,10 +93,14 @@ class EvaluationPool:
 
         Raises:
             PoolFull: no capacity left; ``fn`` was not started.
-            EvaluationTimeout: ``timeout_s`` passed; ``fn`` is cancelled if it
-                had not started, else it finishes in the background.
+            EvaluationTimeout: ``timeout_s`` passed (or is not positive: ``fn``
+                is then not started); ``fn`` is cancelled if it had not
+                started, else it finishes in the background.
             Exception: whatever ``fn`` raised.
         """
+        if timeout_s <= 0:
+            raise EvaluationTimeout("no time was left for the evaluation")
+        deadline = time.monotonic() + timeout_s
         with self._lock:
             if self._unfinished >= self.capacity:
                 raise PoolFull(
@@ -95,7 +108,7 @@ class EvaluationPool:
                 )
             self._unfinished += 1
         try:
-            future: Future[T] = self._executor.submit(self._timed, fn)
+            future: Future[T] = self._executor.submit(self._timed, fn, deadline)
         except BaseException:
             self._release(None)
             raise
@@ -105,10 +118,10 @@ class EvaluationPool:
         except TimeoutError:
             raise EvaluationTimeout(f"evaluation took longer than {timeout_s * 1000:.0f} ms") from None
 
-    def _timed(self, fn: Callable[[], T]) -> T:
+    def _timed(self, fn: Callable[[], T], deadline: float) -> T:
         ident = threading.get_ident()
         with self._lock:
-            self._started[ident] = time.monotonic()
+            self._started[ident] = (time.monotonic(), deadline)
         try:
             return fn()
         finally:

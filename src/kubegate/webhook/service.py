@@ -35,7 +35,7 @@ from kubegate.audit.record import DecisionFacts, facts_from_result
 from kubegate.audit.tracing import Tracing
 from kubegate.audit.wal import LogFull
 from kubegate.engine.decision import ReviewResult
-from kubegate.engine.engine import build_review
+from kubegate.engine.inputs import build_review
 from kubegate.errors import InputError, KubegateError
 from kubegate.lifecycle.manager import PolicyManager
 from kubegate.lifecycle.snapshot import RoutedReview, Snapshot
@@ -78,6 +78,11 @@ class WebhookSettings:
     redis_url: str | None = None
     stuck_after_s: float = 30.0
     max_body_bytes: int = 3 * 1024 * 1024
+
+
+def _remaining(deadline: float) -> float:
+    """Seconds left until ``deadline`` (``time.perf_counter()`` time), never negative."""
+    return max(0.0, deadline - time.perf_counter())
 
 
 class _Answer(NamedTuple):
@@ -148,17 +153,21 @@ class AdmissionService:
         """
         start = time.perf_counter()
         start_ns = time.time_ns()
-        try:
-            review = build_review(request.request)
-        except InputError as exc:
-            raise AdmissionError(exc.message, code=exc.code) from None
-        answer = await self._decide(review)
+        deadline = start + self.settings.max_evaluation_time_ms / 1000
+        if request.input_error is not None:  # a well-formed AdmissionReview that cannot be reviewed
+            review, answer = dict(request.request), self._invalid_input(request.input_error)
+        else:
+            try:
+                review = build_review(request.request, shape="admission_request", max_depth=None)
+            except InputError as exc:
+                raise AdmissionError(exc.message, code=exc.code) from None
+            answer = await self._answer(review, deadline)
         verdict, cache_tier, version = answer.verdict, answer.cache, answer.version
         if self.decision_log is not None:
             verdict = await self._record(review, answer, int((time.perf_counter() - start) * 1e9))
         elapsed = time.perf_counter() - start
         decision = "allow" if verdict.allowed else "deny"
-        self.metrics.requests.labels(decision, request.operation, request.kind).inc()
+        self.metrics.admission(decision, request.operation, request.kind)
         self.metrics.duration.observe(elapsed)
         if self.tracing is not None:
             self.tracing.admission_span(
@@ -216,14 +225,39 @@ class AdmissionService:
         except LogFull as exc:
             self.metrics.decision_log_refused.inc()
             return Verdict(False, f"kubegate: {exc.message}", reason="decision_log_full", code=500, cacheable=False)
-        except (KubegateError, OSError) as exc:  # a record that cannot be built or written: never answered unlogged
-            problem = f"{exc.code}: {exc.message}" if isinstance(exc, KubegateError) else f"disk: {exc}"
+        except Exception as exc:  # a record that cannot be built or written: never answered unlogged
+            if isinstance(exc, KubegateError):
+                problem = f"{exc.code}: {exc.message}"
+            elif isinstance(exc, OSError):
+                problem = f"disk: {exc}"
+            else:  # a value the record cannot hold: a bug, but the answer must still not go out unlogged
+                problem = f"record: {type(exc).__name__}"
+                _log.exception("cannot build the decision record")
             _log.error("cannot write the decision record: %s", problem)
             self.metrics.decision_log_refused.inc()
             return Verdict(False, f"kubegate: {problem}", reason="decision_log_error", code=500)
         return verdict
 
-    async def _decide(self, review: dict[str, Any]) -> _Answer:
+    def _invalid_input(self, error: InputError) -> _Answer:
+        """Input that cannot be reviewed is denied whatever the failure mode: the failure
+        mode is for kubegate being unable to decide, not for requests built to be undecidable."""
+        self.metrics.rejected.labels("invalid_input").inc()
+        message = f"kubegate: the request cannot be reviewed: {error.code}: {error.message}"
+        return _Answer(Verdict(False, message, reason="invalid_input", code=400, cacheable=False), "", "", None)
+
+    async def _answer(self, review: dict[str, Any], deadline: float) -> _Answer:
+        """:meth:`_decide`, with every unforeseen error turned into a recorded denial."""
+        try:
+            return await self._decide(review, deadline)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # never an unrecorded answer, never failure mode allow for a bug
+            _log.exception("unexpected error while deciding a request")
+            self.metrics.rejected.labels("error").inc()
+            message = f"kubegate: internal error: {type(exc).__name__}"
+            return _Answer(Verdict(False, message, reason="internal_error", code=500, cacheable=False), "", "", None)
+
+    async def _decide(self, review: dict[str, Any], deadline: float) -> _Answer:
         mode = self.settings.failure_mode
         rule = self.deny_list.match(review)
         if rule is not None:
@@ -240,24 +274,24 @@ class AdmissionService:
         if cached is not None:
             return _Answer(cached, tier, version, None)
         if not key:
-            verdict, result = await self._evaluated(snapshot, review)
+            verdict, result = await self._evaluated(snapshot, review, deadline)
             return _Answer(verdict, "", version, result)
         leader = self._inflight.get(key)
         if leader is not None:  # the same request is being evaluated: wait for its answer
             try:
-                verdict = await asyncio.wait_for(asyncio.shield(leader), self.settings.max_evaluation_time_ms / 1000)
+                verdict = await asyncio.wait_for(asyncio.shield(leader), _remaining(deadline))
             except TimeoutError:
                 verdict = self._timed_out()
             except asyncio.CancelledError:
                 if not leader.cancelled():
                     raise  # this request itself was cancelled
-                verdict, result = await self._evaluated(snapshot, review)  # the leader went away
+                verdict, result = await self._evaluated(snapshot, review, deadline)  # the leader went away
                 return _Answer(verdict, "miss", version, result)
             return _Answer(verdict, "coalesced", version, None)
         future: asyncio.Future[Verdict] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            verdict, result = await self._evaluated(snapshot, review)
+            verdict, result = await self._evaluated(snapshot, review, deadline)
             future.set_result(verdict)
         finally:
             del self._inflight[key]
@@ -267,18 +301,22 @@ class AdmissionService:
             self._cache_put(key, verdict)
         return _Answer(verdict, "miss", version, result)
 
-    async def _evaluated(self, snapshot: Snapshot, review: dict[str, Any]) -> tuple[Verdict, ReviewResult | None]:
-        """Evaluates on the pool; every way of not deciding becomes a failure-mode verdict."""
+    async def _evaluated(
+        self, snapshot: Snapshot, review: dict[str, Any], deadline: float
+    ) -> tuple[Verdict, ReviewResult | None]:
+        """Evaluates on the pool until ``deadline`` (``time.perf_counter()`` seconds);
+        every way of not deciding becomes a failure-mode verdict, input the backend
+        cannot take a denial."""
         mode = self.settings.failure_mode
         try:
-            routed = await self.pool.run(
-                lambda: self._evaluate(snapshot, review), self.settings.max_evaluation_time_ms / 1000
-            )
+            routed = await self.pool.run(lambda: self._evaluate(snapshot, review), _remaining(deadline))
         except PoolFull as exc:
             self.metrics.rejected.labels("queue_full").inc()
             return failure_verdict("queue_full", f"too many requests: {exc.message}", mode), None
         except EvaluationTimeout:
             return self._timed_out(), None
+        except InputError as exc:
+            return self._invalid_input(exc).verdict, None
         except KubegateError as exc:
             self.metrics.rejected.labels("error").inc()
             return failure_verdict("evaluation_error", f"{exc.code}: {exc.message}", mode), None
