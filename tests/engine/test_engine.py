@@ -224,8 +224,8 @@ def test_review_refuses_an_ambiguous_argument_instead_of_reviewing_the_request_a
 )
 def test_review_of_values_the_backend_cannot_hold_is_a_clear_input_error(value: object, code: str) -> None:
     engine = Engine(builtin=True)
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"x": value}},
-           "spec": {"containers": [{"name": "c", "image": "nginx"}]}}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+           "spec": {"containers": [{"name": "c", "image": "nginx", "workingDir": value}]}}
     with pytest.raises(InputError) as info:
         engine.review(pod)
     assert info.value.code == code

@@ -126,3 +126,11 @@ def test_an_integer_of_more_than_4300_digits_is_a_400() -> None:
     with pytest.raises(AdmissionError) as info:
         parse_admission_review(text)
     assert info.value.code == "admission_review_not_json"
+
+
+@pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity"])
+def test_nan_and_infinity_literals_are_not_json(literal: bytes) -> None:
+    text = _body(admission_review(obj("pod-good"))).replace(b'"cc1"', literal)
+    with pytest.raises(AdmissionError) as info:
+        parse_admission_review(text)
+    assert info.value.code == "admission_review_not_json"

@@ -141,6 +141,10 @@ def _go_strings(value: Any) -> Any:
     return root[0]
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259 has no NaN or Infinity)")
+
+
 def _shallow(request: Mapping[str, Any]) -> dict[str, Any]:
     """What a request that cannot be reviewed keeps for its decision record."""
     kept: dict[str, Any] = {k: v for k, v in request.items() if isinstance(v, (str, int, float, bool)) or v is None}
@@ -166,8 +170,8 @@ def parse_admission_review(body: bytes, max_depth: int = MAX_INPUT_DEPTH) -> Adm
     encoding/json (and so the API server) reads them.
 
     Raises:
-        AdmissionError: ``admission_review_not_json`` (not JSON, or an
-            integer of more than 4300 digits), ``admission_review_too_deep``
+        AdmissionError: ``admission_review_not_json`` (not JSON, ``NaN`` or
+            ``Infinity`` literals, or an integer of more than 4300 digits), ``admission_review_too_deep``
             (nesting too deep to parse at all), ``admission_review_invalid``
             (not an AdmissionReview with a ``request`` object),
             ``admission_version_unsupported`` (another ``apiVersion``),
@@ -176,7 +180,7 @@ def parse_admission_review(body: bytes, max_depth: int = MAX_INPUT_DEPTH) -> Adm
     """
     text = body.decode("utf-8", "replace")
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, parse_constant=_no_constant)
     except RecursionError:
         raise AdmissionError("request body nests too deeply to parse", code="admission_review_too_deep") from None
     except ValueError as exc:
