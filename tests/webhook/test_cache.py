@@ -145,3 +145,22 @@ def test_webhook_keeps_answering_when_redis_goes_away(tmp_path: Path, certs: Cer
         if redis.poll() is None:
             redis.kill()
             redis.wait()
+
+
+def test_the_memory_cache_is_bounded_in_bytes_and_skips_huge_verdicts() -> None:
+    """Fuzz finding: verdicts quoting a 1 MB object name filled the cache by count, not size."""
+    from kubegate.webhook.cache import DecisionCache, verdict_size
+    from kubegate.webhook.verdict import Verdict
+
+    cache = DecisionCache(max_entries=1000, ttl_s=60, max_bytes=1_000_000)
+    cache.put("huge", Verdict(False, "[p] " + "x" * 20_000))  # over 1 % of the bound: not cached
+    assert cache.get("huge") is None
+    medium = Verdict(False, "[p] " + "y" * 5000)
+    for i in range(500):
+        cache.put(f"k{i}", medium)
+    assert cache.bytes <= 1_000_000 and len(cache) == 1_000_000 // verdict_size(medium)
+    assert cache.get("k499") is medium and cache.get("k0") is None  # the oldest went first
+    small = DecisionCache(max_entries=3, ttl_s=60)
+    for i in range(5):
+        small.put(f"k{i}", Verdict(True))
+    assert len(small) == 3 and small.get("k4") is not None

@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 
 from kubegate.webhook.verdict import Verdict
 
-__all__ = ["DecisionCache", "SharedCache", "cache_key"]
+__all__ = ["DecisionCache", "SharedCache", "cache_key", "verdict_size"]
 
 _log = logging.getLogger("kubegate.webhook.cache")
 
@@ -44,16 +44,34 @@ def cache_key(policy_set_version: str, review: Mapping[str, Any]) -> str:
     return hashlib.sha256(f"{policy_set_version}\n{canonical}".encode()).hexdigest()
 
 
+def verdict_size(verdict: Verdict) -> int:
+    """Approximate bytes a cached verdict holds: its texts, and 200 per policy and violation.
+
+    Messages quote the request (an object's name, an image), so a hostile
+    request can make a verdict megabytes large; the cache is bounded by this.
+    """
+    size = 512 + len(verdict.message) + sum(len(w) for w in verdict.warnings)
+    facts = verdict.facts
+    if facts is not None:
+        size += len(facts.message) + sum(len(w) for w in facts.warnings) + 200 * len(facts.policies)
+        size += sum(200 + len(str(v.get("message", ""))) for v in facts.violations)
+    return size
+
+
 class DecisionCache:
-    """In-process LRU + TTL cache of verdicts (thread-safe).
+    """In-process LRU + TTL cache of verdicts (thread-safe), bounded in entries and bytes.
 
     Args:
-        max_entries: capacity; the least recently used entry goes first.
+        max_entries: capacity in entries; the least recently used entry goes first.
         ttl_s: seconds an entry lives (default 10).
+        max_bytes: capacity in bytes as :func:`verdict_size` counts them
+            (default 64 MiB); a verdict over 1 % of it is not cached.
     """
 
-    def __init__(self, max_entries: int = 10_000, ttl_s: float = 10.0) -> None:
-        self._cache: TTLCache[str, Verdict] = TTLCache(maxsize=max_entries, ttl=ttl_s)
+    def __init__(self, max_entries: int = 10_000, ttl_s: float = 10.0, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self.max_entries = max_entries
+        self._largest = max_bytes // 100
+        self._cache: TTLCache[str, Verdict] = TTLCache(maxsize=max_bytes, ttl=ttl_s, getsizeof=verdict_size)
         self._lock = threading.Lock()
 
     def get(self, key: str) -> Verdict | None:
@@ -61,8 +79,18 @@ class DecisionCache:
             return self._cache.get(key)
 
     def put(self, key: str, verdict: Verdict) -> None:
+        if verdict_size(verdict) > self._largest:
+            return
         with self._lock:
+            while len(self._cache) >= self.max_entries and key not in self._cache:
+                self._cache.popitem()  # least recently used first
             self._cache[key] = verdict
+
+    @property
+    def bytes(self) -> int:
+        """Bytes held, as :func:`verdict_size` counts them."""
+        with self._lock:
+            return int(self._cache.currsize)
 
     def __len__(self) -> int:
         with self._lock:
