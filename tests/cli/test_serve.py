@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from kubegate.errors import UsageError
+from kubegate.webhook.server import ServeConfig, parse_address
+from kubegate.webhook.transport import TransportLimits
 
 
 def serve(*args: str) -> subprocess.CompletedProcess[str]:
@@ -32,3 +39,35 @@ def test_bad_numbers_and_combinations(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "--max-evaluation-time" in proc.stderr
     proc = serve("--tls-cert", str(tmp_path / "x.crt"))
     assert proc.returncode == 2 and "--insecure-http cannot be combined" in proc.stderr
+
+
+def test_bad_transport_and_tls_options_are_refused_before_listening() -> None:
+    cases = [
+        (("--header-timeout", "0"), "--header-timeout"),
+        (("--max-connections", "0"), "--max-connections"),
+        (("--tls-min-version", "1.1"), "--tls-min-version"),
+        (("--tls-ciphers", "NO-SUCH-SUITE"), "no TLS 1.2 cipher suite matches 'NO-SUCH-SUITE'"),
+        (("--port", "8443", "--health-addr", ":8443"), "--health-addr :8443 is the admission port"),
+    ]
+    for args, message in cases:
+        proc = serve(*args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert message in proc.stderr, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr
+
+
+def test_serve_config_checks_limits_and_addresses() -> None:
+    bad = [
+        (ServeConfig(insecure_http=True, limits=TransportLimits(idle_timeout_s=0)), "--idle-timeout"),
+        (ServeConfig(insecure_http=True, limits=TransportLimits(max_header_bytes=100)), "--max-header-bytes"),
+        (ServeConfig(insecure_http=True, health_addr="9090"), "--health-addr '9090': expected HOST:PORT or :PORT"),
+        (ServeConfig(insecure_http=True, health_addr="127.0.0.1:70000"), "expected HOST:PORT or :PORT"),
+        (ServeConfig(insecure_http=True, host="127.0.0.1", health_addr="0.0.0.0:8443"), "is the admission port"),
+    ]
+    for config, message in bad:
+        with pytest.raises(UsageError, match=re.escape(message)):
+            config.check()
+    ServeConfig(insecure_http=True, host="127.0.0.1", health_addr="127.0.0.2:8443").check()
+    assert parse_address(":9090") == ("0.0.0.0", 9090)
+    assert parse_address("127.0.0.1:9090") == ("127.0.0.1", 9090)
+    assert parse_address("[::1]:9090") == ("::1", 9090)

@@ -47,7 +47,18 @@ def test_deployment_is_highly_available_and_locked_down(rendered: dict[str, dict
     (container,) = pod["containers"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert container["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    # Probes and metrics on the plain health port (the admission port may require client certificates).
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert f"--port={ports['https']}" in container["args"]
+    assert f"--health-addr=:{ports['health']}" in container["args"]
+    for probe in (container["readinessProbe"], container["livenessProbe"]):
+        assert probe["httpGet"]["port"] == "health" and probe["httpGet"]["scheme"] == "HTTP"
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == str(ports["health"])
+    assert annotations["prometheus.io/path"] == "/metrics"
+    # The Service exposes only the admission port.
+    assert [p["targetPort"] for p in rendered["Service"]["spec"]["ports"]] == ["https"]
     sc = container["securityContext"]
     assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
     assert sc["capabilities"]["drop"] == ["ALL"] and sc["runAsNonRoot"] is True

@@ -171,7 +171,7 @@ def test_bad_requests_get_clear_4xx_and_the_server_keeps_serving(webhook: Webhoo
 
 def test_health_readiness_and_metric_names(webhook: Webhook) -> None:
     with webhook.client() as c:
-        assert c.get("/healthz").json() == {"status": "ok"}
+        assert c.get("/healthz").json()["status"] == "ok"
         ready = c.get("/readyz").json()
         assert ready["ready"] is True and ready["policies"] >= 9 and ready["loadErrors"] == 0
         text = c.get("/metrics").text

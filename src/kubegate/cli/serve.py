@@ -5,7 +5,11 @@ background after the server starts: ``/readyz`` turns 200 once the policy
 set is loaded, ``/validate`` answers per ``--failure-mode`` until then.
 Serves HTTPS with ``--tls-cert``/``--tls-key`` (reloaded when they change on
 disk), optional mutual TLS with ``--client-ca``; plain HTTP only with
-``--insecure-http``. See ``kubegate.webhook`` for the decision path.
+``--insecure-http``. ``--health-addr`` adds a plain-HTTP port for
+``/healthz``, ``/readyz`` and ``/metrics`` only. The transport limits
+(``--header-timeout`` ... ``--max-connections``) and the TLS settings are
+described in docs/reliability.md, "Transport limits". See
+``kubegate.webhook`` for the decision path.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from kubegate.cli.check import load_parameters
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
 from kubegate.webhook.server import ServeConfig, build_server
 from kubegate.webhook.service import WebhookSettings
+from kubegate.webhook.tls import INTERMEDIATE_TLS12_CIPHERS, TlsPolicy
+from kubegate.webhook.transport import TransportLimits
 
 __all__ = ["serve"]
 
@@ -38,6 +44,66 @@ __all__ = ["serve"]
 @click.option("--tls-key", type=click.Path(), help="Private key of the serving certificate (PEM).")
 @click.option("--client-ca", type=click.Path(), help="CA bundle: require client certificates it signed (mutual TLS).")
 @click.option("--insecure-http", is_flag=True, help="Serve plain HTTP (only behind a TLS-terminating proxy).")
+@click.option(
+    "--tls-min-version",
+    type=click.Choice(["1.2", "1.3"]),
+    default="1.2",
+    show_default=True,
+    help="Oldest TLS version accepted.",
+)
+@click.option(
+    "--tls-ciphers",
+    default=INTERMEDIATE_TLS12_CIPHERS,
+    show_default="Mozilla intermediate: ECDHE/DHE with AES-GCM or ChaCha20-Poly1305",
+    help="TLS 1.2 cipher suites (OpenSSL cipher string); TLS 1.3 suites are all AEAD and fixed.",
+)
+@click.option(
+    "--health-addr",
+    metavar="HOST:PORT",
+    help="Also serve /healthz, /readyz and /metrics (only those) over plain HTTP here, e.g. :9090. Default: off.",
+)
+@click.option(
+    "--header-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds for a whole request head to arrive (from connection start or the previous response); else 408.",
+)
+@click.option(
+    "--body-timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds for a whole request body to arrive after its head; else 408.",
+)
+@click.option(
+    "--idle-timeout",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds a connection may send nothing (new or kept alive) before it is closed.",
+)
+@click.option(
+    "--tls-handshake-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds for the TLS handshake (and the closing handshake).",
+)
+@click.option(
+    "--max-connections",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Open connections per port; one more is answered 503 and closed at once.",
+)
+@click.option(
+    "--max-header-bytes",
+    default=16 * 1024,
+    show_default=True,
+    type=click.IntRange(min=1024),
+    help="Largest request head (request line and headers), in bytes; larger gets 431.",
+)
 @click.option(
     "--failure-mode",
     type=click.Choice(["deny", "allow"]),
@@ -107,6 +173,15 @@ def serve(
     tls_key: str | None,
     client_ca: str | None,
     insecure_http: bool,
+    tls_min_version: str,
+    tls_ciphers: str,
+    health_addr: str | None,
+    header_timeout: float,
+    body_timeout: float,
+    idle_timeout: float,
+    tls_handshake_timeout: float,
+    max_connections: int,
+    max_header_bytes: int,
     failure_mode: str,
     max_evaluation_time: float,
     workers: int,
@@ -135,6 +210,11 @@ def serve(
     trace_endpoint: str | None,
 ) -> None:
     """Run the validating admission webhook (POST /validate, /healthz, /readyz, /metrics).
+
+    Slow or idle clients are closed by the --*-timeout options, connections
+    beyond --max-connections are refused at once; --health-addr serves the
+    probes and metrics over plain HTTP for the kubelet and Prometheus when
+    --client-ca requires client certificates on the admission port.
 
     With --decision-log DIR every decision is recorded (redacted) in a
     crash-safe write-ahead log before it is answered, and shipped to the
@@ -183,5 +263,15 @@ def serve(
         redaction_config=redaction_config,
         trace_exporter="console" if trace_exporter == "console" else "otlp" if trace_exporter == "otlp" else "none",
         trace_endpoint=trace_endpoint,
+        limits=TransportLimits(
+            header_timeout_s=header_timeout,
+            body_timeout_s=body_timeout,
+            idle_timeout_s=idle_timeout,
+            handshake_timeout_s=tls_handshake_timeout,
+            max_connections=max_connections,
+            max_header_bytes=max_header_bytes,
+        ),
+        tls=TlsPolicy(ciphers=tls_ciphers, min_version="1.3" if tls_min_version == "1.3" else "1.2"),
+        health_addr=health_addr,
     )
     build_server(config).run()

@@ -4,6 +4,14 @@ uvicorn was chosen over granian by measurement (docs/performance.md, "HTTP
 server"): as fast or faster with one worker on this workload, and it serves
 from a Python ``ssl.SSLContext`` that kubegate can reload in place, which
 certificate rotation without restart needs.
+
+The transport is hardened against hostile clients (header, body, idle and
+TLS handshake timeouts, a head size limit, a connection cap:
+:mod:`kubegate.webhook.transport`; AEAD-only TLS 1.2+, :mod:`kubegate.webhook.tls`),
+and ``/healthz``, ``/readyz`` and ``/metrics`` can be served on a second,
+plain-HTTP port (``health_addr``) by a second uvicorn server in the same
+event loop, for the kubelet and Prometheus when the admission port requires
+client certificates. See docs/reliability.md, "Transport limits".
 """
 
 from __future__ import annotations
@@ -11,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,14 +38,15 @@ from kubegate.lifecycle.local import DirectorySource
 from kubegate.lifecycle.manager import PolicyManager
 from kubegate.policy.documents import iter_input_files, load_file
 from kubegate.policy.inventory import Inventory
-from kubegate.webhook.app import Readiness, create_app
+from kubegate.webhook.app import Readiness, create_app, create_probe_app
 from kubegate.webhook.denylist import load_deny_list
 from kubegate.webhook.logs import configure_logging
 from kubegate.webhook.metrics import WebhookMetrics
 from kubegate.webhook.service import AdmissionService, WebhookSettings
-from kubegate.webhook.tls import CertificateReloader, certificate_not_after
+from kubegate.webhook.tls import CertificateReloader, TlsPolicy, apply_tls_policy, certificate_not_after
+from kubegate.webhook.transport import TransportLimits, TransportServer, limited_protocol
 
-__all__ = ["ServeConfig", "build_server"]
+__all__ = ["ServeConfig", "build_server", "parse_address"]
 
 _log = logging.getLogger("kubegate.webhook")
 
@@ -72,6 +81,12 @@ class ServeConfig:
         decision_sinks: where records are shipped (``file:PATH``, ``http(s)://…``, ``kafka:HOST:PORT/TOPIC``).
         redaction_config: a redaction config file (default: every built-in detector, no masks).
         trace_exporter: ``none``, ``console`` or ``otlp``; ``trace_endpoint`` for ``otlp``.
+        limits: timeouts, head size and connection cap of both ports.
+        tls: TLS minimum version and TLS 1.2 cipher suites.
+        health_addr: ``HOST:PORT`` (``:PORT`` for every address) of a
+            plain-HTTP port serving only ``/healthz``, ``/readyz`` and
+            ``/metrics`` (``None``: no such port; they stay on the admission
+            port either way).
     """
 
     policies: tuple[str, ...] = ()
@@ -99,6 +114,9 @@ class ServeConfig:
     redaction_config: str | None = None
     trace_exporter: TraceExporter = "none"
     trace_endpoint: str | None = None
+    limits: TransportLimits = field(default_factory=TransportLimits)
+    tls: TlsPolicy = field(default_factory=TlsPolicy)
+    health_addr: str | None = None
 
     def check(self) -> None:
         """Raises :class:`UsageError` for combinations that cannot work."""
@@ -119,6 +137,29 @@ class ServeConfig:
         s = self.settings
         if s.workers < 1 or s.queue_size < 0 or s.max_evaluation_time_ms <= 0 or s.cache_ttl_s < 0:
             raise UsageError("--workers must be >= 1, --max-queue >= 0, --max-evaluation-time > 0, --cache-ttl >= 0")
+        self.limits.check()
+        try:
+            self.tls.check()
+        except ValueError as exc:
+            raise UsageError(f"--tls-ciphers/--tls-min-version: {exc}") from None
+        if self.health_addr is not None:
+            host, port = parse_address(self.health_addr)
+            wildcard = {"0.0.0.0", "::"}
+            if port == self.port != 0 and (host == self.host or host in wildcard or self.host in wildcard):
+                raise UsageError(f"--health-addr {self.health_addr} is the admission port")
+
+
+def parse_address(addr: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``:PORT`` (every IPv4 address) or ``[IPv6]:PORT`` as ``(host, port)``.
+
+    Raises:
+        UsageError: no port, or a port out of range.
+    """
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise UsageError(f"--health-addr {addr!r}: expected HOST:PORT or :PORT")
+    host = host.removeprefix("[").removesuffix("]") or "0.0.0.0"
+    return host, int(port)
 
 
 def _load_inventory(paths: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -148,8 +189,11 @@ def build_decision_logger(
     return DecisionLogger(settings, parsed, redactor, on_record=recorded, on_shipped=shipped, on_sink_error=failed)
 
 
-def build_server(config: ServeConfig) -> uvicorn.Server:
+def build_server(config: ServeConfig) -> TransportServer:
     """The configured uvicorn server (call ``.run()`` to serve until SIGTERM/SIGINT).
+
+    With ``health_addr``, the probe port's server runs in the same event loop
+    and stops with it (SIGTERM: the admission port drains, then both stop).
 
     Raises:
         UsageError: see :meth:`ServeConfig.check`.
@@ -167,7 +211,10 @@ def build_server(config: ServeConfig) -> uvicorn.Server:
         kubernetes_version=config.kubernetes_version,
         inventory=inventory,
     )
-    manager = PolicyManager(builder, strict=config.strict, on_update=metrics.policy_update)
+    manager = PolicyManager(
+        builder, strict=config.strict, on_update=metrics.policy_update, on_suspect=metrics.policy_suspect_changes.inc
+    )
+    metrics.policy_suspect_files.set_function(lambda: len(manager.suspects))
     tracing = (
         Tracing(config.trace_exporter, config.trace_endpoint, service_name="kubegate-webhook")
         if config.trace_exporter != "none"
@@ -183,6 +230,7 @@ def build_server(config: ServeConfig) -> uvicorn.Server:
     tasks: list[asyncio.Task[None]] = []
     reloader: list[CertificateReloader] = []
     etcd: list[EtcdSource] = []
+    servers: list[TransportServer] = []
 
     async def load_policies() -> None:
         if config.etcd_url:
@@ -203,6 +251,8 @@ def build_server(config: ServeConfig) -> uvicorn.Server:
             tasks.append(asyncio.create_task(reloader[0].watch(stop)))
 
     async def on_shutdown() -> None:
+        for server in servers:  # the probe port closes before the service it reports on
+            await server.stop_companions()
         stop.set()
         for source in etcd:
             await asyncio.to_thread(source.stop)
@@ -213,6 +263,21 @@ def build_server(config: ServeConfig) -> uvicorn.Server:
 
     readiness = Readiness(config.max_staleness_s, config.not_ready_when_stale)
     app = create_app(service, on_startup, on_shutdown, readiness)
+    transport: dict[str, Any] = {
+        # httptools pinned: the limits are hooked into its parser callbacks (see transport.py).
+        "http": limited_protocol(config.limits),
+        "ws": "none",
+        "limit_concurrency": config.limits.limit_concurrency,
+        "log_config": None,
+        "access_log": False,
+        "server_header": False,
+        "timeout_graceful_shutdown": 10,
+    }
+    tls = config.tls
+
+    def tls_context(_: uvicorn.Config, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+        return apply_tls_policy(default(), tls)
+
     uv_config = uvicorn.Config(
         app,
         host=config.host,
@@ -221,12 +286,15 @@ def build_server(config: ServeConfig) -> uvicorn.Server:
         ssl_keyfile=config.key_file,
         ssl_ca_certs=config.client_ca_file,
         ssl_cert_reqs=ssl.CERT_REQUIRED if config.client_ca_file else ssl.CERT_NONE,
-        log_config=None,
-        access_log=False,
+        ssl_context_factory=tls_context if config.cert_file else None,
         lifespan="on",
-        server_header=False,
-        timeout_graceful_shutdown=10,
+        **transport,
     )
+    companions: list[uvicorn.Config] = []
+    if config.health_addr is not None:
+        health_host, health_port = parse_address(config.health_addr)
+        probe_app = create_probe_app(service, readiness)
+        companions.append(uvicorn.Config(probe_app, host=health_host, port=health_port, lifespan="off", **transport))
     try:
         uv_config.load()
     except (OSError, ssl.SSLError) as exc:
@@ -241,7 +309,10 @@ def build_server(config: ServeConfig) -> uvicorn.Server:
                 config.key_file,
                 config.client_ca_file,
                 on_reload=metrics.certificate_reloaded,
+                policy=config.tls,
             )
         )
         metrics.certificate_expiry.set(certificate_not_after(config.cert_file).timestamp())
-    return uvicorn.Server(uv_config)
+    server = TransportServer(uv_config, config.limits, companions)
+    servers.append(server)
+    return server
