@@ -227,3 +227,34 @@ def test_three_replicas_converge_on_etcd_and_ride_out_an_outage(
     finally:
         for replica in replicas:
             replica.stop()
+
+
+def test_a_file_emptied_of_its_rules_is_held_reported_then_applied(tmp_path: Path, certs: CertificateFiles) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    rule = policies / "marker.kgr"
+    rule.write_text(RULE.format(version="v1"))
+    hook = start_webhook(tmp_path, certs, "--no-builtin", "-p", str(policies), "--cache-ttl", "0")
+    try:
+        written = time.monotonic()
+        rule.write_text("")  # what a reader sees between the truncation and the write, or an emptying on purpose
+        deadline = time.monotonic() + 10
+        while not policies_status(hook)["suspect"]:
+            assert time.monotonic() < deadline, hook.log.read_text()[-3000:]
+            time.sleep(0.05)
+        (suspect,) = policies_status(hook)["suspect"]
+        assert suspect["file"] == str(rule) and suspect["reason"].startswith("every policy removed")
+        assert "marker v1" in denial(hook), "the last good version stays in force while held"
+        text = hook.metrics()
+        assert metric_value(text, "kubegate_policy_suspect_changes_total") == 1
+        assert metric_value(text, "kubegate_policy_suspect_files") == 1
+        deadline = time.monotonic() + 10
+        while "status" in hook.review(admission_review(obj("pod-good"))):
+            assert time.monotonic() < deadline, hook.log.read_text()[-3000:]
+            time.sleep(0.05)
+        assert time.monotonic() - written >= 2.0, "applied after the 2 s hold, with no other change"
+        assert policies_status(hook)["suspect"] == []
+        assert metric_value(hook.metrics(), "kubegate_policy_suspect_files") == 0
+        assert any("lost every" in line or "every policy removed" in line for line in hook.logs())
+    finally:
+        hook.stop()

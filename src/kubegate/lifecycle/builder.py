@@ -16,11 +16,16 @@ errors:
 2. if errors the last good set did not have remain (a constraint whose
    template was deleted, a duplicate id...), the whole update is rejected and
    the last good set stays in force.
+
+:func:`rules_by_file` tells how many policies and rules each file contributes
+to a build; the manager uses it to hold back a change that leaves a file with
+no policy or no rule (most likely a file read while it was being rewritten).
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -33,7 +38,7 @@ from kubegate.policy.catalog import CatalogCache, PolicySources, build_catalog
 from kubegate.policy.inventory import Inventory
 from kubegate.policy.loader import LoaderCache, builtin_sources, compile_dsl_sources, load_policy_texts
 
-__all__ = ["BuildResult", "PolicySetBuilder", "error_file"]
+__all__ = ["BuildResult", "FileRules", "PolicySetBuilder", "error_file", "rules_by_file"]
 
 
 def error_file(error: KubegateError) -> str | None:
@@ -42,6 +47,50 @@ def error_file(error: KubegateError) -> str | None:
     if loc is None or not loc.file:
         return None
     return loc.file.split("#", 1)[0]
+
+
+@dataclass(frozen=True)
+class FileRules:
+    """What one policy file contributes to a build.
+
+    Attributes:
+        policies: policies located in the file (a DSL rule, a plain Rego
+            package's policy, a constraint).
+        rules: Rego rules of the modules the file defines (``deny``,
+            ``violation``, helpers and functions alike: a ``.rego`` file, the
+            rego and libs of each ConstraintTemplate in a YAML file, each rule
+            of a DSL file).
+    """
+
+    policies: int = 0
+    rules: int = 0
+
+    def lost_everything(self, now: FileRules) -> bool:
+        """Whether ``now`` has no policy where this had some, or no rule where this had some."""
+        return (self.policies > 0 and now.policies == 0) or (self.rules > 0 and now.rules == 0)
+
+
+def rules_by_file(prepared: PreparedPolicySet) -> dict[str, FileRules]:
+    """What each policy file contributes to ``prepared`` (files contributing nothing are absent).
+
+    Only what is served counts: a unit rejected by its checks contributes
+    nothing. A ``.rego`` file cut after its ``package`` line, a YAML file
+    whose documents are gone, an empty DSL file contribute nothing.
+    """
+    policies: Counter[str] = Counter()
+    rules: Counter[str] = Counter()
+    for module in prepared.catalog.modules:
+        name = module.origin[0] or module.module.file
+        if name:
+            rules[name.split("#", 1)[0]] += len(module.module.rules)
+    for policy in prepared.policies:
+        if policy.location.file:
+            policies[policy.location.file.split("#", 1)[0]] += 1
+    return {
+        name: FileRules(policies[name], rules[name])
+        for name in sorted({*policies, *rules})
+        if policies[name] or rules[name]
+    }
 
 
 def _identity(error: KubegateError) -> tuple[str, str, str]:
