@@ -39,11 +39,15 @@ def test_timeout_answers_at_once_and_the_work_keeps_its_slot() -> None:
             await pool.run(lambda: time.sleep(0.4), timeout_s=0.05)
         assert time.perf_counter() - start < 0.3
         assert pool.unfinished == 1 and pool.stuck(0.01) == 1
+        assert pool.overdue() == 1  # past its time limit now, not only after stuck_after_s
         with pytest.raises(PoolFull):
             await pool.run(lambda: None, timeout_s=1)
         await asyncio.sleep(0.5)
-        assert pool.unfinished == 0 and pool.stuck(0.01) == 0
+        assert pool.unfinished == 0 and pool.stuck(0.01) == 0 and pool.overdue() == 0
         assert await pool.run(lambda: 42, timeout_s=1) == 42
+        with pytest.raises(EvaluationTimeout):  # no time left: the work is not even started
+            await pool.run(lambda: time.sleep(5), timeout_s=0)
+        assert pool.unfinished == 0
 
     asyncio.run(scenario())
     pool.shutdown()

@@ -7,14 +7,20 @@ Routes:
   the limit (3 MiB by default, the API server's own request limit) gets 413,
   a body that is not an AdmissionReview 400, each with a JSON error
   ``{"code", "message"}``; never a 500 with a traceback.
-* ``GET /healthz``: liveness; 503 when an evaluation has held a worker for
-  longer than ``stuck_after_s`` (a runaway policy: restart the pod).
+* ``GET /healthz``: liveness, with ``overdueWorkers`` (workers still on an
+  evaluation whose time limit has passed, reported at once); 503 when an
+  evaluation has held a worker for longer than ``stuck_after_s`` or every
+  worker is overdue (a runaway policy: restart the pod).
 * ``GET /readyz``: 200 once a policy set is loaded, else 503 with the reason;
   reports a failing policy source (``staleSeconds``) and, past
   ``max_staleness_s``, ``stale: true`` (and 503 with ``not_ready_when_stale``).
 * ``GET /policies``: each policy with version, source, load time, rollout
   state and last error, the source's state and the recent history.
 * ``GET /metrics``: Prometheus text format.
+
+:func:`create_probe_app` serves only ``/healthz``, ``/readyz`` and
+``/metrics`` (the same handlers, :func:`probe_routes`), for the plain-HTTP
+probe port beside a mutual-TLS admission port.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from kubegate.webhook.metrics import CONTENT_TYPE
 from kubegate.webhook.service import AdmissionService
 from kubegate.webhook.verdict import failure_verdict
 
-__all__ = ["Readiness", "create_app"]
+__all__ = ["Readiness", "create_app", "create_probe_app", "probe_routes"]
 
 _log = logging.getLogger("kubegate.webhook")
 
@@ -99,8 +105,6 @@ def create_app(
         on_shutdown: awaited when it stops.
     """
 
-    readiness = readiness or Readiness()
-
     async def validate(request: Request) -> Response:
         try:
             body = await _read_body(request, service.settings.max_body_bytes)
@@ -114,18 +118,59 @@ def create_app(
         except AdmissionError as exc:
             return _error(exc, service)
         except Exception as exc:  # a well-formed request always gets an AdmissionReview back
+            # Denied whatever the failure mode: an error nobody foresaw may be the request's doing.
             _log.exception("unexpected error while deciding request %s", admission.uid)
-            verdict = failure_verdict(
-                "internal_error", f"internal error: {type(exc).__name__}", service.settings.failure_mode
-            )
+            verdict = failure_verdict("internal_error", f"internal error: {type(exc).__name__}", "deny")
         return _json(admission_response(admission, verdict))
 
+    async def policies(_: Request) -> Response:
+        return _json(service.manager.status())
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if on_startup is not None:
+            await on_startup()
+        try:
+            yield
+        finally:
+            if on_shutdown is not None:
+                await on_shutdown()
+            await service.close()
+
+    routes = [
+        Route("/validate", validate, methods=["POST"]),
+        *probe_routes(service, readiness),
+        Route("/policies", policies, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def probe_routes(service: AdmissionService, readiness: Readiness | None = None) -> list[Route]:
+    """``GET /healthz``, ``/readyz`` and ``/metrics`` of ``service`` (one implementation for both ports).
+
+    Args:
+        service: the decision path whose health, readiness and metrics are reported.
+        readiness: staleness reporting of ``/readyz``.
+    """
+
+    readiness = readiness or Readiness()
+
     async def healthz(_: Request) -> Response:
-        stuck = service.pool.stuck(service.settings.stuck_after_s)
+        pool = service.pool
+        overdue = pool.overdue()
+        service.metrics.workers_overdue.set(overdue)
+        body: dict[str, Any] = {"status": "ok", "workers": pool.workers, "overdueWorkers": overdue}
+        stuck = pool.stuck(service.settings.stuck_after_s)
         if stuck:
-            detail = f"{stuck} worker(s) busy on one evaluation for more than {service.settings.stuck_after_s:g} s"
-            return _json({"status": "unhealthy", "reason": detail}, 503)
-        return _json({"status": "ok"})
+            body["reason"] = (
+                f"{stuck} worker(s) busy on one evaluation for more than {service.settings.stuck_after_s:g} s"
+            )
+        elif overdue >= pool.workers:
+            body["reason"] = f"all {pool.workers} workers are on evaluations past their time limit"
+        if "reason" in body:
+            body["status"] = "unhealthy"
+            return _json(body, 503)
+        return _json(body)
 
     async def readyz(_: Request) -> Response:
         manager = service.manager
@@ -155,32 +200,24 @@ def create_app(
             body["sourceError"] = source_error.to_dict()
         return _json(body, 503 if not body["ready"] else 200)
 
-    async def policies(_: Request) -> Response:
-        return _json(service.manager.status())
-
     async def metrics(_: Request) -> Response:
         service.metrics.queue.set(service.pool.unfinished)
+        service.metrics.workers_overdue.set(service.pool.overdue())
         service.metrics.source_stale.set(service.manager.staleness_s())
         if service.decision_log is not None:
             service.metrics.decision_log_state(service.decision_log)
         return Response(service.metrics.render(), media_type=CONTENT_TYPE)
 
-    @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        if on_startup is not None:
-            await on_startup()
-        try:
-            yield
-        finally:
-            if on_shutdown is not None:
-                await on_shutdown()
-            await service.close()
-
-    routes = [
-        Route("/validate", validate, methods=["POST"]),
+    return [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
-        Route("/policies", policies, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def create_probe_app(service: AdmissionService, readiness: Readiness | None = None) -> Starlette:
+    """The probe port's application: :func:`probe_routes` only, no lifespan (the admission app owns ``service``).
+
+    Anything else, ``/validate`` and ``/policies`` included, is 404.
+    """
+    return Starlette(routes=probe_routes(service, readiness))
