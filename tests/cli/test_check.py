@@ -160,3 +160,23 @@ def test_real_binary_never_prints_a_traceback(tmp_path: Path) -> None:
     proc = subprocess.run([KUBEGATE, "check", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "invalid_encoding" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_real_binary_reports_hostile_inputs_as_located_errors(tmp_path: Path) -> None:
+    bomb = ["a: &a [" + ", ".join(['"x"'] * 9) + "]"]
+    bomb += [f"{n}: &{n} [" + ", ".join([f"*{p}"] * 9) + "]" for p, n in zip("abcdefgh", "bcdefghi", strict=True)]
+    (tmp_path / "bomb.yaml").write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n" + "\n".join(bomb) + "\n")
+    deep = "[" * 990 + "]" * 990
+    (tmp_path / "deep.yaml").write_text(f"apiVersion: v1\nkind: Pod\nmetadata: {{name: d}}\nspec: {deep}\n")
+    (tmp_path / "big.json").write_text('{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "n"}, "x": 1e400}')
+    (tmp_path / "labels.yaml").write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: l, labels: [a]}\n")
+    proc = subprocess.run([KUBEGATE, "check", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and "internal_error" not in proc.stderr
+    for where, code in [
+        ("bomb.yaml:8:4", "yaml_alias_limit"),
+        ("deep.yaml:4:134", "document_too_deep"),
+        ("big.json:1:69", "number_out_of_range"),
+        ("labels.yaml:1:1", "invalid_object"),
+    ]:
+        assert f"{tmp_path / where}: {code}:" in proc.stderr, proc.stderr

@@ -29,6 +29,7 @@ from kubegate.errors import EvaluationError, InputError, KubegateError, Location
 from kubegate.policy.documents import Document, iter_input_files, load_file, read_text
 from kubegate.policy.kinds import KindRegistry
 from kubegate.policy.review import OPERATIONS
+from kubegate.yamlio import read_yaml_stream
 
 __all__ = ["check", "run_check"]
 
@@ -61,15 +62,14 @@ def load_parameters(path: str | None) -> dict[str, Mapping[str, Any]]:
 
 
 def _yaml_mappings(path: str) -> list[dict[str, Any]]:
-    import yaml
+    """The non-empty documents of a YAML file, read within :mod:`kubegate.yamlio`'s bounds.
 
+    Raises:
+        InputError: ``yaml_parse_error`` (or a bound's code: ``yaml_alias_limit``,
+            ``document_too_deep`` ...) with the line, ``invalid_parameters_file``.
+    """
     text = read_text(path)
-    try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        loc = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
-        raise InputError(f"malformed YAML: {getattr(exc, 'problem', exc)}", loc, code="yaml_parse_error") from None
+    docs = [d.value for d in read_yaml_stream(text, path, pure_python=True) if d.value is not None]
     if not all(isinstance(d, dict) for d in docs):
         raise InputError(f"{path} must hold YAML mappings", Location(path), code="invalid_parameters_file")
     return docs

@@ -5,6 +5,13 @@ are :class:`DslError` s with code ``dsl_parse_error``, the file, line and
 column, a caret snippet and the tokens that would have been accepted.
 Message strings are parsed a second time for ``{operand}`` interpolations
 (``{{`` and ``}}`` are literal braces).
+
+String literals are JSON strings: a control character, an unknown escape
+(``"\\q"``) or a digit-limit-breaking index is a ``dsl_parse_error`` at the
+literal; a lone UTF-16 surrogate (raw, or a ``"\\ud800"`` escape without its
+pair) is ``invalid_unicode``. Conditions and operands nest at most
+:data:`MAX_DSL_DEPTH` levels (``dsl_too_deep``), which keeps the checker and
+code generator far from Python's recursion limit.
 """
 
 from __future__ import annotations
@@ -20,8 +27,13 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
 
 from kubegate.dsl import ast
 from kubegate.errors import KubegateError, Location
+from kubegate.yamlio import find_surrogate
 
-__all__ = ["DslError", "parse_dsl", "parse_quantity"]
+__all__ = ["MAX_DSL_DEPTH", "DslError", "parse_dsl", "parse_quantity"]
+
+MAX_DSL_DEPTH = 100
+"""Deepest nesting of the parse tree (``NOT``, ``ANY``/``ALL``, calls, lists); hand-written rules nest fewer than 10."""
+
 
 _QUANTITY_SUFFIXES = {
     "n": Decimal("1e-9"),
@@ -133,6 +145,9 @@ class _Builder(Transformer[Token, Any]):
     def _loc(self, meta: Any) -> Location | None:
         return None if getattr(meta, "empty", True) else self.src.loc(meta.line, meta.column)
 
+    def _str(self, token: Token) -> str:
+        return _string(token, self.src.of(token))
+
     # ---- module
     def start(self, meta: Any, items: list[Any]) -> ast.Module:
         params = tuple(i for i in items if isinstance(i, ast.Param))
@@ -179,7 +194,7 @@ class _Builder(Transformer[Token, Any]):
                 when = item
         assert when is not None
         return ast.Rule(
-            id=_string(rule_id) if rule_id.type == "STRING" else str(rule_id),
+            id=self._str(rule_id) if rule_id.type == "STRING" else str(rule_id),
             kinds=tuple(kinds),
             severity=severity,
             description=description,
@@ -205,7 +220,7 @@ class _Builder(Transformer[Token, Any]):
         return ("severity", str(items[0]), self.src.of(items[0]))
 
     def description_clause(self, meta: Any, items: list[Token]) -> tuple[str, str]:
-        return ("description", _string(items[0]))
+        return ("description", self._str(items[0]))
 
     def rollout_canary(self, meta: Any, items: list[Any]) -> tuple[str, str]:
         by = f" by {str(items[1]).lower()}" if len(items) > 1 and items[1] is not None else ""
@@ -215,10 +230,10 @@ class _Builder(Transformer[Token, Any]):
         return ("rollout", "shadow")
 
     def in_namespaces(self, meta: Any, items: list[Token]) -> tuple[str, list[str]]:
-        return ("in_namespaces", [_string(t) for t in items])
+        return ("in_namespaces", [self._str(t) for t in items])
 
     def except_namespaces(self, meta: Any, items: list[Token]) -> tuple[str, list[str]]:
-        return ("except_namespaces", [_string(t) for t in items])
+        return ("except_namespaces", [self._str(t) for t in items])
 
     # ---- conditions
     def or_cond(self, meta: Any, items: list[ast.Condition]) -> ast.Or:
@@ -300,10 +315,13 @@ class _Builder(Transformer[Token, Any]):
         return ast.Segment(str(items[0]), True, self.src.of(items[0]))
 
     def key(self, meta: Any, items: list[Token]) -> ast.Segment:
-        return ast.Segment(_string(items[0]), False, self.src.of(items[0]))
+        return ast.Segment(self._str(items[0]), False, self.src.of(items[0]))
 
     def index(self, meta: Any, items: list[Token]) -> ast.Segment:
-        return ast.Segment(int(items[0]), False, self.src.of(items[0]))
+        token = items[0]
+        if len(str(token)) > 18:  # beyond any list; int() refuses over 4300 digits
+            raise DslError(f"index {str(token)[:20]}... is too large", self.src.of(token), code="dsl_parse_error")
+        return ast.Segment(int(token), False, self.src.of(token))
 
     def call(self, meta: Any, items: list[Any]) -> ast.Call:
         return ast.Call(str(items[0]), tuple(i for i in items[1:] if i is not None), self._loc(meta))
@@ -312,7 +330,7 @@ class _Builder(Transformer[Token, Any]):
         return ast.ListOperand(tuple(i for i in items if i is not None), self._loc(meta))
 
     def string(self, meta: Any, items: list[Token]) -> ast.Constant:
-        return ast.Constant("string", _string(items[0]), str(items[0]), self.src.of(items[0]))
+        return ast.Constant("string", self._str(items[0]), str(items[0]), self.src.of(items[0]))
 
     def number(self, meta: Any, items: list[Token]) -> ast.Constant:
         return ast.Constant("number", Decimal(str(items[0])), str(items[0]), self.src.of(items[0]))
@@ -352,10 +370,36 @@ class _Builder(Transformer[Token, Any]):
         return parse_template(token, self.src)
 
 
-def _string(token: Token | str) -> str:
-    value = json.loads(str(token))
-    assert isinstance(value, str)
+def _json_text(quoted: str, where: Location | None) -> str:
+    """Decodes a JSON string literal (quotes included).
+
+    Raises:
+        DslError: ``dsl_parse_error`` (control character, bad escape) or
+            ``invalid_unicode`` (a lone surrogate), at ``where``.
+    """
+    try:
+        value = json.loads(quoted)
+    except ValueError as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise DslError(
+            f"invalid string literal: {reason.lower()} (control characters must be escaped, "
+            'escapes are \\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)',
+            where,
+            code="dsl_parse_error",
+        ) from None
+    if not isinstance(value, str):  # pragma: no cover - the lexer only matches strings
+        raise DslError("invalid string literal", where, code="dsl_parse_error")
+    if find_surrogate(value) >= 0:
+        raise DslError(
+            "the string holds a lone UTF-16 surrogate (a \\ud800-\\udfff escape without its pair)",
+            where,
+            code="invalid_unicode",
+        )
     return value
+
+
+def _string(token: Token, where: Location | None = None) -> str:
+    return _json_text(str(token), where)
 
 
 def parse_template(token: Token, src: _Source) -> ast.Template:
@@ -365,6 +409,8 @@ def parse_template(token: Token, src: _Source) -> ast.Template:
         DslError: ``dsl_parse_error`` for an unclosed ``{`` or a bad operand.
     """
     raw = str(token)[1:-1]  # without the quotes, escapes kept so columns line up
+    where = src.loc(token.line or 0, token.column or 0)
+    value = _json_text(str(token), where)  # the whole literal first: its errors point at it
     parts: list[str | ast.Operand] = []
     text: list[str] = []
     i = 0
@@ -384,17 +430,17 @@ def parse_template(token: Token, src: _Source) -> ast.Template:
             if end < 0:
                 raise DslError("unclosed { in message", src.loc(line, column + i), code="dsl_parse_error")
             if text:
-                parts.append(json.loads('"' + "".join(text) + '"'))
+                parts.append(_json_text('"' + "".join(text) + '"', where))
                 text = []
-            inner = json.loads('"' + raw[i + 1 : end] + '"')
+            inner = _json_text('"' + raw[i + 1 : end] + '"', where)
             parts.append(_parse_operand(inner, src, line, column + i + 1))
             i = end + 1
             continue
         text.append(ch)
         i += 1
     if text:
-        parts.append(json.loads('"' + "".join(text) + '"'))
-    return ast.Template(tuple(parts), _string(token), src.loc(line, column - 1))
+        parts.append(_json_text('"' + "".join(text) + '"', where))
+    return ast.Template(tuple(parts), value, src.loc(line, column - 1))
 
 
 def _parse_operand(text: str, src: _Source, line: int, column: int) -> ast.Operand:
@@ -406,8 +452,37 @@ def _parse_operand(text: str, src: _Source, line: int, column: int) -> ast.Opera
             src.loc(line, column),
             code="dsl_parse_error",
         ) from None
-    operand = _Builder(_ShiftedSource(src, line, column - 1)).transform(tree)
+    try:
+        operand = _Builder(_ShiftedSource(src, line, column - 1)).transform(tree)
+    except VisitError as exc:
+        raise _unwrap(exc) from None
     return operand  # type: ignore[no-any-return]
+
+
+def _unwrap(exc: VisitError) -> BaseException:
+    """The DslError a transformer callback raised (possibly wrapped twice), else ``exc``."""
+    orig: BaseException = exc
+    while isinstance(orig, VisitError):
+        orig = orig.orig_exc
+    return orig if isinstance(orig, DslError) else exc
+
+
+def _too_deep(tree: Tree[Token], src: _Source) -> DslError | None:
+    """A ``dsl_too_deep`` error at the first node deeper than :data:`MAX_DSL_DEPTH`, if any."""
+    stack: list[tuple[Tree[Token], int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DSL_DEPTH:
+            meta = node.meta
+            loc = None if getattr(meta, "empty", True) else src.loc(meta.line, meta.column)
+            return DslError(
+                f"the rule nests deeper than {MAX_DSL_DEPTH} levels; split it into smaller rules or conditions",
+                loc or src.loc(1, 1),
+                code="dsl_too_deep",
+                details={"limit": MAX_DSL_DEPTH},
+            )
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
+    return None
 
 
 class _ShiftedSource(_Source):
@@ -436,9 +511,17 @@ def parse_dsl(text: str, file: str) -> ast.Module:
         file: the name errors are reported against.
 
     Raises:
-        DslError: ``dsl_parse_error`` with file:line:col and the expected tokens.
+        DslError: ``dsl_parse_error`` with file:line:col and the expected tokens,
+            ``invalid_unicode`` (a lone surrogate), ``dsl_too_deep``.
     """
     src = _Source(text, file)
+    lone = find_surrogate(text)
+    if lone >= 0:
+        line = text.count("\n", 0, lone) + 1
+        column = lone - (text.rfind("\n", 0, lone) + 1) + 1
+        raise DslError(
+            "lone UTF-16 surrogate in the file (not valid Unicode text)", src.loc(line, column), code="invalid_unicode"
+        )
     try:
         tree: Tree[Token] = _lark().parse(text)
     except UnexpectedCharacters as exc:
@@ -460,11 +543,12 @@ def parse_dsl(text: str, file: str) -> ast.Module:
         raise DslError(
             f"unexpected end of file; expected {_expected(exc)}", src.loc(len(src.lines), 1), code="dsl_parse_error"
         ) from None
+    deep = _too_deep(tree, src)
+    if deep is not None:
+        raise deep
     try:
         module = _Builder(src).transform(tree)
     except VisitError as exc:
-        if isinstance(exc.orig_exc, DslError):
-            raise exc.orig_exc from None
-        raise
+        raise _unwrap(exc) from None
     assert isinstance(module, ast.Module)
     return ast.Module(module.file, module.params, module.rules, text)

@@ -9,6 +9,7 @@ never stops the others: its error is recorded and the rest is kept.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -24,16 +25,81 @@ from kubegate.rego import ast
 from kubegate.rego.check import check_negation_safety
 from kubegate.rego.normalize import normalize_module
 from kubegate.rego.parser import parse_module
-from kubegate.rego.printer import print_module
+from kubegate.rego.printer import PrintedModule, print_module
 from kubegate.rego.rewrite import rebase_module
+from kubegate.yamlio import find_surrogate
 
-__all__ = ["TEMPLATE_PACKAGE_ROOT", "Catalog", "CatalogCache", "PolicySources", "RegoFile", "build_catalog"]
+__all__ = [
+    "MAX_REGO_NESTING",
+    "TEMPLATE_PACKAGE_ROOT",
+    "Catalog",
+    "CatalogCache",
+    "PolicySources",
+    "RegoFile",
+    "build_catalog",
+]
 
 TEMPLATE_PACKAGE_ROOT = ("kubegate", "templates")
 _RESERVED_ROOT = "kubegate"
 BUILTIN_PREFIX = "builtin:"
 # A constraint's rollout ("canary 10%", "canary 10% by namespace", "shadow"): kubegate.lifecycle.rollout.
 ROLLOUT_ANNOTATION = "kubegate.io/rollout"
+
+MAX_REGO_NESTING = 100
+"""Deepest nesting of brackets (``[`` ``{`` ``(``) in a Rego module. Hand-written
+Rego nests fewer than 15 levels; the parser, normaliser and printer recurse per
+level, and the limit keeps them far from Python's recursion limit."""
+
+_REGO_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|`[^`]*`|#[^\n]*|[\[\]{}()]')
+
+
+def _loc_at(text: str, offset: int, file: str) -> Location:
+    line = text.count("\n", 0, offset) + 1
+    start = text.rfind("\n", 0, offset) + 1
+    lines = text.splitlines()
+    return Location(file, line, offset - start + 1, lines[line - 1] if line <= len(lines) else None)
+
+
+def _parse_rego(text: str, name: str, version: ast.RegoVersion | None) -> ast.Module:
+    """:func:`parse_module` after the checks that keep later stages safe.
+
+    Raises:
+        RegoParseError: ``invalid_unicode`` (a lone surrogate in the text),
+            ``rego_too_deep`` (brackets nested over :data:`MAX_REGO_NESTING`),
+            or the parser's ``rego_parse_error``.
+    """
+    offset = find_surrogate(text)
+    if offset >= 0:
+        raise RegoParseError(
+            "lone UTF-16 surrogate in the module (not valid Unicode text)",
+            _loc_at(text, offset, name),
+            code="invalid_unicode",
+        )
+    if text.count("[") + text.count("{") + text.count("(") > MAX_REGO_NESTING:
+        depth = 0
+        for token in _REGO_TOKEN.finditer(text):
+            t = token.group()
+            if t in ("[", "{", "("):
+                depth += 1
+                if depth > MAX_REGO_NESTING:
+                    raise RegoParseError(
+                        f"brackets nest deeper than {MAX_REGO_NESTING} levels",
+                        _loc_at(text, token.start(), name),
+                        code="rego_too_deep",
+                        details={"limit": MAX_REGO_NESTING},
+                    )
+            elif t in ("]", "}", ")"):
+                depth = max(depth - 1, 0)
+    return parse_module(text, name, version)
+
+
+def _printed_surrogate(printed: PrintedModule) -> Location | None:
+    """Where a string with a lone surrogate (from a ``\\ud800`` escape) is, if one is in the printed text."""
+    offset = find_surrogate(printed.text)
+    if offset < 0:
+        return None
+    line = printed.text.count("\n", 0, offset) + 1
+    return printed.source_location(line) or Location("", 0, 0)
 
 
 @dataclass(frozen=True)
@@ -133,7 +199,16 @@ def _locate_parse_error(error: RegoParseError, embedded: EmbeddedRego) -> RegoPa
     if loc is None:
         return error
     moved = embedded.locate(loc.line, loc.column, loc.snippet)
-    return RegoParseError(error.message, moved, details=error.details)
+    return RegoParseError(error.message, moved, code=error.code, details=error.details)
+
+
+def _lone_surrogate(location: Location) -> RegoParseError:
+    return RegoParseError(
+        "a string holds a lone UTF-16 surrogate (a \\ud800-\\udfff escape without its pair); "
+        "it has no UTF-8 encoding",
+        location,
+        code="invalid_unicode",
+    )
 
 
 @dataclass
@@ -170,7 +245,7 @@ class CatalogCache:
         found = self._parsed.get(key)
         if found is None:
             try:
-                result: ast.Module | RegoParseError = parse_module(text, name, version)
+                result: ast.Module | RegoParseError = _parse_rego(text, name, version)
             except RegoParseError as exc:
                 result = exc
         else:
@@ -202,7 +277,7 @@ class _Builder:
     def _parse(self, text: str, name: str, version: ast.RegoVersion | None) -> ast.Module:
         if self.cache is not None:
             return self.cache.parse(text, name, version)
-        return parse_module(text, name, version)
+        return _parse_rego(text, name, version)
 
     def _cached(self, key: tuple[Any, ...], step: Any) -> Any:
         """Runs ``step()`` or replays what it added last time for the same ``key``."""
@@ -253,6 +328,23 @@ class _Builder:
         return self._cached(key, lambda: self._template(template))  # type: ignore[no-any-return]
 
     def _template(self, template: ConstraintTemplate) -> tuple[str, tuple[str, ...]] | None:
+        try:
+            return self._template_unit(template)
+        except RecursionError:
+            self._too_deep(template.location)
+            return None
+
+    def _too_deep(self, location: Location | None) -> None:
+        """Records a unit whose expressions nest too deeply for the front-end (long operator chains)."""
+        self.errors.append(
+            PolicyLoadError(
+                "an expression nests too deeply to be compiled (split it into smaller rules)",
+                location,
+                code="rego_too_deep",
+            )
+        )
+
+    def _template_unit(self, template: ConstraintTemplate) -> tuple[str, tuple[str, ...]] | None:
         kind = template.kind
         owner = f"template:{kind}"
         base = (*TEMPLATE_PACKAGE_ROOT, kind)
@@ -298,14 +390,21 @@ class _Builder:
                 return None
         prefixes: dict[tuple[str, ...], tuple[str, ...]] = {("lib",): (*base, "lib")}
         texts = []
+        modules: list[PolicyModule] = []
         units = [(main, template.rego, base)] + [(lib, emb, (*base, *lib.package.path)) for lib, emb in libs]
         for i, (module, embedded, package) in enumerate(units):
             normalized = normalize_module(rebase_module(module, package, prefixes))
             printed = print_module(normalized)
+            lone = _printed_surrogate(printed)
+            if lone is not None:
+                located = embedded.locate(lone.line, lone.column, lone.snippet) if lone.line else template.location
+                self.errors.append(_lone_surrogate(located))
+                return None
             texts.append(printed.text)
             name = f"templates/{kind}/{'template' if i == 0 else f'lib{i}'}.rego"
             origin = (template.location.file, embedded.line_offset, embedded.column_offset)
-            self.modules.append(PolicyModule(name, printed, owner, normalized, origin))
+            modules.append(PolicyModule(name, printed, owner, normalized, origin))
+        self.modules.extend(modules)
         return sha256_text(*texts), base
 
     # ---- constraints
@@ -398,6 +497,12 @@ class _Builder:
             self._cached(key, lambda package=package, entries=entries: self._package(package, entries))
 
     def _package(self, package: tuple[str, ...], entries: list[tuple[ast.Module, RegoFile]]) -> None:
+        try:
+            self._package_unit(package, entries)
+        except RecursionError:
+            self._too_deep(entries[0][0].package.loc or Location(entries[0][1].name))
+
+    def _package_unit(self, package: tuple[str, ...], entries: list[tuple[ast.Module, RegoFile]]) -> None:
         dotted = ".".join(package)
         owner = f"package:{dotted}"
         modules = [m for m, _ in entries]
@@ -412,11 +517,17 @@ class _Builder:
             self.errors.append(exc)
             return
         texts = []
+        modules_out = []
         for module, f in entries:
             normalized = normalize_module(module, rule_names)
             printed = print_module(normalized)
+            lone = _printed_surrogate(printed)
+            if lone is not None:
+                self.errors.append(_lone_surrogate(lone if lone.line else Location(f.name)))
+                return
             texts.append(printed.text)
-            self.modules.append(PolicyModule(f"rego/{f.name}", printed, owner, normalized))
+            modules_out.append(PolicyModule(f"rego/{f.name}", printed, owner, normalized))
+        self.modules.extend(modules_out)
         if info is None:
             return
         params: dict[str, Any] | None = merge_parameters(info.parameters, self.parameters.get(info.id))
@@ -428,6 +539,7 @@ class _Builder:
                     owner=f"policy {info.id}",
                     location=info.location,
                     code="policy_parameters_invalid",
+                    schema_code="parameters_schema_invalid",
                 )
             except PolicyLoadError as exc:
                 self.errors.append(exc)

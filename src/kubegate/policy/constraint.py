@@ -28,7 +28,9 @@ from kubegate.policy.match import Match, split_api_version
 __all__ = [
     "CONSTRAINT_GROUP",
     "ENFORCEMENT_ACTIONS",
+    "MAX_SCHEMA_DEPTH",
     "Constraint",
+    "check_parameters_schema",
     "constraint_from_object",
     "validate_parameters",
 ]
@@ -36,6 +38,16 @@ __all__ = [
 CONSTRAINT_GROUP = "constraints.gatekeeper.sh"
 ENFORCEMENT_ACTIONS = ("deny", "dryrun", "warn")
 _SEVERITY = {"deny": 3, "warn": 2, "dryrun": 1}
+
+MAX_SCHEMA_DEPTH = 32
+"""Deepest nesting of subschemas in a parameters schema (real ones nest fewer than 10)."""
+
+# Keywords Kubernetes refuses in a CRD's openAPIV3Schema that would make
+# jsonschema resolve references (https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#validation).
+_FORBIDDEN_KEYWORDS = ("$ref", "$schema", "$id", "id", "definitions", "$defs", "$dynamicRef", "$recursiveRef")
+_SCHEMA_KEYWORDS = ("not", "additionalProperties", "items", "additionalItems")
+_SCHEMA_LIST_KEYWORDS = ("allOf", "anyOf", "oneOf")
+_SCHEMA_MAP_KEYWORDS = ("properties", "patternProperties")
 
 
 @dataclass(frozen=True)
@@ -103,7 +115,12 @@ def constraint_from_object(obj: Mapping[str, Any], location: Location) -> Constr
     action = spec.get("enforcementAction") or "deny"
     scoped: list[tuple[str, tuple[str, ...]]] = []
     if action == "scoped":
-        for i, entry in enumerate(spec.get("scopedEnforcementActions") or []):
+        entries = spec.get("scopedEnforcementActions") or []
+        if not isinstance(entries, list):
+            raise PolicyLoadError(
+                f"constraint {where}: scopedEnforcementActions must be a list", location, code="invalid_constraint"
+            )
+        for i, entry in enumerate(entries):
             a = entry.get("action") if isinstance(entry, dict) else None
             if a not in ENFORCEMENT_ACTIONS:
                 raise PolicyLoadError(
@@ -112,7 +129,14 @@ def constraint_from_object(obj: Mapping[str, Any], location: Location) -> Constr
                     location,
                     code="invalid_constraint",
                 )
-            points = tuple(str(p.get("name")) for p in (entry.get("enforcementPoints") or []) if isinstance(p, dict))
+            listed = entry.get("enforcementPoints") or []
+            if not isinstance(listed, list):
+                raise PolicyLoadError(
+                    f"constraint {where}: scopedEnforcementActions[{i}].enforcementPoints must be a list",
+                    location,
+                    code="invalid_constraint",
+                )
+            points = tuple(str(p.get("name")) for p in listed if isinstance(p, dict))
             scoped.append((a, points))
         if not scoped:
             raise PolicyLoadError(
@@ -172,6 +196,94 @@ def _prune(value: Any, schema: Any, path: str, pruned: list[str]) -> Any:
     return value
 
 
+def _schema_problem(schema: Any) -> tuple[str, str] | None:
+    """The first structural problem of an openAPIV3Schema: ``(path, problem)``."""
+    stack: list[tuple[Any, str, int]] = [(schema, "openAPIV3Schema", 1)]
+    while stack:
+        node, path, depth = stack.pop()
+        if not isinstance(node, Mapping):
+            return path, f"must be a schema (a mapping), not {type(node).__name__}"
+        if depth > MAX_SCHEMA_DEPTH:
+            return path, f"nests more than {MAX_SCHEMA_DEPTH} schemas deep"
+        for key in node:
+            if not isinstance(key, str):
+                return path, f"has a {type(key).__name__} key {key!r}; keywords are strings"
+            if key in _FORBIDDEN_KEYWORDS:
+                return f"{path}.{key}", "is not allowed in a Kubernetes schema"
+        kind = node.get("type")
+        if kind is not None and not (
+            isinstance(kind, str) or (isinstance(kind, list) and all(isinstance(k, str) for k in kind))
+        ):
+            return f"{path}.type", "must be a string"
+        for key in _SCHEMA_MAP_KEYWORDS:
+            value = node.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, Mapping):
+                return f"{path}.{key}", f"must be a mapping of names to schemas, not {type(value).__name__}"
+            for name, sub in value.items():
+                if not isinstance(name, str):
+                    return f"{path}.{key}", f"has a {type(name).__name__} name {name!r}; names are strings"
+                stack.append((sub, f"{path}.{key}.{name}", depth + 1))
+        for key in _SCHEMA_KEYWORDS:
+            value = node.get(key)
+            if value is None or (isinstance(value, bool) and key in ("additionalProperties", "additionalItems")):
+                continue
+            if key == "items" and isinstance(value, list):
+                stack.extend((sub, f"{path}.items[{i}]", depth + 1) for i, sub in enumerate(value))
+                continue
+            stack.append((value, f"{path}.{key}", depth + 1))
+        for key in _SCHEMA_LIST_KEYWORDS:
+            value = node.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, list):
+                return f"{path}.{key}", f"must be a list of schemas, not {type(value).__name__}"
+            stack.extend((sub, f"{path}.{key}[{i}]", depth + 1) for i, sub in enumerate(value))
+    return None
+
+
+def check_parameters_schema(
+    schema: Any, *, owner: str, location: Location, code: str = "template_schema_invalid"
+) -> None:
+    """Checks that ``schema`` is an openAPIV3Schema kubegate can validate parameters with.
+
+    Structure first (every subschema a mapping, ``properties`` a mapping of
+    names to schemas, ``type`` a string, no ``$ref``/``$schema``/``definitions``
+    -- Kubernetes refuses those -- at most :data:`MAX_SCHEMA_DEPTH` levels),
+    then jsonschema's own meta-schema check (``SchemaError``).
+
+    Raises:
+        PolicyLoadError: ``code`` naming the offending keyword's path.
+    """
+    problem = _schema_problem(schema)
+    if problem is not None:
+        path, message = problem
+        raise PolicyLoadError(
+            f"{owner}: the parameters schema is invalid: {path} {message}", location, code=code, details={"path": path}
+        )
+    _validator(schema, owner=owner, location=location, code=code)
+
+
+def _validator(
+    schema: Mapping[str, Any], *, owner: str, location: Location, code: str
+) -> jsonschema.protocols.Validator:
+    js = _json_schema(dict(schema))
+    try:
+        validator_cls = jsonschema.validators.validator_for(js, default=jsonschema.Draft7Validator)
+        validator_cls.check_schema(js)
+        return validator_cls(js)
+    except (jsonschema.SchemaError, jsonschema.exceptions.UnknownType) as exc:
+        reason = exc.message if isinstance(exc, jsonschema.SchemaError) else str(exc)
+        raise PolicyLoadError(
+            f"{owner}: the parameters schema is invalid: {reason}",
+            location,
+            code=code,
+        ) from None
+    except RecursionError:
+        raise PolicyLoadError(f"{owner}: the parameters schema nests too deeply", location, code=code) from None
+
+
 def _field_path(error: jsonschema.ValidationError) -> str:
     out = "spec.parameters"
     for part in error.absolute_path:
@@ -186,6 +298,7 @@ def validate_parameters(
     owner: str,
     location: Location,
     code: str = "constraint_parameters_invalid",
+    schema_code: str = "template_schema_invalid",
 ) -> tuple[dict[str, Any], list[str]]:
     """Checks parameters against an openAPIV3Schema.
 
@@ -195,31 +308,36 @@ def validate_parameters(
         owner: names the constraint or policy in messages (``constraint K8sFoo/bar``).
         location: where the owner is defined.
         code: error code to raise with.
+        schema_code: error code for a malformed schema (see :func:`check_parameters_schema`).
 
     Returns:
         ``(parameters after pruning, pruned field paths)``.
 
     Raises:
         PolicyLoadError: with ``code``; the message names the owner and every
-            failing field (``spec.parameters.repos[0]``).
+            failing field (``spec.parameters.repos[0]``); with ``schema_code``
+            when the schema itself is malformed.
     """
     if not isinstance(parameters, dict):
         raise PolicyLoadError(f"{owner}: spec.parameters must be an object", location, code=code)
     params = copy.deepcopy(parameters)
     if schema is None:
         return params, []
+    problem = _schema_problem(schema)
+    if problem is not None:
+        raise PolicyLoadError(
+            f"{owner}: the parameters schema is invalid: {problem[0]} {problem[1]}",
+            location,
+            code=schema_code,
+            details={"path": problem[0]},
+        )
     pruned: list[str] = []
     params = _prune(params, schema, "spec.parameters", pruned)
-    js = _json_schema(dict(schema))
+    validator = _validator(schema, owner=owner, location=location, code=schema_code)
     try:
-        validator_cls = jsonschema.validators.validator_for(js, default=jsonschema.Draft7Validator)
-        validator_cls.check_schema(js)
-        validator = validator_cls(js)
-    except jsonschema.SchemaError as exc:
-        raise PolicyLoadError(
-            f"{owner}: the parameters schema is invalid: {exc.message}", location, code="invalid_template"
-        ) from None
-    errors = sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path))
+        errors = sorted(validator.iter_errors(params), key=lambda e: [str(p) for p in e.absolute_path])
+    except RecursionError:
+        raise PolicyLoadError(f"{owner}: the parameters nest too deeply to validate", location, code=code) from None
     if errors:
         problems = "; ".join(f"{_field_path(e)}: {e.message}" for e in errors)
         raise PolicyLoadError(

@@ -4,12 +4,13 @@ Every object keeps where it came from (file, position in the stream, line) so
 findings and errors can point at it. YAML is read the way the Kubernetes API
 machinery reads it for ``kubectl apply``: several documents per stream, ``List``
 kinds expanded into their items, timestamps kept as strings, a repeated key in
-a mapping rejected (``sigs.k8s.io/yaml`` strict mode).
+a mapping rejected (``sigs.k8s.io/yaml`` strict mode). Every text is read
+within the bounds of :mod:`kubegate.yamlio` (size, nesting depth, alias
+expansion, float64 numbers, valid Unicode), JSON files included.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterable, Iterator
@@ -20,41 +21,12 @@ from typing import Any
 import yaml
 
 from kubegate.errors import InputError, Location
+from kubegate.yamlio import MAX_DOCUMENT_BYTES, check_size, iter_yaml_stream, read_json
 
 __all__ = ["YAML_SUFFIXES", "Document", "iter_input_files", "load_documents", "load_file", "read_text"]
 
 YAML_SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"
-_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _KubeLoader(_BaseLoader):  # type: ignore[valid-type,misc]
-    """SafeLoader that keeps timestamps as strings and rejects duplicate keys."""
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    out: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in out:
-            raise yaml.constructor.ConstructorError(
-                "while constructing a mapping",
-                node.start_mark,
-                f"found duplicate key {key!r}",
-                key_node.start_mark,
-            )
-        try:
-            out[key] = loader.construct_object(value_node, deep=True)
-        except TypeError:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"found unhashable key {key!r}", key_node.start_mark
-            ) from None
-    return out
-
-
-_KubeLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
-_KubeLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
 
 
 @dataclass(frozen=True)
@@ -97,18 +69,6 @@ class Document:
         return str(meta.get("namespace", "") or "") if isinstance(meta, dict) else ""
 
 
-def _yaml_error(exc: yaml.YAMLError, source: str, lines: list[str]) -> InputError:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    context = getattr(exc, "context", None)
-    message = f"{context}: {problem}" if context and "duplicate" not in str(problem) else str(problem)
-    if mark is None:
-        return InputError(f"malformed YAML: {message}", Location(source), code="yaml_parse_error")
-    snippet = lines[mark.line] if 0 <= mark.line < len(lines) else None
-    loc = Location(source, mark.line + 1, mark.column + 1, snippet)
-    return InputError(f"malformed YAML: {message}", loc, code="yaml_parse_error")
-
-
 def _is_list_kind(obj: dict[str, Any]) -> bool:
     kind = obj.get("kind")
     return isinstance(kind, str) and kind.endswith("List") and isinstance(obj.get("items"), list)
@@ -125,6 +85,9 @@ def _item_lines(node: yaml.Node) -> list[int]:
 def load_documents(text: str, source: str) -> list[Document]:
     """Parses a YAML (or JSON) stream into documents.
 
+    The stream is read by :func:`kubegate.yamlio.iter_yaml_stream`, within its
+    bounds (size, nesting depth, alias expansion, numbers, Unicode).
+
     Args:
         text: the stream; several documents separated by ``---``.
         source: name used in locations.
@@ -135,58 +98,50 @@ def load_documents(text: str, source: str) -> list[Document]:
 
     Raises:
         InputError: ``yaml_parse_error`` (malformed YAML or a duplicate key, with
-            line and column) or ``invalid_document`` (a document that is not a
-            mapping, or a ``List`` item that is not one).
+            line and column), ``invalid_document`` (a document that is not a
+            mapping, or a ``List`` item that is not one), or one of the bounds of
+            :mod:`kubegate.yamlio`: ``document_too_large``, ``document_too_deep``,
+            ``yaml_alias_limit``, ``number_out_of_range``, ``invalid_unicode``,
+            ``yaml_invalid_key``, ``yaml_unsupported_tag``.
     """
     lines = text.splitlines()
     docs: list[Document] = []
-    loader = _KubeLoader(text)
-    try:
-        doc_no = 0
-        while loader.check_node():
-            node = loader.get_node()
-            doc_no += 1
-            if node is None:
-                continue
-            value = loader.construct_document(node)
-            line = node.start_mark.line + 1
-            if value is None:
-                continue
-            if not isinstance(value, dict):
-                raise InputError(
-                    f"document {doc_no} is a {type(value).__name__}, expected a Kubernetes object (a mapping)",
-                    Location(source, line, 1, lines[line - 1] if 0 < line <= len(lines) else None),
-                    code="invalid_document",
-                )
-            if _is_list_kind(value):
-                item_lines = _item_lines(node)
-                for i, item in enumerate(value["items"]):
-                    item_line = item_lines[i] if i < len(item_lines) else line
-                    if not isinstance(item, dict):
-                        raise InputError(
-                            f"item {i} of {value['kind']} is not an object",
-                            Location(source, item_line, 1),
-                            code="invalid_document",
-                        )
-                    docs.append(Document(item, source, len(docs), item_line))
-            else:
-                docs.append(Document(value, source, len(docs), line))
-    except yaml.YAMLError as exc:
-        raise _yaml_error(exc, source, lines) from None
-    finally:
-        loader.dispose()
+    for loaded in iter_yaml_stream(text, source):
+        value = loaded.value
+        line = loaded.line
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            raise InputError(
+                f"document {loaded.number} is a {type(value).__name__}, expected a Kubernetes object (a mapping)",
+                Location(source, line, 1, lines[line - 1] if 0 < line <= len(lines) else None),
+                code="invalid_document",
+            )
+        if _is_list_kind(value):
+            item_lines = _item_lines(loaded.node)
+            for i, item in enumerate(value["items"]):
+                item_line = item_lines[i] if i < len(item_lines) else line
+                if not isinstance(item, dict):
+                    raise InputError(
+                        f"item {i} of {value['kind']} is not an object",
+                        Location(source, item_line, 1),
+                        code="invalid_document",
+                    )
+                docs.append(Document(item, source, len(docs), item_line))
+        else:
+            docs.append(Document(value, source, len(docs), line))
     return docs
 
 
 def _load_json(text: str, source: str) -> list[Document]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        lines = text.splitlines()
-        snippet = lines[exc.lineno - 1] if 0 < exc.lineno <= len(lines) else None
-        raise InputError(
-            f"malformed JSON: {exc.msg}", Location(source, exc.lineno, exc.colno, snippet), code="json_parse_error"
-        ) from None
+    """Parses a JSON file: one object, or an array of objects (``List`` kinds expanded).
+
+    Raises:
+        InputError: ``json_parse_error``, ``invalid_document``, or a bound of
+            :func:`kubegate.yamlio.read_json` (``document_too_large``,
+            ``document_too_deep``, ``number_out_of_range``, ``invalid_unicode``).
+    """
+    value = read_json(text, source)
     items = value if isinstance(value, list) else [value]
     docs: list[Document] = []
     for i, item in enumerate(items):
@@ -205,19 +160,30 @@ def _load_json(text: str, source: str) -> list[Document]:
 
 
 def read_text(path: str) -> str:
-    """Reads a file (or stdin for ``-``) as UTF-8.
+    """Reads a file (or stdin for ``-``) as UTF-8, refusing files over
+    :data:`kubegate.yamlio.MAX_DOCUMENT_BYTES` before reading them.
 
     Raises:
-        InputError: ``file_not_found``, ``file_unreadable`` or ``invalid_encoding``.
+        InputError: ``file_not_found``, ``file_unreadable``, ``invalid_encoding``
+            or ``document_too_large``.
     """
     if path == STDIN:
         try:
-            return sys.stdin.read()
+            text = sys.stdin.read(MAX_DOCUMENT_BYTES + 1)
         except UnicodeDecodeError as exc:
             raise InputError(
                 f"standard input is not UTF-8: {exc.reason}", Location("<stdin>"), code="invalid_encoding"
             ) from None
+        check_size(text, "<stdin>")
+        return text
     try:
+        if os.stat(path).st_size > MAX_DOCUMENT_BYTES:
+            raise InputError(
+                f"{path} is larger than {MAX_DOCUMENT_BYTES} bytes; split it into several files",
+                Location(path),
+                code="document_too_large",
+                details={"limit": MAX_DOCUMENT_BYTES},
+            )
         return Path(path).read_text("utf-8")
     except FileNotFoundError:
         raise InputError(f"no such file: {path}", Location(path), code="file_not_found") from None

@@ -24,6 +24,7 @@ from kubegate.policy.constraint import CONSTRAINT_GROUP, constraint_from_object
 from kubegate.policy.documents import YAML_SUFFIXES, iter_input_files, load_documents, read_text
 from kubegate.policy.match import split_api_version
 from kubegate.policy.template import TEMPLATE_GROUP, template_from_object
+from kubegate.yamlio import check_value
 
 __all__ = [
     "POLICY_SUFFIXES",
@@ -171,7 +172,10 @@ def load_policy_objects(
     """Reads in-memory policies: ConstraintTemplate/Constraint/CRD dicts, :class:`RegoFile` s
     and :class:`DslFile` s.
 
-    Objects without a file are located as ``<memory>[i]``.
+    Objects without a file are located as ``<memory>[i]``. Each object must be
+    JSON data within the bounds of :func:`kubegate.yamlio.check_value` (else an
+    ``invalid_unicode``, ``number_out_of_range``, ``document_too_deep`` or
+    ``invalid_value`` error, and the object is not loaded).
     """
     c = _Collector()
     for i, obj in enumerate(objects):
@@ -180,7 +184,13 @@ def load_policy_objects(
         elif isinstance(obj, DslFile):
             c.dsl.append(obj)
         elif isinstance(obj, Mapping):
-            _object_sources(obj, Location(f"{source}[{i}]"), [], c)
+            location = Location(f"{source}[{i}]")
+            try:
+                check_value(obj, location)  # what the YAML reader guarantees for files
+            except InputError as exc:
+                c.errors.append(exc)
+                continue
+            _object_sources(obj, location, [], c)
         else:
             c.errors.append(
                 PolicyLoadError(

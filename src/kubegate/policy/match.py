@@ -16,7 +16,15 @@ from typing import Any
 
 from kubegate.errors import Location, PolicyLoadError
 
-__all__ = ["KindSelector", "LabelSelector", "Match", "MatchTarget", "split_api_version", "wildcard_matches"]
+__all__ = [
+    "KindSelector",
+    "LabelSelector",
+    "Match",
+    "MatchTarget",
+    "label_map",
+    "split_api_version",
+    "wildcard_matches",
+]
 
 _SCOPES = ("*", "Cluster", "Namespaced")
 _SOURCES = ("All", "Original", "Generated")
@@ -40,6 +48,21 @@ def split_api_version(api_version: str) -> tuple[str, str]:
         group, _, version = api_version.partition("/")
         return group, version
     return "", api_version
+
+
+def label_map(value: Any) -> dict[str, str]:
+    """The labels a selector is decided on: ``value`` when it is a map of strings.
+
+    Malformed labels (a list, a string, non-string values) cannot reach the API
+    server (``metadata.labels`` is a ``map[string]string``); when an object from
+    memory has them, entries that are not strings are left out and a labels
+    value that is not a mapping counts as no labels, so matching stays
+    deterministic. ``kubegate check`` reports such objects as ``invalid_object``
+    (:func:`kubegate.policy.review.review_from_object`).
+    """
+    if not isinstance(value, Mapping):
+        return {}
+    return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
 
 
 @dataclass(frozen=True)
@@ -83,7 +106,13 @@ class LabelSelector:
         if not isinstance(labels, dict):
             raise PolicyLoadError(f"{where}.matchLabels must be a map of strings", location, code="invalid_match")
         for key, value in labels.items():
-            reqs.append(_Requirement(str(key), "In", frozenset({str(value)})))
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise PolicyLoadError(
+                    f"{where}.matchLabels must be a map of strings ({key!r}: {value!r} is not)",
+                    location,
+                    code="invalid_match",
+                )
+            reqs.append(_Requirement(key, "In", frozenset({value})))
         exprs = spec.get("matchExpressions") or []
         if not isinstance(exprs, list):
             raise PolicyLoadError(f"{where}.matchExpressions must be a list", location, code="invalid_match")
@@ -93,22 +122,25 @@ class LabelSelector:
                 raise PolicyLoadError(f"{path} needs key and operator", location, code="invalid_match")
             op = expr["operator"]
             values = expr.get("values") or []
-            if op not in _OPERATORS:
+            if not isinstance(expr["key"], str):
+                raise PolicyLoadError(f"{path}.key must be a string", location, code="invalid_match")
+            if not isinstance(op, str) or op not in _OPERATORS:
                 raise PolicyLoadError(
                     f"{path}.operator {op!r} is not one of {', '.join(_OPERATORS)}", location, code="invalid_match"
                 )
-            if not isinstance(values, list):
-                raise PolicyLoadError(f"{path}.values must be a list", location, code="invalid_match")
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                raise PolicyLoadError(f"{path}.values must be a list of strings", location, code="invalid_match")
             if op in ("In", "NotIn") and not values:
                 raise PolicyLoadError(f"{path}: values must be non-empty for {op}", location, code="invalid_match")
             if op in ("Exists", "DoesNotExist") and values:
                 raise PolicyLoadError(f"{path}: values must be empty for {op}", location, code="invalid_match")
-            reqs.append(_Requirement(str(expr["key"]), op, frozenset(str(v) for v in values)))
+            reqs.append(_Requirement(expr["key"], op, frozenset(values)))
         return cls(tuple(reqs))
 
-    def matches(self, labels: Mapping[str, str] | None) -> bool:
-        labels = labels or {}
-        return all(r.matches(labels) for r in self.requirements)
+    def matches(self, labels: Any) -> bool:
+        """Whether ``labels`` satisfy every requirement (see :func:`label_map` for malformed labels)."""
+        clean = label_map(labels)
+        return all(r.matches(clean) for r in self.requirements)
 
 
 @dataclass(frozen=True)
@@ -203,13 +235,13 @@ class Match:
                 )
             )
         scope = spec.get("scope") or "*"
-        if scope not in _SCOPES:
+        if not isinstance(scope, str) or scope not in _SCOPES:
             # Gatekeeper treats an unknown scope as "*"; say so instead of guessing.
             raise PolicyLoadError(
                 f"{where}.scope {scope!r} is not one of {', '.join(_SCOPES)}", location, code="invalid_match"
             )
         source = spec.get("source") or "All"
-        if source not in _SOURCES:
+        if not isinstance(source, str) or source not in _SOURCES:
             raise PolicyLoadError(
                 f"{where}.source {source!r} is not one of {', '.join(_SOURCES)}", location, code="invalid_match"
             )
@@ -316,22 +348,19 @@ class Match:
     def _labels(self, t: MatchTarget) -> bool:
         if self.label_selector is None:
             return True
-        labels = t.metadata.get("labels")
-        return self.label_selector.matches(labels if isinstance(labels, dict) else {})
+        return self.label_selector.matches(t.metadata.get("labels"))
 
     def _namespace_selector(self, t: MatchTarget) -> bool | None:
         if self.namespace_selector is None:
             return True
         if t.is_namespace:
-            labels = t.metadata.get("labels")
-            return self.namespace_selector.matches(labels if isinstance(labels, dict) else {})
+            return self.namespace_selector.matches(t.metadata.get("labels"))
         if t.namespace is None:
             # A cluster-scoped object matches; for a namespaced object whose
             # Namespace is unknown the answer is undecided.
             return None if t.object_namespace else True
         meta = t.namespace.get("metadata") or {}
-        labels = meta.get("labels") if isinstance(meta, dict) else None
-        return self.namespace_selector.matches(labels if isinstance(labels, dict) else {})
+        return self.namespace_selector.matches(meta.get("labels") if isinstance(meta, dict) else None)
 
     def _name(self, t: MatchTarget) -> bool:
         if not self.name:

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubegate.errors import Location, PolicyLoadError
+from kubegate.policy.constraint import check_parameters_schema
 from kubegate.policy.match import Match
 from kubegate.policy.rollout import parse_rollout
 from kubegate.policy.units import InputStyle
@@ -126,7 +127,8 @@ def package_info(package: tuple[str, ...], modules: Sequence[ast.Module]) -> Reg
     Raises:
         PolicyLoadError: ``invalid_policy_metadata`` for a METADATA value of the
             wrong type or an unknown enforcement/input, ``invalid_match`` for a
-            bad ``custom.match``, ``duplicate_policy_id``.
+            bad ``custom.match``, ``parameters_schema_invalid`` for a malformed
+            ``custom.parametersSchema``, ``duplicate_policy_id``.
     """
     names = entry_rules(modules)
     if not names:
@@ -166,6 +168,8 @@ def package_info(package: tuple[str, ...], modules: Sequence[ast.Module]) -> Reg
     schema = custom.get("parametersSchema")
     if schema is not None and not isinstance(schema, dict):
         raise bad("custom.parametersSchema must be a mapping (an openAPIV3Schema)")
+    if schema is not None:
+        check_parameters_schema(schema, owner=f"package {dotted}", location=loc, code="parameters_schema_invalid")
     match = Match.from_spec(custom.get("match"), f"package {dotted}: custom.match", loc)
     if "rollout" in custom:
         try:

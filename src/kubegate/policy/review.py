@@ -12,6 +12,7 @@ for DELETE the old object is copied into ``object`` (``setObjectOnDelete``).
 from __future__ import annotations
 
 import copy
+import reprlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ from kubegate.policy.match import split_api_version
 __all__ = [
     "ADMISSION_GROUP",
     "OPERATIONS",
+    "check_object_metadata",
     "request_from_admission_review",
     "review_from_object",
     "review_from_request",
@@ -42,6 +44,44 @@ def _meta(obj: Mapping[str, Any] | None, key: str) -> str:
     return str(meta.get(key) or "") if isinstance(meta, dict) else ""
 
 
+def _invalid(field: str, expected: str) -> InputError:
+    return InputError(
+        f"metadata.{field} must be {expected} (the API server would reject this object)"
+        if field
+        else f"metadata must be {expected} (the API server would reject this object)",
+        code="invalid_object",
+        details={"field": f"metadata.{field}" if field else "metadata"},
+    )
+
+
+def check_object_metadata(obj: Mapping[str, Any]) -> None:
+    """Checks the ``metadata`` fields policies and matching rely on against the
+    types of Kubernetes' ``ObjectMeta``: ``name``, ``namespace`` and
+    ``generateName`` are strings, ``labels`` and ``annotations`` maps of
+    strings (``null`` values allowed, as the API server reads them as ``""``).
+
+    Raises:
+        InputError: ``invalid_object`` naming the field (``details.field``).
+    """
+    meta = obj.get("metadata")
+    if meta is None:
+        return
+    if not isinstance(meta, Mapping):
+        raise _invalid("", "a mapping")
+    for key in ("name", "namespace", "generateName"):
+        value = meta.get(key)
+        if value is not None and not isinstance(value, str):
+            raise _invalid(key, "a string")
+    for key in ("labels", "annotations"):
+        value = meta.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in value.items()
+        ):
+            raise _invalid(key, "a map of strings to strings")
+
+
 def review_from_object(
     obj: Mapping[str, Any],
     *,
@@ -61,11 +101,13 @@ def review_from_object(
         dry_run: sets ``dryRun`` when given.
 
     Raises:
-        InputError: ``invalid_object`` when ``kind`` or ``apiVersion`` is missing.
+        InputError: ``invalid_object`` when ``kind`` or ``apiVersion`` is missing
+            or ``metadata`` is malformed (see :func:`check_object_metadata`).
     """
     for key in ("apiVersion", "kind"):
         if not isinstance(obj.get(key), str) or not obj.get(key):
             raise InputError(f"object has no {key}", code="invalid_object")
+    check_object_metadata(obj)
     review: dict[str, Any] = {
         "uid": "",
         "kind": _gvk(obj),
@@ -115,7 +157,7 @@ def review_from_request(request: Mapping[str, Any], source: str = "<request>") -
     operation = request.get("operation", "")
     if operation and operation not in OPERATIONS:
         raise InputError(
-            f"request.operation {operation!r} is not one of {', '.join(OPERATIONS)}",
+            f"request.operation {reprlib.repr(operation)} is not one of {', '.join(OPERATIONS)}",
             loc,
             code="invalid_admission_request",
         )

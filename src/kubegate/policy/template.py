@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubegate.errors import Location, PolicyLoadError
+from kubegate.policy.constraint import check_parameters_schema
 from kubegate.policy.match import split_api_version
 from kubegate.rego.ast import RegoVersion
 
@@ -90,6 +91,14 @@ def _err(message: str, location: Location, code: str = "invalid_template") -> Po
     return PolicyLoadError(message, location, code=code)
 
 
+def _libs(value: Any, name: str, location: Location) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _err(f"ConstraintTemplate {name}: libs must be a list of Rego modules", location)
+    return list(value)
+
+
 def template_from_object(obj: Mapping[str, Any], location: Location, lines: Sequence[str] = ()) -> ConstraintTemplate:
     """Parses a ConstraintTemplate object.
 
@@ -100,6 +109,7 @@ def template_from_object(obj: Mapping[str, Any], location: Location, lines: Sequ
 
     Raises:
         PolicyLoadError: ``invalid_template`` for a malformed template,
+            ``template_schema_invalid`` for a malformed ``openAPIV3Schema``,
             ``unsupported_engine`` when it has no Rego code for the admission target.
     """
     group, version = split_api_version(str(obj.get("apiVersion", "")))
@@ -132,6 +142,7 @@ def template_from_object(obj: Mapping[str, Any], location: Location, lines: Sequ
         schema = validation["openAPIV3Schema"]
         if not isinstance(schema, dict):
             raise _err(f"ConstraintTemplate {name}: openAPIV3Schema must be an object", location)
+        check_parameters_schema(schema, owner=f"ConstraintTemplate {name}", location=location)
 
     targets = spec.get("targets")
     if not isinstance(targets, list) or not targets:
@@ -149,7 +160,10 @@ def template_from_object(obj: Mapping[str, Any], location: Location, lines: Sequ
     libs: list[Any] = []
     declared: RegoVersion | None = None
     engines: list[str] = []
-    for i, code in enumerate(target.get("code") or []):
+    codes = target.get("code") or []
+    if not isinstance(codes, list):
+        raise _err(f"ConstraintTemplate {name}: code must be a list", location)
+    for i, code in enumerate(codes):
         if not isinstance(code, dict):
             raise _err(f"ConstraintTemplate {name}: code[{i}] must be an object", location)
         engine = str(code.get("engine") or "")
@@ -160,14 +174,14 @@ def template_from_object(obj: Mapping[str, Any], location: Location, lines: Sequ
         if not isinstance(source, dict) or not isinstance(source.get("rego"), str):
             raise _err(f"ConstraintTemplate {name}: code[{i}] (Rego) needs source.rego", location)
         rego_text = source["rego"]
-        libs = list(source.get("libs") or [])
+        libs = _libs(source.get("libs"), name, location)
         src_version = source.get("version")
         if src_version not in (None, "v0", "v1"):
             raise _err(f"ConstraintTemplate {name}: source.version {src_version!r} must be v0 or v1", location)
         declared = src_version
     if rego_text is None and isinstance(target.get("rego"), str):
         rego_text = target["rego"]
-        libs = list(target.get("libs") or [])
+        libs = _libs(target.get("libs"), name, location)
     if rego_text is None:
         if engines:
             raise _err(

@@ -27,12 +27,18 @@ InputStyle = Literal["review", "object"]
 
 
 def sha256_text(*parts: str) -> str:
-    """Hex sha256 of the parts joined by NUL bytes."""
+    """Hex sha256 of the parts joined by NUL bytes.
+
+    Total over every ``str``: a lone surrogate (which has no UTF-8 encoding)
+    is hashed as its ``surrogatepass`` bytes. Loading refuses such text with a
+    located ``invalid_unicode`` error before anything is hashed; this keeps a
+    missed path from ending in a traceback.
+    """
     digest = hashlib.sha256()
     for i, part in enumerate(parts):
         if i:
             digest.update(b"\0")
-        digest.update(part.encode("utf-8"))
+        digest.update(part.encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
 
 

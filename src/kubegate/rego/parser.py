@@ -25,14 +25,14 @@ from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any
 
-import yaml
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedToken, VisitError
 from lark.parsers.lalr_analysis import Shift
 
-from kubegate.errors import Location, RegoParseError
+from kubegate.errors import InputError, Location, RegoParseError
 from kubegate.rego import ast
 from kubegate.rego.ast import RegoVersion
+from kubegate.yamlio import read_yaml
 
 __all__ = ["parse_body", "parse_module", "parse_term"]
 
@@ -681,12 +681,15 @@ def _annotation_blocks(comments: list[Token]) -> list[tuple[Token, int, list[str
 def _parse_annotation(first: Token, lines: list[str], following: str) -> ast.Annotations:
     loc = _loc(first)
     try:
-        data = yaml.safe_load("\n".join(lines)) if lines else {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        if mark is not None:
-            loc = Location(loc.file, loc.line + 1 + mark.line, mark.column + 2, None)
-        raise RegoParseError(f"invalid METADATA block: {getattr(exc, 'problem', exc)}", loc) from None
+        loaded = read_yaml("\n".join(lines), loc.file) if lines else None
+    except InputError as exc:  # malformed, or over a bound of kubegate.yamlio (aliases, depth, numbers)
+        at = exc.location
+        if at is not None and at.line:
+            loc = Location(loc.file, loc.line + at.line, at.column + 2, None)
+        code = None if exc.code == "yaml_parse_error" else exc.code
+        message = exc.message.removeprefix("malformed YAML: ")
+        raise RegoParseError(f"invalid METADATA block: {message}", loc, code=code) from None
+    data = loaded.value if loaded is not None else {}
     if data is None:
         data = {}
     if not isinstance(data, dict):
