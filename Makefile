@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean system-deps
+.PHONY: run test lint typecheck unit bench fuzz soak clean system-deps
 
 # Debian packages the tests start for real (redis-server for the shared decision
 # cache, etcd for the distributed policy store) and the deploy test renders with
@@ -48,6 +48,17 @@ typecheck: $(STAMP)
 
 unit: $(STAMP) system-deps
 	$(BIN)/pytest
+
+## Longer fuzz runs than the suite's (docs/reliability.md): the fuzz tests with 20,000 cases
+## each, then 100,000 hostile requests against a real server.
+fuzz: $(STAMP) system-deps
+	KUBEGATE_FUZZ_EXAMPLES=20000 $(BIN)/pytest -q tests/webhook/test_fuzz_webhook.py tests/audit/test_fuzz_redact.py \
+		tests/policy/test_fuzz_loading.py tests/dsl/test_fuzz_dsl.py
+	$(BIN)/python benchmarks/reliability.py fuzz --requests 100000
+
+## The 30-minute soak (RSS growth after warm-up, docs/reliability.md).
+soak: $(STAMP)
+	$(BIN)/python benchmarks/reliability.py soak --minutes 30
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py review

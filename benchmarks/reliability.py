@@ -133,8 +133,8 @@ def fuzz(requests: int, clients: int, seed: int) -> dict[str, Any]:
             hook.stop()
 
 
-def soak(minutes: float, rate: float) -> dict[str, Any]:
-    """The soak run; returns its report with the RSS samples."""
+def soak(minutes: float, rate: float, fuzz_every: int = 5) -> dict[str, Any]:
+    """The soak run (every ``fuzz_every``-th request a fuzz case; 0: none); returns its report."""
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         hook = _server(
@@ -164,7 +164,7 @@ def soak(minutes: float, rate: float) -> dict[str, Any]:
                         samples.append((round(now - start, 1), round(rss_mb(hook.process.pid), 1)))
                         next_sample += 10
                     n += 1
-                    if n % 5 == 0:
+                    if fuzz_every and n % fuzz_every == 0:
                         body = next(fuzzed).body
                     else:
                         subject = copy.deepcopy(OBJECTS[names[n % len(names)]])
@@ -210,8 +210,12 @@ def main() -> None:
     s = sub.add_parser("soak")
     s.add_argument("--minutes", type=float, default=30)
     s.add_argument("--rate", type=float, default=100)
+    s.add_argument("--fuzz-every", type=int, default=5, help="every Nth request is a fuzz case (0: none)")
     args = parser.parse_args()
-    result = fuzz(args.requests, args.clients, args.seed) if args.command == "fuzz" else soak(args.minutes, args.rate)
+    if args.command == "fuzz":
+        result = fuzz(args.requests, args.clients, args.seed)
+    else:
+        result = soak(args.minutes, args.rate, args.fuzz_every)
     print(json.dumps(result, indent=1))
     sys.exit(1 if result.get("problem_count") or not result["server_alive"] else 0)
 

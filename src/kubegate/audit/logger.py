@@ -205,6 +205,8 @@ class DecisionLogger:
             counts = self.redactor.redact(record)
         except RecursionError:
             raise RecordError("the decision record nests too deeply to be redacted") from None
+        except (ValueError, TypeError) as exc:  # UnicodeError included: a value the redactor cannot read
+            raise RecordError(f"the decision record cannot be redacted: {type(exc).__name__}: {exc}") from None
         record["redaction"] = {"count": sum(counts.values()), "rules": counts}
         self.append(record)
         if self._on_record is not None:

@@ -190,7 +190,8 @@ class Redactor:
     def _replace(self, rule: str, value: Any) -> str:
         text = self.replacement.replace("{rule}", rule)
         if "{hash}" in text:
-            digest = hmac.new(self.hash_key.encode(), str(value).encode(), hashlib.sha256).hexdigest()[:16]
+            data = str(value).encode("utf-8", "surrogatepass")  # a lone surrogate hashes too
+            digest = hmac.new(self.hash_key.encode(), data, hashlib.sha256).hexdigest()[:16]
             text = text.replace("{hash}", digest)
         return text
 
@@ -202,9 +203,16 @@ class Redactor:
             out: dict[str, Any] = {}
             is_secret = "secret_data" in self.detectors and value.get("kind") == "Secret"
             for k, v in value.items():
+                if isinstance(k, str) and _suspect(k):  # a key can hold a secret too (userInfo.extra, labels)
+                    k = self._key(k, out, counts)
                 if is_secret and k in ("data", "stringData") and isinstance(v, Mapping):
                     counts["secret_data"] += len(v)
-                    out[k] = {name: self._replace("secret_data", secret) for name, secret in v.items()}
+                    data: dict[Any, Any] = {}
+                    for name, secret in v.items():
+                        if isinstance(name, str) and _suspect(name):
+                            name = self._key(name, data, counts)
+                        data[name] = self._replace("secret_data", secret)
+                    out[k] = data
                 elif k in _CONTAINER_LISTS and isinstance(v, list) and "sensitive_env" in self.detectors:
                     out[k] = [self._container(c, counts) for c in v]
                 else:
@@ -214,11 +222,23 @@ class Redactor:
             return [self._scan(v, counts) for v in value]
         return value
 
+    def _key(self, key: str, out: Mapping[str, Any], counts: Counter[str]) -> str:
+        """``key`` redacted; two keys redacted alike stay two keys (``#2``, ``#3``...)."""
+        redacted = self._text(key, counts)
+        if redacted != key and redacted in out:
+            n = 2
+            while f"{redacted}#{n}" in out:
+                n += 1
+            redacted = f"{redacted}#{n}"
+        return redacted
+
     def _container(self, container: Any, counts: Counter[str]) -> Any:
         if not isinstance(container, Mapping):
             return self._scan(container, counts)
-        out = {}
+        out: dict[str, Any] = {}
         for key, value in container.items():
+            if isinstance(key, str) and _suspect(key):
+                key = self._key(key, out, counts)
             if key == "env" and isinstance(value, list):
                 out[key] = [self._env_entry(entry, counts) for entry in value]
             else:
@@ -228,7 +248,8 @@ class Redactor:
     def _env_entry(self, entry: Any, counts: Counter[str]) -> Any:
         if isinstance(entry, Mapping) and "value" in entry and self._env.search(str(entry.get("name", ""))):
             counts["sensitive_env"] += 1
-            return {**entry, "value": self._replace("sensitive_env", entry["value"])}
+            rest = self._scan({k: v for k, v in entry.items() if k != "value"}, counts)  # valueFrom, odd keys
+            return {**rest, "value": self._replace("sensitive_env", entry["value"])}
         return self._scan(entry, counts)
 
     def _cards(self, run: str, counts: Counter[str]) -> str:
@@ -349,8 +370,10 @@ def load_redaction_config(path: str) -> Redactor:
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
-        doc = yaml.safe_load(text) or {}
-        node = yaml.compose(text)
+        from kubegate.yamlio import read_yaml  # bounded reading (aliases, depth, size), located errors
+
+        loaded = read_yaml(text, path)
+        doc, node = (loaded.value or {}, loaded.node) if loaded is not None else ({}, None)
     except OSError as exc:
         raise InputError(
             f"cannot read the redaction config: {exc.strerror}", Location(path), code="invalid_redaction_config"

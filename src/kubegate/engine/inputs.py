@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 from kubegate.errors import InputError, Location
 from kubegate.policy.review import request_from_admission_review, review_from_object, review_from_request
+from kubegate.yamlio import MAX_DEPTH
 
 __all__ = [
     "MAX_INPUT_DEPTH",
@@ -49,8 +50,10 @@ __all__ = [
 
 ReviewShape = Literal["admission_review", "admission_request", "object"]
 
-MAX_INPUT_DEPTH = 256
-"""Deepest nesting of mappings and lists an input may have (the value itself is level 1)."""
+MAX_INPUT_DEPTH = MAX_DEPTH
+"""Deepest nesting of mappings and lists an input may have (the value itself is level 1):
+the same bound as for files (:data:`kubegate.yamlio.MAX_DEPTH`, 128), so what
+``kubegate check`` reads is what the webhook reviews."""
 
 
 def review_input_shape(obj: Mapping[str, Any]) -> ReviewShape:
