@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -71,6 +72,10 @@ def _pick(rng: random.Random, doc: Any, under: tuple[Any, ...] = ()) -> tuple[An
 
 
 _DEEP = "\u2063deep:"  # a marker json.dumps keeps as is; replaced by the nesting in the text
+
+
+# The marker as json.dumps writes it; a marker another mutation edited stays a plain string.
+_MARKER = re.compile('"' + _DEEP + r'(\d+):(object|array|mixed)"')
 
 
 def _nest_text(levels: int, style: str) -> str:
@@ -247,11 +252,7 @@ def fuzz_cases(seed: int, count: int) -> Iterator[FuzzCase]:
                     continue  # an earlier mutation removed what this one edits
                 applied.append(name)
         text = json.dumps(doc, ensure_ascii=False)
-        while _DEEP in text:
-            start = text.index(_DEEP) - 1
-            end = text.index('"', start + 1)
-            levels, style = text[start + 1 + len(_DEEP) : end].split(":")
-            text = text[:start] + _nest_text(int(levels), style) + text[end + 1 :]
+        text = _MARKER.sub(lambda m: _nest_text(int(m.group(1)), m.group(2)), text)
         if rng.random() < 0.3:
             name = rng.choice(sorted(_TEXT_MUTATIONS))
             text = _TEXT_MUTATIONS[name](rng, text)
