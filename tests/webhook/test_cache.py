@@ -164,3 +164,22 @@ def test_the_memory_cache_is_bounded_in_bytes_and_skips_huge_verdicts() -> None:
     for i in range(5):
         small.put(f"k{i}", Verdict(True))
     assert len(small) == 3 and small.get("k4") is not None
+
+
+def test_request_derived_metric_labels_are_bounded_in_number_and_length() -> None:
+    """Soak finding: a 1 MB ``kind`` became a label value kept for the server's lifetime."""
+    from kubegate.webhook.metrics import WebhookMetrics
+
+    metrics = WebhookMetrics()
+    metrics.admission("deny", "CREATE", "x" * 1_000_000)
+    for i in range(600):
+        metrics.admission("allow", "PATCH" if i % 2 else "CREATE", f"Kind{i}")
+    text = metrics.render().decode() if isinstance(metrics.render(), bytes) else str(metrics.render())
+    assert "x" * 100 not in text
+    kinds = {
+        line.split('kind="')[1].split('"')[0]
+        for line in text.splitlines()
+        if line.startswith("kubegate_admission_requests_total{")
+    }
+    assert len(kinds) <= 501 and "other" in kinds
+    assert 'operation="PATCH"' not in text and 'operation="other"' in text

@@ -24,6 +24,7 @@ _POLICY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0
 # Label values taken from requests are bounded: a client sending a new kind per
 # request must not grow the registry (and the server's memory) without end.
 _MAX_KINDS = 500
+_MAX_KIND_CHARS = 63  # a Kubernetes kind is a DNS-1035 label at most; a longer "kind" is a hostile one
 _OPERATIONS = frozenset(("CREATE", "UPDATE", "DELETE", "CONNECT", ""))
 
 
@@ -205,9 +206,12 @@ class WebhookMetrics:
         )
 
     def admission(self, decision: str, operation: str, kind: str) -> None:
-        """Counts one answered request; ``kind`` values past the first 500 seen
-        (and operations that are not Kubernetes operations) count as ``other``."""
-        if kind not in self._kinds:
+        """Counts one answered request; ``kind`` values past the first 500 seen or
+        longer than 63 characters (and operations that are not Kubernetes
+        operations) count as ``other``: bounded in number and in bytes."""
+        if len(kind) > _MAX_KIND_CHARS:
+            kind = "other"
+        elif kind not in self._kinds:
             if len(self._kinds) < _MAX_KINDS:
                 self._kinds.add(kind)
             else:
