@@ -181,6 +181,28 @@ def start_webhook(
     return hook
 
 
+def start_allowing_logged_webhook(workdir: Path, certs: CertificateFiles, *args: str) -> tuple[Webhook, Path]:
+    """A server where a wrong code path would admit: ``--failure-mode allow``, the main test
+    policies, a strict decision log shipped to a file sink (returned with the server)."""
+    sink = workdir / "sink" / "decisions.jsonl"
+    hook = start_webhook(
+        workdir,
+        certs,
+        "--policies",
+        str(POLICIES / "main"),
+        "--failure-mode",
+        "allow",
+        "--decision-log",
+        str(workdir / "wal"),
+        "--decision-log-mode",
+        "strict",
+        "--decision-log-sink",
+        f"file:{sink}",
+        *args,
+    )
+    return hook, sink
+
+
 def _wait(
     hook: Webhook, process: subprocess.Popen[bytes], log: Path, cert: tuple[str, str] | None, path: str, deadline: float
 ) -> None:

@@ -33,7 +33,7 @@ from kubegate.engine.inputs import build_review
 from kubegate.errors import InputError
 from kubegate.webhook.admission import AdmissionError, parse_admission_review
 from kubegate.webhook.certs import CertificateFiles
-from tests.webhook.conftest import POLICIES, Webhook, read_jsonl, start_webhook
+from tests.webhook.conftest import POLICIES, Webhook, read_jsonl, start_allowing_logged_webhook
 from tests.webhook.fuzzing import fuzz_cases
 
 CASES = int(os.environ.get("KUBEGATE_FUZZ_EXAMPLES", "1200"))
@@ -41,24 +41,7 @@ CASES = int(os.environ.get("KUBEGATE_FUZZ_EXAMPLES", "1200"))
 
 @pytest.fixture(scope="module")
 def fuzzed(tmp_path_factory: pytest.TempPathFactory, certs: CertificateFiles) -> Iterator[tuple[Webhook, Path]]:
-    workdir = tmp_path_factory.mktemp("fuzz")
-    sink = workdir / "sink" / "decisions.jsonl"
-    hook = start_webhook(
-        workdir,
-        certs,
-        "--policies",
-        str(POLICIES / "main"),
-        "--failure-mode",
-        "allow",
-        "--decision-log",
-        str(workdir / "wal"),
-        "--decision-log-mode",
-        "strict",
-        "--decision-log-fsync",
-        "never",
-        "--decision-log-sink",
-        f"file:{sink}",
-    )
+    hook, sink = start_allowing_logged_webhook(tmp_path_factory.mktemp("fuzz"), certs, "--decision-log-fsync", "never")
     yield hook, sink
     hook.stop()
 

@@ -20,29 +20,12 @@ import httpx
 import pytest
 
 from kubegate.webhook.certs import CertificateFiles
-from tests.webhook.conftest import POLICIES, Webhook, admission_review, obj, read_jsonl, start_webhook
+from tests.webhook.conftest import Webhook, admission_review, obj, read_jsonl, start_allowing_logged_webhook
 
 
 @pytest.fixture(scope="module")
 def allowing(tmp_path_factory: pytest.TempPathFactory, certs: CertificateFiles) -> Iterator[tuple[Webhook, Path]]:
-    workdir = tmp_path_factory.mktemp("hostile")
-    sink = workdir / "sink" / "decisions.jsonl"
-    hook = start_webhook(
-        workdir,
-        certs,
-        "--policies",
-        str(POLICIES / "main"),
-        "--failure-mode",
-        "allow",
-        "--cache-ttl",
-        "0",
-        "--decision-log",
-        str(workdir / "wal"),
-        "--decision-log-mode",
-        "strict",
-        "--decision-log-sink",
-        f"file:{sink}",
-    )
+    hook, sink = start_allowing_logged_webhook(tmp_path_factory.mktemp("hostile"), certs, "--cache-ttl", "0")
     yield hook, sink
     hook.stop()
 
