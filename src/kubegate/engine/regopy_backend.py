@@ -90,7 +90,7 @@ def _escaped(text: str) -> bytes:
 def _input_error(exc: Exception) -> InputError:
     if isinstance(exc, UnicodeEncodeError):
         return InputError(
-            f"the input has a string with a lone UTF-16 surrogate ({exc.object[exc.start:exc.end]!a}), "
+            f"the input has a string with a lone UTF-16 surrogate ({exc.object[exc.start : exc.end]!a}), "
             "which is not valid Unicode",
             code="invalid_unicode",
         )
