@@ -6,10 +6,16 @@ The SDK in one import::
     engine = Engine(["policies/"])
     result = engine.review(pod)
 
+and OPA-style queries::
+
+    from kubegate import prepare_query
+    results = prepare_query("data.x.allow", modules={"x.rego": text}).eval(input={...})
+
 Public names are re-exported here; everything else is internal and may change.
 """
 
 from kubegate.engine.backend import Backend
+from kubegate.engine.compiled_backend import CompiledBackend
 from kubegate.engine.decision import Decision, ReviewResult, SkippedPolicy, Violation
 from kubegate.engine.engine import Engine
 from kubegate.engine.regopy_backend import RegopyBackend
@@ -25,6 +31,7 @@ from kubegate.errors import (
     RegoParseError,
     UsageError,
 )
+from kubegate.evaluator.query import PreparedQuery, QueryResult, prepare_query
 from kubegate.policy.catalog import DslFile, RegoFile
 from kubegate.policy.inventory import Inventory
 from kubegate.policy.units import Policy
@@ -32,6 +39,7 @@ from kubegate.policy.units import Policy
 __all__ = [
     "Backend",
     "BackendError",
+    "CompiledBackend",
     "Decision",
     "DslFile",
     "Engine",
@@ -43,6 +51,8 @@ __all__ = [
     "Location",
     "Policy",
     "PolicyLoadError",
+    "PreparedQuery",
+    "QueryResult",
     "RegoCompileError",
     "RegoFile",
     "RegoParseError",
@@ -51,4 +61,5 @@ __all__ = [
     "SkippedPolicy",
     "UsageError",
     "Violation",
+    "prepare_query",
 ]

@@ -40,12 +40,17 @@ warn contains msg if {
 }
 """
 
-# rego-cpp cannot format %b: evaluating this policy fails at run time.
+# Two definitions give a complete rule two values: evaluating this policy
+# fails at run time (eval_conflict_error) on every backend.
 BROKEN = """package broken.format
 
 import rego.v1
 
-deny contains sprintf("%b", [5]) if input.kind == "Pod"
+level := 1 if input.kind == "Pod"
+
+level := 2 if input.kind == "Pod"
+
+deny contains "conflict" if level > 0
 """
 
 

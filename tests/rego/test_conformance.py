@@ -19,8 +19,10 @@ Format::
       want: ["x"]
       want_set: true
 
-A case kubegate knowingly gets wrong carries ``xfail: <why>`` (strict: it must
-keep failing, so a fix is noticed).
+Every case runs on both backends (a differential test). A case the regopy
+backend knowingly gets wrong carries ``xfail: <why>`` (strict: it must keep
+failing, so a fix is noticed); the compiled backend (kubegate's own
+evaluator) must pass every case, unless ``xfail_compiled: <why>``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ import yaml
 
 from kubegate.engine.backend import UNDEFINED, ModuleSource
 from kubegate.engine.regopy_backend import RegopyBackend
+from kubegate.evaluator.context import Context
+from kubegate.evaluator.program import Program
+from kubegate.evaluator.values import UNDEF, to_json
 from kubegate.rego.compat import COMPAT_MODULE_NAME, compat_printed
 from kubegate.rego.normalize import normalize_module
 from kubegate.rego.parser import parse_module
@@ -42,20 +47,44 @@ from kubegate.rego.printer import print_module
 HERE = Path(__file__).parent / "conformance"
 
 
-def _cases() -> list[Any]:
+def _cases(backend: str = "regopy") -> list[Any]:
     out = []
+    key = "xfail" if backend == "regopy" else "xfail_compiled"
     for path in sorted(HERE.glob("*.yaml")):
         doc = yaml.safe_load(path.read_text())
         for case in doc["cases"]:
             marks = []
-            if case.get("xfail"):
-                marks.append(pytest.mark.xfail(reason=str(case["xfail"]), strict=True))
+            if case.get(key):
+                marks.append(pytest.mark.xfail(reason=str(case[key]), strict=True))
             out.append(pytest.param(case, id=f"{path.stem}:{case['name']}", marks=marks))
     return out
 
 
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
+
+
+def _check(case: dict[str, Any], got: Any) -> None:
+    if case.get("undefined"):
+        assert got is UNDEFINED
+        return
+    assert got is not UNDEFINED, "undefined"
+    want = case["want"]
+    if case.get("want_set"):
+        assert sorted(map(_canonical, got)) == sorted(map(_canonical, want))
+    else:
+        assert got == want
+
+
+@pytest.mark.parametrize("case", _cases("compiled"))
+def test_conformance_compiled(case: dict[str, Any]) -> None:
+    """The modules as written, on kubegate's own evaluator."""
+    modules = [parse_module(text, f"m{i}.rego", case.get("version")) for i, text in enumerate(case["modules"])]
+    program = Program(modules, case.get("data") or {})
+    node = program.node_at(tuple(case["rule"].split("/")))
+    assert node is not None
+    value = node.value(Context(case.get("input", {}), program.data, strict=False))
+    _check(case, UNDEFINED if value is UNDEF else to_json(value))
 
 
 @pytest.mark.parametrize("case", _cases())
@@ -69,13 +98,4 @@ def test_conformance(case: dict[str, Any]) -> None:
     compiled = backend.compile(modules, case.get("data") or {}, [case["rule"]])
     evaluator = backend.evaluator()
     evaluator.set_input(evaluator.prepare_input(case.get("input", {})))
-    got = evaluator.query(compiled, case["rule"])
-    if case.get("undefined"):
-        assert got is UNDEFINED
-        return
-    assert got is not UNDEFINED, "undefined"
-    want = case["want"]
-    if case.get("want_set"):
-        assert sorted(map(_canonical, got)) == sorted(map(_canonical, want))
-    else:
-        assert got == want
+    _check(case, evaluator.query(compiled, case["rule"]))

@@ -13,11 +13,38 @@ implementing these protocols.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["REGEX_FLAGS", "UNDEFINED", "Backend", "CompiledPolicy", "Evaluator", "ModuleSource", "PreparedInput"]
+__all__ = [
+    "REGEX_FLAGS",
+    "UNDEFINED",
+    "Backend",
+    "CompiledPolicy",
+    "Evaluator",
+    "ModuleSource",
+    "PreparedInput",
+    "set_thread_deadline",
+    "thread_deadline",
+]
+
+_deadlines = threading.local()
+
+
+def set_thread_deadline(deadline: float) -> None:
+    """Sets this thread's evaluation deadline (a ``time.monotonic()`` value; 0 for none).
+
+    Backends that can stop an evaluation (the compiled backend) end it with
+    ``eval_cancel_error`` past the deadline; the webhook's pool sets it per request.
+    """
+    _deadlines.value = deadline
+
+
+def thread_deadline() -> float:
+    """This thread's evaluation deadline, or 0."""
+    return float(getattr(_deadlines, "value", 0.0))
 
 
 class _Undefined:
@@ -51,10 +78,13 @@ class ModuleSource:
     Attributes:
         name: unique name the backend reports errors against (``K8sFoo/template.rego``).
         text: normalised Rego v1 source.
+        module: the module as written (no backend workarounds), for backends
+            that compile the AST themselves; ``None`` for generated modules.
     """
 
     name: str
     text: str
+    module: Any = None
 
 
 class PreparedInput(Protocol):

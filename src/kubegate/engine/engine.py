@@ -16,6 +16,7 @@ from typing import Any
 
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
 from kubegate.engine.backend import Backend
+from kubegate.engine.backends import make_backend
 from kubegate.engine.decision import Decision, DecisionObserver, ReviewResult
 from kubegate.engine.hooks import HookFunction, HookRunner
 from kubegate.engine.inputs import build_review
@@ -31,12 +32,6 @@ __all__ = ["DEFAULT_ENFORCEMENT_POINT", "Engine"]
 DEFAULT_ENFORCEMENT_POINT = "validation.gatekeeper.sh"
 
 
-def _default_backend() -> Backend:
-    from kubegate.engine.regopy_backend import RegopyBackend
-
-    return RegopyBackend()
-
-
 class Engine:
     """Loads policies and evaluates them.
 
@@ -50,7 +45,8 @@ class Engine:
         parameters: ``{policy id: {...}}`` overriding ``input.parameters`` of
             plain Rego policies (the built-ins' ``registries``, for instance).
         inventory: objects exposed to policies as ``data.inventory``.
-        backend: the Rego backend; regopy by default.
+        backend: the Rego backend or its name: ``"compiled"`` (kubegate's own
+            evaluator, the default) or ``"regopy"`` (rego-cpp).
         enforcement_point: selects the action of ``scoped`` constraints.
         strict: raise instead of keeping going when a policy fails to load.
         parallelism: threads one review may use (rego-cpp releases the GIL, so
@@ -87,7 +83,7 @@ class Engine:
         builtin: bool = True,
         parameters: Mapping[str, Mapping[str, Any]] | None = None,
         inventory: Iterable[Mapping[str, Any]] = (),
-        backend: Backend | None = None,
+        backend: Backend | str | None = None,
         enforcement_point: str = DEFAULT_ENFORCEMENT_POINT,
         strict: bool = False,
         parallelism: int = 1,
@@ -96,7 +92,7 @@ class Engine:
         decision_log: DecisionObserver | None = None,
         tracing: DecisionObserver | None = None,
     ) -> None:
-        self._backend = backend or _default_backend()
+        self._backend = make_backend(backend)
         self.hooks = HookRunner(hooks)
         self.decision_log = decision_log
         self.tracing = tracing

@@ -186,6 +186,8 @@ class PreparedPolicySet:
         try:
             return self._run(evaluator, index)
         except EvaluationError as exc:
+            if exc.code == "eval_cancel_error":
+                raise  # the whole review is past its deadline, not this policy
             policy = self.policies[index]
             elapsed = (time.perf_counter() - start) * 1000
             return Decision(
@@ -300,6 +302,14 @@ def _attribute(error: RegoCompileError, catalog: Catalog) -> tuple[str | None, R
     loc = error.location
     if loc is None:
         return None, error
+    named = error.details.get("module")
+    if isinstance(named, str):
+        # The compiled backend locates errors in the module's source text.
+        found = catalog.module(named)
+        if found is None:
+            return None, error
+        details = {k: v for k, v in error.details.items() if k != "module"}
+        return found.owner, RegoCompileError(error.message, found.relocate(loc), code=error.code, details=details)
     module: PolicyModule | None = catalog.module(loc.file)
     if module is None:
         return None, error
@@ -321,7 +331,7 @@ def _compile_unit(
     ids = {pid for o in owners for pid in catalog.owners.get(o, ())}
     policies = [p for p in catalog.policies if p.id in ids]
     dispatch = _dispatch_module(policies)
-    sources = [ModuleSource(m.name, m.printed.text) for m in modules]
+    sources = [ModuleSource(m.name, m.printed.text, m.source) for m in modules]
     sources.append(ModuleSource(COMPAT_MODULE_NAME, compat_printed().text))
     sources.append(ModuleSource(_DISPATCH_MODULE, dispatch))
     data = {"inventory": dict(inventory.data)} if uses_inventory else {}

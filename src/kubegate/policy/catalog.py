@@ -37,6 +37,9 @@ __all__ = [
     "PolicySources",
     "RegoFile",
     "build_catalog",
+    "is_test_file",
+    "is_test_module",
+    "test_file_notice",
 ]
 
 TEMPLATE_PACKAGE_ROOT = ("kubegate", "templates")
@@ -51,6 +54,27 @@ Rego nests fewer than 15 levels; the parser, normaliser and printer recurse per
 level, and the limit keeps them far from Python's recursion limit."""
 
 _REGO_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|`[^`]*`|#[^\n]*|[\[\]{}()]')
+
+
+def is_test_module(module: ast.Module) -> bool:
+    """Whether a module holds OPA unit tests only: every rule is ``test_*`` or
+    ``todo_*`` (the file name decides first: see :func:`is_test_file`)."""
+    names = [r.head.name for r in module.rules]
+    return bool(names) and all(n.startswith(("test_", "todo_")) for n in names)
+
+
+def is_test_file(name: str) -> bool:
+    """Whether a file name marks OPA unit tests (``*_test.rego``, as ``opa test`` finds them)."""
+    return name.endswith("_test.rego")
+
+
+def test_file_notice(name: str, location: Location | None = None) -> KubegateError:
+    """The warning a policy load reports for a test file it does not load as a policy."""
+    return KubegateError(
+        f"{name} holds Rego unit tests: not loaded as a policy (run it with kubegate test)",
+        location or Location(name),
+        code="rego_test_file",
+    )
 
 
 def _loc_at(text: str, offset: int, file: str) -> Location:
@@ -204,8 +228,7 @@ def _locate_parse_error(error: RegoParseError, embedded: EmbeddedRego) -> RegoPa
 
 def _lone_surrogate(location: Location) -> RegoParseError:
     return RegoParseError(
-        "a string holds a lone UTF-16 surrogate (a \\ud800-\\udfff escape without its pair); "
-        "it has no UTF-8 encoding",
+        "a string holds a lone UTF-16 surrogate (a \\ud800-\\udfff escape without its pair); it has no UTF-8 encoding",
         location,
         code="invalid_unicode",
     )
@@ -393,7 +416,8 @@ class _Builder:
         modules: list[PolicyModule] = []
         units = [(main, template.rego, base)] + [(lib, emb, (*base, *lib.package.path)) for lib, emb in libs]
         for i, (module, embedded, package) in enumerate(units):
-            normalized = normalize_module(rebase_module(module, package, prefixes))
+            rebased = rebase_module(module, package, prefixes)
+            normalized = normalize_module(rebased)
             printed = print_module(normalized)
             lone = _printed_surrogate(printed)
             if lone is not None:
@@ -403,7 +427,7 @@ class _Builder:
             texts.append(printed.text)
             name = f"templates/{kind}/{'template' if i == 0 else f'lib{i}'}.rego"
             origin = (template.location.file, embedded.line_offset, embedded.column_offset)
-            modules.append(PolicyModule(name, printed, owner, normalized, origin))
+            modules.append(PolicyModule(name, printed, owner, normalized, origin, rebased))
         self.modules.extend(modules)
         return sha256_text(*texts), base
 
@@ -490,6 +514,9 @@ class _Builder:
                     )
                 )
                 continue
+            if is_test_module(module):
+                self.warnings.append(test_file_notice(f.name, module.package.loc))
+                continue
             parsed[module.package.path].append((module, f))
         parameters = sha256_json(self.parameters)
         for package, entries in sorted(parsed.items()):
@@ -526,7 +553,7 @@ class _Builder:
                 self.errors.append(_lone_surrogate(lone if lone.line else Location(f.name)))
                 return
             texts.append(printed.text)
-            modules_out.append(PolicyModule(f"rego/{f.name}", printed, owner, normalized))
+            modules_out.append(PolicyModule(f"rego/{f.name}", printed, owner, normalized, source=module))
         self.modules.extend(modules_out)
         if info is None:
             return

@@ -19,7 +19,7 @@ from typing import Any
 from kubegate.dsl.compiler import DSL_SUFFIX, compile_source
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION, SchemaSet
 from kubegate.errors import InputError, KubegateError, Location, PolicyLoadError
-from kubegate.policy.catalog import DslFile, PolicySources, RegoFile
+from kubegate.policy.catalog import DslFile, PolicySources, RegoFile, is_test_file, test_file_notice
 from kubegate.policy.constraint import CONSTRAINT_GROUP, constraint_from_object
 from kubegate.policy.documents import YAML_SUFFIXES, iter_input_files, load_documents, read_text
 from kubegate.policy.match import split_api_version
@@ -90,7 +90,10 @@ def _file_sources(name: str, text: str) -> PolicySources:
     """The policies in one file's text, by its suffix (``.rego``, ``.kgr``, YAML/JSON)."""
     c = _Collector()
     if name.endswith(".rego"):
-        c.rego.append(RegoFile(name, text))
+        if is_test_file(name):
+            c.warnings.append(test_file_notice(name))
+        else:
+            c.rego.append(RegoFile(name, text))
     elif name.endswith(DSL_SUFFIX):
         c.dsl.append(DslFile(name, text))
     else:

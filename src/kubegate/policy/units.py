@@ -58,6 +58,8 @@ class PolicyModule:
         module: the normalised AST (locations point into the original source).
         origin: maps a location in the original source text to the file it
             sits in: ``(file, line_offset, column_offset)`` (Rego embedded in YAML).
+        source: the module as written (packages rebased, no backend
+            workarounds): what kubegate's own evaluator compiles.
     """
 
     name: str
@@ -65,6 +67,7 @@ class PolicyModule:
     owner: str
     module: ast.Module
     origin: tuple[str, int, int] = ("", 0, 0)
+    source: ast.Module | None = None
 
     def relocate(self, loc: Location | None) -> Location | None:
         """Moves a location of the original Rego text into its file (see ``origin``)."""
