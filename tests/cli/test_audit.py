@@ -11,6 +11,7 @@ import yaml
 from click.testing import CliRunner
 
 from kubegate.cli.main import cli
+from tests.cli.conftest import BACKEND_NAMES
 
 REQUIRE_LABEL = """# METADATA
 # custom:
@@ -197,3 +198,45 @@ def test_query_of_a_missing_log_is_a_clear_error(tmp_path: Path) -> None:
     code, out, err = run("audit", "query", "--log", str(tmp_path / "nope"))
     assert code == 2
     assert "nope" in err and "Traceback" not in out + err
+
+
+# The candidate of `logged`, in basic Rego only (the same on every backend): a team label is required.
+TINY_REQUIRE_TEAM = """# METADATA
+# custom:
+#   id: require-owner-label
+package audit.labels
+
+import rego.v1
+
+deny contains msg if {
+	input.review.object.kind == "ConfigMap"
+	not input.review.object.metadata.labels.team
+	msg := "configmap has no team label"
+}
+"""
+
+
+@pytest.mark.parametrize("backend", BACKEND_NAMES)
+def test_replay_backend_option_reaches_the_engine(
+    backend: str, logged: tuple[Path, Path], tmp_path: Path, built_backends: list[str]
+) -> None:
+    log, _ = logged
+    candidate = tmp_path / "tiny"
+    candidate.mkdir()
+    (candidate / "labels.rego").write_text(TINY_REQUIRE_TEAM)
+    built_backends.clear()
+    args = ("audit", "replay", "--log", str(log), "--no-builtin", "-p", str(candidate), "-o", "json")
+    code, out, err = run(*args, "--backend", backend)
+    assert code == 1, err
+    assert built_backends == [backend]
+    [policy] = [p for p in json.loads(out)["policies"] if p["policy"] == "require-owner-label"]
+    assert [c["name"] for c in policy["allowToDeny"]] == ["owned"]
+    assert [c["name"] for c in policy["denyToAllow"]] == ["teamed"]
+
+
+def test_replay_unknown_backend_is_a_usage_error(logged: tuple[Path, Path]) -> None:
+    log, candidate = logged
+    code, out, err = run("audit", "replay", "--log", str(log), "-p", str(candidate), "--backend", "opa")
+    assert code == 2
+    assert "Invalid value for '--backend': 'opa' is not one of 'compiled', 'regopy'" in err
+    assert "Traceback" not in out + err

@@ -13,6 +13,7 @@ import yaml
 from click.testing import CliRunner
 
 from kubegate.cli.main import cli
+from tests.cli.conftest import BACKEND_NAMES, REQUIRE_OWNER, configmap
 from tests.policy.conftest import CONSTRAINT, TEMPLATE
 
 ROOT = Path(__file__).parents[2]
@@ -180,3 +181,25 @@ def test_real_binary_reports_hostile_inputs_as_located_errors(tmp_path: Path) ->
         ("labels.yaml:1:1", "invalid_object"),
     ]:
         assert f"{tmp_path / where}: {code}:" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("backend", BACKEND_NAMES)
+def test_backend_option_reaches_the_engine(backend: str, tmp_path: Path, built_backends: list[str]) -> None:
+    (tmp_path / "owner.rego").write_text(REQUIRE_OWNER)
+    manifest = tmp_path / "cms.yaml"
+    manifest.write_text(yaml.safe_dump_all([configmap("owned", {"owner": "a"}), configmap("orphan")]))
+    args = ("check", "--no-builtin", "-p", str(tmp_path / "owner.rego"), "-o", "json", str(manifest))
+    code, out, err = run(*args, "--backend", backend)
+    assert code == 1, err
+    assert built_backends == [backend]
+    doc = json.loads(out)
+    found = {r["name"]: [v["message"] for v in r["violations"]] for r in doc["results"]}
+    assert found == {"owned": [], "orphan": ["configmap has no owner"]}
+    assert doc["errors"] == []
+
+
+def test_unknown_backend_is_a_usage_error(manifests: Path) -> None:
+    proc = subprocess.run([KUBEGATE, "check", "--backend", "opa", str(manifests)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Invalid value for '--backend': 'opa' is not one of 'compiled', 'regopy'" in proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr

@@ -6,12 +6,18 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+import kubegate.webhook.server
+from kubegate.cli.main import cli
 from kubegate.errors import UsageError
+from kubegate.lifecycle.builder import PolicySetBuilder
 from kubegate.webhook.server import ServeConfig, parse_address
 from kubegate.webhook.transport import TransportLimits
+from tests.cli.conftest import BACKEND_NAMES, REQUIRE_OWNER
 
 
 def serve(*args: str) -> subprocess.CompletedProcess[str]:
@@ -71,3 +77,40 @@ def test_serve_config_checks_limits_and_addresses() -> None:
     assert parse_address(":9090") == ("0.0.0.0", 9090)
     assert parse_address("127.0.0.1:9090") == ("127.0.0.1", 9090)
     assert parse_address("[::1]:9090") == ("::1", 9090)
+
+
+class _BuilderMade(Exception):
+    """Stops build_server once the policy set builder is made (nothing listens)."""
+
+
+@pytest.mark.parametrize("backend", BACKEND_NAMES)
+def test_backend_option_reaches_the_policy_set_builder(
+    backend: str, monkeypatch: pytest.MonkeyPatch, built_backends: list[str]
+) -> None:
+    built: list[str] = []
+
+    def builder(*args: Any, **kwargs: Any) -> PolicySetBuilder:
+        made = PolicySetBuilder(*args, **kwargs)
+        result = made.build({"owner.rego": REQUIRE_OWNER})
+        assert not result.errors, result.errors
+        built.append(result.prepared.backend.name)
+        raise _BuilderMade
+
+    monkeypatch.setattr(kubegate.webhook.server, "PolicySetBuilder", builder)
+    monkeypatch.setattr(kubegate.webhook.server, "configure_logging", lambda level: None)
+    args = ["serve", "--insecure-http", "--port", "0", "--no-builtin", "--backend", backend]
+    result = CliRunner().invoke(cli, args)
+    assert isinstance(result.exception, _BuilderMade), result.output
+    assert built_backends == [backend] and built == [backend]
+
+
+def test_unknown_backend_is_a_usage_error() -> None:
+    proc = serve("--backend", "opa")
+    assert proc.returncode == 2
+    assert "Invalid value for '--backend': 'opa' is not one of 'compiled', 'regopy'" in proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    with pytest.raises(UsageError, match=r"--backend 'opa': choose from compiled, regopy") as info:
+        ServeConfig(insecure_http=True, backend="opa").check()
+    assert info.value.code == "unknown_backend"
+    for name in BACKEND_NAMES:
+        ServeConfig(insecure_http=True, backend=name).check()

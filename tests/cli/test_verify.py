@@ -5,10 +5,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
 from kubegate.cli.main import cli
+from tests.cli.conftest import BACKEND_NAMES, configmap
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "suites"
 
@@ -92,3 +94,67 @@ def test_no_suites_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "x.yaml").write_text("kind: ConfigMap\napiVersion: v1\nmetadata: {name: a}\n")
     code, out = run("verify", str(tmp_path))
     assert code == 2 and "no_suites" in out
+
+
+TINY_TEMPLATE = {
+    "apiVersion": "templates.gatekeeper.sh/v1",
+    "kind": "ConstraintTemplate",
+    "metadata": {"name": "k8stinyowner"},
+    "spec": {
+        "crd": {"spec": {"names": {"kind": "K8sTinyOwner"}}},
+        "targets": [
+            {
+                "target": "admission.k8s.gatekeeper.sh",
+                "rego": (  # basic Rego only, the same on every backend
+                    "package k8stinyowner\n\n"
+                    'violation[{"msg": msg}] {\n'
+                    "  not input.review.object.metadata.labels.owner\n"
+                    '  msg := "configmap has no owner"\n'
+                    "}\n"
+                ),
+            }
+        ],
+    },
+}
+
+
+def tiny_suite(tmp_path: Path) -> Path:
+    suite = tmp_path / "tiny"
+    suite.mkdir()
+    (suite / "template.yaml").write_text(yaml.safe_dump(TINY_TEMPLATE))
+    constraint = {
+        "apiVersion": "constraints.gatekeeper.sh/v1beta1",
+        "kind": "K8sTinyOwner",
+        "metadata": {"name": "configmaps-have-owners"},
+        "spec": {"match": {"kinds": [{"apiGroups": [""], "kinds": ["ConfigMap"]}]}},
+    }
+    (suite / "constraint.yaml").write_text(yaml.safe_dump(constraint))
+    (suite / "owned.yaml").write_text(yaml.safe_dump(configmap("owned", {"owner": "a"})))
+    (suite / "orphan.yaml").write_text(yaml.safe_dump(configmap("orphan")))
+    cases = [
+        {"name": "owned", "object": "owned.yaml", "assertions": [{"violations": "no"}]},
+        {"name": "orphan", "object": "orphan.yaml", "assertions": [{"violations": 1, "message": "has no owner"}]},
+    ]
+    doc = {
+        "kind": "Suite",
+        "apiVersion": "test.gatekeeper.sh/v1alpha1",
+        "metadata": {"name": "tiny"},
+        "tests": [{"name": "owner", "template": "template.yaml", "constraint": "constraint.yaml", "cases": cases}],
+    }
+    (suite / "suite.yaml").write_text(yaml.safe_dump(doc))
+    return suite
+
+
+@pytest.mark.parametrize("backend", BACKEND_NAMES)
+def test_backend_option_reaches_the_suites(backend: str, tmp_path: Path, built_backends: list[str]) -> None:
+    code, out = run("verify", str(tiny_suite(tmp_path)), "--backend", backend)
+    assert code == 0, out
+    assert out.strip().endswith("2 passed, 0 failed")
+    assert built_backends == [backend]
+
+
+def test_unknown_backend_is_a_usage_error(tmp_path: Path) -> None:
+    code, out = run("verify", str(tiny_suite(tmp_path)), "--backend", "opa")
+    assert code == 2
+    assert "Invalid value for '--backend': 'opa' is not one of 'compiled', 'regopy'" in out
+    assert "Traceback" not in out

@@ -16,6 +16,7 @@ from kubegate.audit.logger import LogSettings
 from kubegate.audit.query import LogQuery, RecordFilter, parse_time
 from kubegate.audit.replay import ReplayReport, replay
 from kubegate.cli.check import load_parameters
+from kubegate.cli.options import backend_option
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
 from kubegate.engine.engine import Engine
 from kubegate.errors import UsageError
@@ -245,6 +246,7 @@ def _render_replay(report: ReplayReport, examples: int) -> None:
     help="Kubernetes API version DSL rules are checked against.",
 )
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@backend_option
 @click.pass_context
 def replay_command(
     ctx: click.Context,
@@ -258,6 +260,7 @@ def replay_command(
     examples: int,
     kubernetes_version: str,
     output: str,
+    backend: str,
 ) -> None:
     """Re-evaluate recorded strict-mode inputs against candidate policies; report, per
     policy, the past decisions that would change.
@@ -273,6 +276,7 @@ def replay_command(
         parameters=load_parameters(parameters_file),
         inventory=_inventory(inventory),
         kubernetes_version=kubernetes_version,
+        backend=backend,
     )
     try:
         report = replay(log.records(where), engine)

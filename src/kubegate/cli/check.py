@@ -21,8 +21,10 @@ import click
 
 from kubegate.audit.logger import DecisionLogger, LogSettings
 from kubegate.audit.redact import redactor_for
+from kubegate.cli.options import backend_option
 from kubegate.cli.report import CheckReport, ObjectResult, render_json, render_sarif, render_text
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
+from kubegate.engine.backends import DEFAULT_BACKEND
 from kubegate.engine.decision import DecisionObserver, ReviewResult
 from kubegate.engine.engine import Engine
 from kubegate.errors import EvaluationError, InputError, KubegateError, Location, UsageError
@@ -102,11 +104,16 @@ def run_check(
     jobs: int | None = None,
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
     decision_log: DecisionObserver | None = None,
+    backend: str = DEFAULT_BACKEND,
 ) -> CheckReport:
     """Runs the check and returns the report (the CLI renders it).
 
     Objects are reviewed on ``jobs`` threads (default: one per CPU); the report
-    keeps the input order. ``decision_log`` records each review.
+    keeps the input order. ``decision_log`` records each review; ``backend``
+    names the Rego backend (see :func:`kubegate.engine.backends.make_backend`).
+
+    Raises:
+        UsageError: ``unknown_backend``.
     """
     documents, errors = read_inputs(paths)
     if not documents and not errors:
@@ -123,6 +130,7 @@ def run_check(
         inventory=inventory,
         kubernetes_version=kubernetes_version,
         decision_log=decision_log,
+        backend=backend,
     )
     errors.extend(engine.errors)
     kinds = KindRegistry()
@@ -213,6 +221,7 @@ def _decision_logger(directory: str | None, mode: str, redaction_config: str | N
     help="strict: full input (redacted); standard: identity and decision only.",
 )
 @click.option("--redaction-config", type=click.Path(dir_okay=False), help="Mask rules and detectors (YAML).")
+@backend_option
 @click.pass_context
 def check(
     ctx: click.Context,
@@ -228,6 +237,7 @@ def check(
     decision_log: str | None,
     decision_log_mode: str,
     redaction_config: str | None,
+    backend: str,
 ) -> None:
     """Check Kubernetes manifests (files, directories, or - for stdin) against policies.
 
@@ -249,6 +259,7 @@ def check(
             jobs=jobs,
             kubernetes_version=kubernetes_version,
             decision_log=logger,
+            backend=backend,
         )
     finally:
         if logger is not None:

@@ -17,8 +17,10 @@ from kubegate.cli.audit import audit
 from kubegate.cli.cert import cert
 from kubegate.cli.check import check
 from kubegate.cli.dsl import compile_command, lint
+from kubegate.cli.eval_cmd import eval_command
 from kubegate.cli.serve import serve
 from kubegate.cli.store import push, rollback, status
+from kubegate.cli.test_cmd import rego_test_command
 from kubegate.cli.verify import verify
 from kubegate.errors import ErrorList, KubegateError
 
@@ -68,6 +70,8 @@ cli.add_command(lint)
 cli.add_command(push)
 cli.add_command(rollback)
 cli.add_command(status)
+cli.add_command(eval_command)
+cli.add_command(rego_test_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,6 +18,7 @@ import click
 
 from kubegate.cli.audit import decision_log_options, log_settings
 from kubegate.cli.check import load_parameters
+from kubegate.cli.options import backend_option
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
 from kubegate.webhook.server import ServeConfig, build_server
 from kubegate.webhook.service import WebhookSettings
@@ -162,6 +163,7 @@ __all__ = ["serve"]
     help="OpenTelemetry spans per request and per policy evaluation.",
 )
 @click.option("--trace-endpoint", help="OTLP/HTTP traces URL (default http://localhost:4318/v1/traces).")
+@backend_option
 def serve(
     policy_dirs: tuple[str, ...],
     no_builtin: bool,
@@ -208,6 +210,7 @@ def serve(
     redaction_config: str | None,
     trace_exporter: str,
     trace_endpoint: str | None,
+    backend: str,
 ) -> None:
     """Run the validating admission webhook (POST /validate, /healthz, /readyz, /metrics).
 
@@ -248,6 +251,7 @@ def serve(
         max_staleness_s=max_staleness,
         not_ready_when_stale=not_ready_when_stale,
         kubernetes_version=kubernetes_version,
+        backend=backend,
         settings=settings,
         log_level=log_level,
         decision_log=log_settings(

@@ -21,8 +21,9 @@ from typing import Any
 import click
 
 from kubegate.cli.check import load_parameters
+from kubegate.cli.options import backend_option
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
-from kubegate.engine.regopy_backend import RegopyBackend
+from kubegate.engine.backends import DEFAULT_BACKEND, make_backend
 from kubegate.errors import ErrorList, InputError, UsageError
 from kubegate.lifecycle.builder import PolicySetBuilder
 from kubegate.lifecycle.etcd import EtcdStore, StoredSet
@@ -54,15 +55,21 @@ def collect_files(paths: tuple[str, ...]) -> dict[str, str]:
 
 
 def validate(
-    files: Mapping[str, str], builtin: bool, parameters: Mapping[str, Any], kubernetes_version: str
+    files: Mapping[str, str],
+    builtin: bool,
+    parameters: Mapping[str, Any],
+    kubernetes_version: str,
+    backend: str = DEFAULT_BACKEND,
 ) -> dict[str, dict[str, str]]:
-    """Builds the set as a server would; returns ``{policy id: {"version", "file"}}``.
+    """Builds the set as a server would (with the Rego backend named ``backend``);
+    returns ``{policy id: {"version", "file"}}``.
 
     Raises:
         ErrorList: every load error (the set must not be pushed).
+        UsageError: ``unknown_backend``.
     """
     builder = PolicySetBuilder(
-        RegopyBackend(), builtin=builtin, parameters=parameters, kubernetes_version=kubernetes_version
+        make_backend(backend), builtin=builtin, parameters=parameters, kubernetes_version=kubernetes_version
     )
     result = builder.build(files)
     if result.errors:
@@ -84,6 +91,7 @@ def validate(
 )
 @click.option("--parameters", "parameters_file", type=click.Path(), help="Parameters the servers use, for validation.")
 @click.option("--kubernetes-version", default=DEFAULT_KUBERNETES_VERSION, show_default=True)
+@backend_option
 def push(
     paths: tuple[str, ...],
     etcd_url: str,
@@ -92,10 +100,11 @@ def push(
     no_builtin: bool,
     parameters_file: str | None,
     kubernetes_version: str,
+    backend: str,
 ) -> None:
     """Validate a policy set and write it to etcd in one transaction."""
     files = collect_files(paths)
-    policies = validate(files, not no_builtin, load_parameters(parameters_file), kubernetes_version)
+    policies = validate(files, not no_builtin, load_parameters(parameters_file), kubernetes_version, backend)
     stored = EtcdStore(etcd_url, prefix).push(files, policies, message)
     click.echo(
         f"pushed {len(files)} file(s), {len(policies)} policies: seq {stored.seq}, "
@@ -111,6 +120,7 @@ def push(
 @click.option("--no-builtin", is_flag=True, help="Validate without the built-in library.")
 @click.option("--parameters", "parameters_file", type=click.Path(), help="Parameters the servers use, for validation.")
 @click.option("--kubernetes-version", default=DEFAULT_KUBERNETES_VERSION, show_default=True)
+@backend_option
 def rollback(
     policy: str,
     etcd_url: str,
@@ -119,6 +129,7 @@ def rollback(
     no_builtin: bool,
     parameters_file: str | None,
     kubernetes_version: str,
+    backend: str,
 ) -> None:
     """Put POLICY back to an earlier version kept in the store's history (a new push)."""
     store = EtcdStore(etcd_url, prefix)
@@ -133,7 +144,7 @@ def rollback(
     current_file = current.policies[policy]["file"]
     if current_file != file and current_file in files:
         del files[current_file]
-    policies = validate(files, not no_builtin, load_parameters(parameters_file), kubernetes_version)
+    policies = validate(files, not no_builtin, load_parameters(parameters_file), kubernetes_version, backend)
     version = target.policies[policy]["version"]
     stored = store.push(files, policies, f"rollback {policy} to {version[:12]} (from push {target.seq})")
     changed = sorted(pid for pid, v in policies.items() if current.policies.get(pid, {}).get("version") != v["version"])

@@ -10,8 +10,9 @@ import json
 
 import click
 
+from kubegate.cli.options import backend_option
 from kubegate.cli.suites import find_suites, run_suites
-from kubegate.engine.regopy_backend import RegopyBackend
+from kubegate.engine.backends import make_backend
 
 __all__ = ["verify"]
 
@@ -20,13 +21,14 @@ __all__ = ["verify"]
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--verbose", "-v", is_flag=True, help="Also print passing and skipped cases.")
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@backend_option
 @click.pass_context
-def verify(ctx: click.Context, paths: tuple[str, ...], verbose: bool, output: str) -> None:
+def verify(ctx: click.Context, paths: tuple[str, ...], verbose: bool, output: str, backend: str) -> None:
     """Run Gatekeeper suite.yaml test suites found in PATHS (files or directories)."""
     suites = find_suites(paths)
     passed = failed = skipped = 0
     records = []
-    for result in run_suites(suites, RegopyBackend()):
+    for result in run_suites(suites, make_backend(backend)):
         records.append(result)
         if result.skipped:
             skipped += 1
