@@ -295,8 +295,10 @@ def run(
     search_rates: Sequence[int] = (10, 20, 30, 40, 50, 60, 80, 100, 150, 200),
     constraints: str = "corpus",
     scenarios: Sequence[str] = ("uncached", "cached", "hit"),
+    backend: str | None = None,
 ) -> dict[str, Any]:
-    """Runs every scenario; returns JSON-compatible results."""
+    """Runs every scenario (on ``backend``: the server's default when ``None``);
+    returns JSON-compatible results."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian package wrk)")
     workdir = Path(tempfile.mkdtemp(prefix="kubegate-load-"))
@@ -311,10 +313,11 @@ def run(
     policies = [str(CORPUS / "templates"), str(CORPUS / "constraints")]
     if constraints != "corpus":
         policies = [str(CORPUS / "templates"), str(subset_constraints(workdir, int(constraints)))]
-    results: dict[str, Any] = {"objects": len(reviews), "seconds_per_rate": seconds}
+    results: dict[str, Any] = {"objects": len(reviews), "seconds_per_rate": seconds, "backend": backend or "default"}
 
     if "uncached" in scenarios:
-        uncached = Server(workdir, policies, ["--cache-ttl", "0", "--log-level", "info"])
+        chosen = ["--backend", backend] if backend else []
+        uncached = Server(workdir, policies, ["--cache-ttl", "0", "--log-level", "info", *chosen])
         try:
             results["policies"] = uncached.readyz["policies"]
             results["uncached"] = scenario(uncached, mix, script, rates, seconds)
