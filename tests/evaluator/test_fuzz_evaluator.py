@@ -24,7 +24,19 @@ from kubegate.evaluator.query import prepare_query
 from tests.policy.fuzzing import CODE, fuzz_settings
 
 ROOT = Path(__file__).parents[2]
-HOSTILE = ["1e400", '"\\ud800"', "[[[[[[[[[[1]]]]]]]]]]", "{}", "set()", "-0", "null", '"%v%!"', "9" * 400, "_", "input"]
+HOSTILE = [
+    "1e400",
+    '"\\ud800"',
+    "[[[[[[[[[[1]]]]]]]]]]",
+    "{}",
+    "set()",
+    "-0",
+    "null",
+    '"%v%!"',
+    "9" * 400,
+    "_",
+    "input",
+]
 
 
 def _seeds() -> list[str]:
@@ -105,7 +117,10 @@ def test_deeply_nested_input_is_a_located_error_or_a_value() -> None:
     deep: Any = 1
     for _ in range(20_000):
         deep = [deep]
-    module = "package t\n\nimport rego.v1\n\np := json.marshal(input)\n\nq := input == input\n\nr := count(walk(input))\n"
+    module = (
+        "package t\n\nimport rego.v1\n\np := json.marshal(input)\n\nq := input == input\n\n"
+        "r := count(walk(input))\n"
+    )
     for query in ("data.t.p", "data.t.q", "data.t.r"):
         _outcome_is_clean(module, query, deep)
 
