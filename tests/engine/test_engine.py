@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from kubegate import Engine, ErrorList, InputError, RegoFile, UsageError
+from kubegate import Engine, ErrorList, InputError, RegoFile, ReviewResult, UsageError
 from tests.engine.conftest import deployment
 
 PROD = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod", "labels": {"env": "prod"}}}
@@ -116,9 +117,11 @@ def test_concurrent_reviews_during_inventory_swaps(policy_dir: Path) -> None:
 
 
 def test_a_policy_failing_at_run_time_is_isolated_and_fails_closed() -> None:
-    # rego-cpp cannot format %b; in the backend the whole query fails.
+    # Two values for one complete rule: an eval_conflict_error at run time.
     failing = RegoFile(
-        "f.rego", 'package fails\nimport rego.v1\ndeny contains sprintf("%b", [5]) if input.review.object\n'
+        "f.rego",
+        "package fails\nimport rego.v1\nlevel := 1 if input.review.object\nlevel := 2 if input.review.object\n"
+        'deny contains "x" if level\n',
     )
     fine = RegoFile("g.rego", 'package fine\nimport rego.v1\nwarn contains "looked" if input.review.object\n')
     engine = Engine(objects=[failing, fine], builtin=False)
@@ -133,7 +136,7 @@ def test_builtins_known_to_diverge_are_warned_about() -> None:
     module = RegoFile(
         "v.rego", 'package versions\nimport rego.v1\n\ndeny contains "old" if semver.compare(input.v, "1.2.0") < 0\n'
     )
-    engine = Engine(objects=[module], builtin=False)
+    engine = Engine(objects=[module], builtin=False, backend="regopy")
     (warning,) = engine.warnings
     assert warning.code == "backend_divergence" and "semver.compare" in warning.message
     assert warning.location is not None and warning.location.line == 4
@@ -179,7 +182,7 @@ def test_regex_flags_the_backend_cannot_see_are_warned_about() -> None:
         'deny contains "tag" if regex.match(pattern, input.review.object.tag)\n'
         'deny contains "literal" if regex.match(`(?i)^latest$`, input.review.object.tag)\n',
     )
-    engine = Engine(objects=[module], builtin=False)
+    engine = Engine(objects=[module], builtin=False, backend="regopy")
     (warning,) = engine.warnings
     assert warning.code == "backend_divergence" and "(?i)^latest$" in warning.message
     assert warning.location is not None and warning.location.line == 3
@@ -192,9 +195,17 @@ def test_regex_flags_in_parameters_are_warned_about() -> None:
     from tests.policy.conftest import CONSTRAINT, TEMPLATE
 
     flagged = {**CONSTRAINT, "spec": {**CONSTRAINT["spec"], "parameters": {"max": 3, "note": "(?i)prod"}}}
-    engine = Engine(objects=[TEMPLATE, flagged], builtin=False)
+    engine = Engine(objects=[TEMPLATE, flagged], builtin=False, backend="regopy")
     (warning,) = engine.warnings
     assert "parameters.note" in warning.message and warning.code == "backend_divergence"
+
+
+def test_regex_flags_in_parameters_are_not_warned_about_on_the_compiled_backend() -> None:
+    from tests.policy.conftest import CONSTRAINT, TEMPLATE
+
+    flagged = {**CONSTRAINT, "spec": {**CONSTRAINT["spec"], "parameters": {"max": 3, "note": "(?i)prod"}}}
+    engine = Engine(objects=[TEMPLATE, flagged], builtin=False, backend="compiled")
+    assert engine.warnings == ()  # Go regex flags are the compiled backend's own syntax
 
 
 # ---- hostile inputs (issue: request/object confusion, inputs the backend cannot hold)
@@ -208,8 +219,12 @@ def test_review_refuses_an_ambiguous_argument_instead_of_reviewing_the_request_a
         "metadata": {"name": "p", "namespace": "shop"},
         "spec": {"containers": [{"name": "c", "image": "nginx:latest", "securityContext": {"privileged": True}}]},
     }
-    request = {"uid": "u-1", "kind": {"group": "", "version": "v1", "kind": "Pod"}, "operation": "CREATE",
-               "object": pod}
+    request = {
+        "uid": "u-1",
+        "kind": {"group": "", "version": "v1", "kind": "Pod"},
+        "operation": "CREATE",
+        "object": pod,
+    }
     denied = engine.review(request)
     assert not denied.allowed
     assert not engine.review({**request, "apiVersion": "v1"}).allowed  # GVK kind: still the request
@@ -223,9 +238,28 @@ def test_review_refuses_an_ambiguous_argument_instead_of_reviewing_the_request_a
     [("api-\ud800", "invalid_unicode"), (10**400, "number_out_of_range")],
 )
 def test_review_of_values_the_backend_cannot_hold_is_a_clear_input_error(value: object, code: str) -> None:
-    engine = Engine(builtin=True)
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
-           "spec": {"containers": [{"name": "c", "image": "nginx", "workingDir": value}]}}
+    engine = Engine(builtin=True, backend="regopy")  # rego-cpp: UTF-8 strings, 64-bit integers
     with pytest.raises(InputError) as info:
-        engine.review(pod)
+        engine.review(_pod_working_in(value))
     assert info.value.code == code
+
+
+@pytest.mark.parametrize("value", ["api-\ud800", 10**400, -(10**400)])
+def test_the_compiled_backend_reviews_those_values_like_any_other(value: object) -> None:
+    engine = Engine(builtin=True, backend="compiled")
+
+    def outcome(result: ReviewResult) -> list[tuple[str, bool, str | None, tuple[str, ...]]]:
+        return [(d.policy, d.allowed, d.error, tuple(v.message for v in d.violations)) for d in result.decisions]
+
+    result = engine.review(_pod_working_in(value))
+    assert result.decisions and all(d.error is None for d in result.decisions)
+    assert outcome(result) == outcome(engine.review(_pod_working_in("/srv")))
+
+
+def _pod_working_in(value: object) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "nginx", "workingDir": value}]},
+    }

@@ -4,7 +4,9 @@ The server runs with ``--failure-mode allow`` and a strict decision log, the
 setting in which a wrong code path admits an object: every answer below must
 be a denial (or a 400 for a body that is no AdmissionReview), each denial must
 have a decision record, and a keep-alive connection must survive every one.
-Regression cases of the fuzz findings in the security issue.
+Regression cases of the fuzz findings in the security issue. The server runs the
+default (compiled) backend; the integers rego-cpp cannot hold are also sent to a
+``--backend regopy`` server.
 """
 
 from __future__ import annotations
@@ -26,6 +28,16 @@ from tests.webhook.conftest import Webhook, admission_review, obj, read_jsonl, s
 @pytest.fixture(scope="module")
 def allowing(tmp_path_factory: pytest.TempPathFactory, certs: CertificateFiles) -> Iterator[tuple[Webhook, Path]]:
     hook, sink = start_allowing_logged_webhook(tmp_path_factory.mktemp("hostile"), certs, "--cache-ttl", "0")
+    yield hook, sink
+    hook.stop()
+
+
+@pytest.fixture(scope="module")
+def allowing_regopy(
+    tmp_path_factory: pytest.TempPathFactory, certs: CertificateFiles
+) -> Iterator[tuple[Webhook, Path]]:
+    workdir = tmp_path_factory.mktemp("hostile-regopy")
+    hook, sink = start_allowing_logged_webhook(workdir, certs, "--cache-ttl", "0", "--backend", "regopy")
     yield hook, sink
     hook.stop()
 
@@ -98,13 +110,34 @@ def test_lone_surrogates_in_the_object_and_the_uid_are_decided_and_recorded(allo
 
 
 @pytest.mark.parametrize("number", ["1" + "0" * 400, "-" + "9" * 400])
-def test_a_400_digit_integer_is_denied_with_a_record(allowing: tuple[Webhook, Path], number: str) -> None:
-    hook, sink = allowing
+def test_a_400_digit_integer_is_denied_with_a_record(allowing_regopy: tuple[Webhook, Path], number: str) -> None:
+    """rego-cpp holds no integer beyond 64 bits: such a request cannot be reviewed there."""
+    hook, sink = allowing_regopy
     doc = admission_review(obj("pod-good"))
     text = json.dumps(doc).replace('"cc1"', number)
     with hook.client() as client:
         response = _denied_and_recorded(client, sink, text.encode(), doc["request"]["uid"])
     assert "number_out_of_range" in response["status"]["message"]
+
+
+@pytest.mark.parametrize("number", ["1" + "0" * 400, "-" + "9" * 400])
+def test_a_400_digit_integer_gets_its_normal_answer_with_a_record_on_the_compiled_backend(
+    allowing: tuple[Webhook, Path], number: str
+) -> None:
+    """The compiled backend holds integers of any size: the request is reviewed like any other."""
+    hook, sink = allowing
+    with hook.client() as client:
+        good = admission_review(obj("pod-good"))
+        reply = _post(client, json.dumps(good).replace('"cc1"', number).encode())
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["response"]["allowed"] is True, reply.json()
+        [record] = _records(sink, good["request"]["uid"])
+        assert record["result"]["allowed"] is True
+        bad = admission_review(obj("pod-no-owner"))
+        text = json.dumps(bad).replace('"cc1"', number).encode()
+        response = _denied_and_recorded(client, sink, text, bad["request"]["uid"])
+    assert "workloads-need-owner" in response["status"]["message"]
+    assert "number_out_of_range" not in response["status"]["message"]
 
 
 def test_a_privileged_pod_is_never_admitted_through_an_error_path(allowing: tuple[Webhook, Path]) -> None:

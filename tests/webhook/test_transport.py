@@ -176,7 +176,7 @@ def test_slow_and_idle_clients_are_closed_on_time_while_others_are_served(
 
 
 def test_the_timeouts_do_not_cut_a_request_the_server_is_still_answering(tmp_path: Path) -> None:
-    # The slow policy takes ~0.4 s: longer than every timeout. Only the client's phases are timed.
+    # The slow policy takes ~0.5 s: longer than every timeout. Only the client's phases are timed.
     hook = start_webhook(
         tmp_path,
         None,

@@ -17,8 +17,10 @@ client certificates. See docs/reliability.md, "Transport limits".
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import ssl
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,12 +32,12 @@ from kubegate.audit.redact import redactor_for
 from kubegate.audit.sinks import Sink, SinkError, parse_sink
 from kubegate.audit.tracing import TraceExporter, Tracing
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
-from kubegate.engine.regopy_backend import RegopyBackend
+from kubegate.engine.backends import BACKENDS, DEFAULT_BACKEND, make_backend
 from kubegate.errors import UsageError
 from kubegate.lifecycle.builder import PolicySetBuilder
 from kubegate.lifecycle.etcd import EtcdSource, EtcdStore
 from kubegate.lifecycle.local import DirectorySource
-from kubegate.lifecycle.manager import PolicyManager
+from kubegate.lifecycle.manager import ApplyOutcome, PolicyManager
 from kubegate.policy.documents import iter_input_files, load_file
 from kubegate.policy.inventory import Inventory
 from kubegate.webhook.app import Readiness, create_app, create_probe_app
@@ -46,7 +48,7 @@ from kubegate.webhook.service import AdmissionService, WebhookSettings
 from kubegate.webhook.tls import CertificateReloader, TlsPolicy, apply_tls_policy, certificate_not_after
 from kubegate.webhook.transport import TransportLimits, TransportServer, limited_protocol
 
-__all__ = ["ServeConfig", "build_server", "parse_address"]
+__all__ = ["ServeConfig", "build_server", "parse_address", "settle_heap"]
 
 _log = logging.getLogger("kubegate.webhook")
 
@@ -71,6 +73,7 @@ class ServeConfig:
         strict: a policy set with any load error is not served (the server
             stays not ready) instead of serving the policies that loaded.
         kubernetes_version: the API version DSL rules are checked against.
+        backend: the Rego backend's name (:data:`~kubegate.engine.backends.BACKENDS`).
         watch: reload when the policy directories (or the etcd prefix) change.
         etcd_url, etcd_prefix: take the policy set from etcd instead of
             directories (``kubegate push`` writes it there).
@@ -102,6 +105,7 @@ class ServeConfig:
     deny_list: str | None = None
     strict: bool = False
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    backend: str = DEFAULT_BACKEND
     watch: bool = True
     etcd_url: str | None = None
     etcd_prefix: str = "/kubegate/policies/"
@@ -128,6 +132,8 @@ class ServeConfig:
                 "serving needs --tls-cert and --tls-key (create a development pair with `kubegate cert`), "
                 "or --insecure-http to serve plain HTTP behind a TLS-terminating proxy"
             )
+        if self.backend not in BACKENDS:
+            raise UsageError(f"--backend {self.backend!r}: choose from {', '.join(BACKENDS)}", code="unknown_backend")
         if self.etcd_url and self.policies:
             raise UsageError("--policies and --etcd are two policy sources; use one")
         if self.decision_sinks and self.decision_log is None:
@@ -189,6 +195,28 @@ def build_decision_logger(
     return DecisionLogger(settings, parsed, redactor, on_record=recorded, on_shipped=shipped, on_sink_error=failed)
 
 
+#: How long a thread may keep the GIL while another waits for it (``sys.setswitchinterval``).
+GIL_SWITCH_INTERVAL_S = 0.0001
+
+
+def settle_heap() -> None:
+    """Collects the garbage left by the policy sets just replaced, then moves every
+    object the garbage collector tracks (modules, the policy set in force) into its
+    permanent generation, which no collection walks again.
+
+    A full collection walks every tracked object with the GIL held: about 100,000
+    after loading, 20-90 ms on the reference machine, measured about once per 20
+    requests, the longest pause of the event loop beside evaluations that do not
+    hold the GIL long themselves. After this, collections walk only what was
+    allocated since. Called once per applied policy set (one full collection
+    then): unfreezing first lets it free the cycles of the set replaced (a frozen
+    object whose last reference goes is freed anyway).
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 def build_server(config: ServeConfig) -> TransportServer:
     """The configured uvicorn server (call ``.run()`` to serve until SIGTERM/SIGINT).
 
@@ -201,18 +229,28 @@ def build_server(config: ServeConfig) -> TransportServer:
     """
     config.check()
     configure_logging(config.log_level)
+    # Evaluation threads of the compiled backend hold the GIL while they work;
+    # a short switch interval keeps the event loop (time-outs, parsing,
+    # answers) responsive beside them (see kubegate.webhook.pool).
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     deny_list = load_deny_list(config.deny_list) if config.deny_list else None
     inventory = Inventory.from_objects(_load_inventory(config.inventory))
     metrics = WebhookMetrics()
     builder = PolicySetBuilder(
-        RegopyBackend(),
+        make_backend(config.backend),
         builtin=config.builtin,
         parameters=config.parameters,
         kubernetes_version=config.kubernetes_version,
         inventory=inventory,
     )
+
+    def updated(outcome: ApplyOutcome) -> None:
+        metrics.policy_update(outcome)
+        if outcome.result in ("applied", "partial"):
+            settle_heap()
+
     manager = PolicyManager(
-        builder, strict=config.strict, on_update=metrics.policy_update, on_suspect=metrics.policy_suspect_changes.inc
+        builder, strict=config.strict, on_update=updated, on_suspect=metrics.policy_suspect_changes.inc
     )
     metrics.policy_suspect_files.set_function(lambda: len(manager.suspects))
     tracing = (

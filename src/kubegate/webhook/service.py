@@ -80,11 +80,6 @@ class WebhookSettings:
     max_body_bytes: int = 3 * 1024 * 1024
 
 
-def _remaining(deadline: float) -> float:
-    """Seconds left until ``deadline`` (``time.perf_counter()`` time), never negative."""
-    return max(0.0, deadline - time.perf_counter())
-
-
 class _Answer(NamedTuple):
     verdict: Verdict
     cache: str  # "", "memory", "redis", "coalesced", "miss"
@@ -153,7 +148,9 @@ class AdmissionService:
         """
         start = time.perf_counter()
         start_ns = time.time_ns()
-        deadline = start + self.settings.max_evaluation_time_ms / 1000
+        # On the event loop's clock, fixed once: every wait below ends at this instant,
+        # however long the GIL is kept from the loop in between (see kubegate.webhook.pool).
+        deadline = asyncio.get_running_loop().time() + self.settings.max_evaluation_time_ms / 1000
         if request.input_error is not None:  # a well-formed AdmissionReview that cannot be reviewed
             review, answer = dict(request.request), self._invalid_input(request.input_error)
         else:
@@ -279,7 +276,8 @@ class AdmissionService:
         leader = self._inflight.get(key)
         if leader is not None:  # the same request is being evaluated: wait for its answer
             try:
-                verdict = await asyncio.wait_for(asyncio.shield(leader), _remaining(deadline))
+                async with asyncio.timeout_at(deadline):
+                    verdict = await asyncio.shield(leader)
             except TimeoutError:
                 verdict = self._timed_out()
             except asyncio.CancelledError:
@@ -304,12 +302,12 @@ class AdmissionService:
     async def _evaluated(
         self, snapshot: Snapshot, review: dict[str, Any], deadline: float
     ) -> tuple[Verdict, ReviewResult | None]:
-        """Evaluates on the pool until ``deadline`` (``time.perf_counter()`` seconds);
+        """Evaluates on the pool until ``deadline`` (the event loop's time);
         every way of not deciding becomes a failure-mode verdict, input the backend
         cannot take a denial."""
         mode = self.settings.failure_mode
         try:
-            routed = await self.pool.run(lambda: self._evaluate(snapshot, review), _remaining(deadline))
+            routed = await self.pool.run_until(lambda: self._evaluate(snapshot, review), deadline)
         except PoolFull as exc:
             self.metrics.rejected.labels("queue_full").inc()
             return failure_verdict("queue_full", f"too many requests: {exc.message}", mode), None
