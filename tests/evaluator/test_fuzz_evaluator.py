@@ -118,8 +118,7 @@ def test_deeply_nested_input_is_a_located_error_or_a_value() -> None:
     for _ in range(20_000):
         deep = [deep]
     module = (
-        "package t\n\nimport rego.v1\n\np := json.marshal(input)\n\nq := input == input\n\n"
-        "r := count(walk(input))\n"
+        "package t\n\nimport rego.v1\n\np := json.marshal(input)\n\nq := input == input\n\nr := count(walk(input))\n"
     )
     for query in ("data.t.p", "data.t.q", "data.t.r"):
         _outcome_is_clean(module, query, deep)
