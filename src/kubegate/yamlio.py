@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import sys
 from collections.abc import Iterator, Mapping
@@ -74,6 +75,7 @@ __all__ = [
     "MAX_ALIAS_RATIO",
     "MAX_DEPTH",
     "MAX_DOCUMENT_BYTES",
+    "STDIN",
     "YamlDocument",
     "check_size",
     "check_text",
@@ -81,6 +83,7 @@ __all__ = [
     "find_surrogate",
     "iter_yaml_stream",
     "read_json",
+    "read_text",
     "read_yaml",
     "read_yaml_stream",
 ]
@@ -158,6 +161,52 @@ def check_size(text: str, source: str, limit: int = MAX_DOCUMENT_BYTES) -> None:
             code="document_too_large",
             details={"limit": limit},
         )
+
+
+STDIN = "-"
+
+
+def read_text(path: str) -> str:
+    """Reads a file (``-``: standard input) as UTF-8 text, refusing a file over
+    :data:`MAX_DOCUMENT_BYTES` before reading it. The one bounded file reader of
+    every loader (manifests, policies, ``kubegate eval -d``/``-i``).
+
+    Raises:
+        InputError: ``file_not_found``, ``file_unreadable``, ``invalid_encoding``
+            (with the line of the first bad byte) or ``document_too_large``.
+    """
+    if path == STDIN:
+        try:
+            text = sys.stdin.read(MAX_DOCUMENT_BYTES + 1)
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"standard input is not UTF-8: {exc.reason}", Location("<stdin>"), code="invalid_encoding"
+            ) from None
+        check_size(text, "<stdin>")
+        return text
+    try:
+        if os.stat(path).st_size > MAX_DOCUMENT_BYTES:
+            raise InputError(
+                f"{path} is larger than {MAX_DOCUMENT_BYTES} bytes; split it into several files",
+                Location(path),
+                code="document_too_large",
+                details={"limit": MAX_DOCUMENT_BYTES},
+            )
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except FileNotFoundError:
+        raise InputError(f"no such file: {path}", Location(path), code="file_not_found") from None
+    except IsADirectoryError:
+        raise InputError(f"{path} is a directory", Location(path), code="file_unreadable") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}", Location(path), code="file_unreadable") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise InputError(
+            f"{path} is not UTF-8 text: {exc.reason}", Location(path, line), code="invalid_encoding"
+        ) from None
 
 
 def check_text(text: str, source: str, limit: int = MAX_DOCUMENT_BYTES) -> None:

@@ -30,7 +30,6 @@ so that one run reports them all. Files are read within the bounds of
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +39,7 @@ from kubegate.evaluator.program import Program
 from kubegate.rego import ast
 from kubegate.rego.ast import RegoVersion
 from kubegate.rego.parser import parse_module
-from kubegate.yamlio import MAX_DOCUMENT_BYTES, check_size, read_json, read_yaml
+from kubegate.yamlio import STDIN, read_json, read_text, read_yaml
 
 __all__ = [
     "DATA_EXTENSIONS",
@@ -60,7 +59,6 @@ REGO_EXTENSION = ".rego"
 DATA_EXTENSIONS = (".json", ".yaml", ".yml")
 """Files with these extensions are data documents."""
 
-STDIN = "-"
 """The path that names standard input (for :func:`read_document`)."""
 
 
@@ -112,46 +110,13 @@ def split_prefix(path: str) -> tuple[tuple[str, ...], str]:
 
 
 def read_source(path: str) -> str:
-    """Reads a file (``-``: standard input) as UTF-8 text, refusing one over
-    :data:`kubegate.yamlio.MAX_DOCUMENT_BYTES` before reading it.
+    """Reads a file (``-``: standard input) with :func:`kubegate.yamlio.read_text`,
+    without a leading byte-order mark.
 
     Raises:
-        InputError: ``file_not_found``, ``file_unreadable``, ``invalid_encoding``,
-            ``document_too_large``.
+        InputError: the codes of :func:`kubegate.yamlio.read_text`.
     """
-    if path == STDIN:
-        try:
-            text = sys.stdin.read(MAX_DOCUMENT_BYTES + 1)
-        except UnicodeDecodeError as exc:
-            raise InputError(
-                f"standard input is not UTF-8: {exc.reason}", Location("<stdin>"), code="invalid_encoding"
-            ) from None
-        check_size(text, "<stdin>")
-        return text
-    try:
-        if os.stat(path).st_size > MAX_DOCUMENT_BYTES:
-            raise InputError(
-                f"{path} is larger than {MAX_DOCUMENT_BYTES} bytes",
-                Location(path),
-                code="document_too_large",
-                details={"limit": MAX_DOCUMENT_BYTES},
-            )
-        with open(path, "rb") as handle:
-            raw = handle.read()
-    except FileNotFoundError:
-        raise InputError(f"no such file or directory: {path}", Location(path), code="file_not_found") from None
-    except IsADirectoryError:
-        raise InputError(f"{path} is a directory, not a file", Location(path), code="file_unreadable") from None
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}", Location(path), code="file_unreadable") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise InputError(
-            f"{path} is not UTF-8 text: {exc.reason}", Location(path, line), code="invalid_encoding"
-        ) from None
-    return text.removeprefix("\ufeff")
+    return read_text(path).removeprefix("\ufeff")
 
 
 def read_document(path: str) -> Any:

@@ -339,24 +339,7 @@ class Planner:
         c = self.term(t)
         fn = c.fn
         if capture_slot is not None:
-            slot = capture_slot
-            if c.gen:
-
-                def gc(f: Frame) -> Iterator[None]:
-                    for v in fn(f):
-                        f[slot] = v
-                        yield None
-
-                return _Step(gc, True)
-
-            def fc(f: Frame) -> bool:
-                v = fn(f)
-                if v is UNDEF:
-                    return False
-                f[slot] = v
-                return True
-
-            return _Step(fc, False)
+            return _bind_slot(capture_slot, c)
         if c.gen:
 
             def gt(f: Frame) -> Iterator[None]:
@@ -457,23 +440,7 @@ class Planner:
         fn = value.fn
         if slot is not None and slot >= 0:
             self.bound.add(slot)
-            if value.gen:
-
-                def gbind(f: Frame) -> Iterator[None]:
-                    for v in fn(f):
-                        f[slot] = v
-                        yield None
-
-                return _Step(gbind, True)
-
-            def bind(f: Frame) -> bool:
-                v = fn(f)
-                if v is UNDEF:
-                    return False
-                f[slot] = v
-                return True
-
-            return _Step(bind, False)
+            return _bind_slot(slot, value)
         if slot == -1:
             if value.gen:
                 return _Step(lambda f: (None for _ in fn(f)), True)
@@ -737,6 +704,28 @@ class Planner:
             return cast(Compiled, self.program.apply(lambda x, y: compare_op(op, x, y), [a, b]))
         name = {"+": "plus", "-": "minus", "*": "mul", "/": "div", "%": "rem", "&": "and", "|": "or"}[op]
         return cast(Compiled, self.program.builtin_apply(self, name, [a, b], t.loc))
+
+
+def _bind_slot(slot: int, value: Compiled) -> _Step:
+    """A step storing each value of ``value`` in frame slot ``slot``."""
+    fn = value.fn
+    if value.gen:
+
+        def gbind(f: Frame) -> Iterator[None]:
+            for v in fn(f):
+                f[slot] = v
+                yield None
+
+        return _Step(gbind, True)
+
+    def bind(f: Frame) -> bool:
+        v = fn(f)
+        if v is UNDEF:
+            return False
+        f[slot] = v
+        return True
+
+    return _Step(bind, False)
 
 
 def _eq_const_str(af: ValueFn, cb: str) -> Filter:

@@ -12,21 +12,18 @@ expansion, float64 numbers, valid Unicode), JSON files included.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from kubegate.errors import InputError, Location
-from kubegate.yamlio import MAX_DOCUMENT_BYTES, check_size, iter_yaml_stream, read_json
+from kubegate.yamlio import STDIN, iter_yaml_stream, read_json, read_text
 
 __all__ = ["YAML_SUFFIXES", "Document", "iter_input_files", "load_documents", "load_file", "read_text"]
 
 YAML_SUFFIXES = (".yaml", ".yml", ".json")
-STDIN = "-"
 
 
 @dataclass(frozen=True)
@@ -157,42 +154,6 @@ def _load_json(text: str, source: str) -> list[Document]:
         else:
             docs.append(Document(item, source, len(docs), 0))
     return docs
-
-
-def read_text(path: str) -> str:
-    """Reads a file (or stdin for ``-``) as UTF-8, refusing files over
-    :data:`kubegate.yamlio.MAX_DOCUMENT_BYTES` before reading them.
-
-    Raises:
-        InputError: ``file_not_found``, ``file_unreadable``, ``invalid_encoding``
-            or ``document_too_large``.
-    """
-    if path == STDIN:
-        try:
-            text = sys.stdin.read(MAX_DOCUMENT_BYTES + 1)
-        except UnicodeDecodeError as exc:
-            raise InputError(
-                f"standard input is not UTF-8: {exc.reason}", Location("<stdin>"), code="invalid_encoding"
-            ) from None
-        check_size(text, "<stdin>")
-        return text
-    try:
-        if os.stat(path).st_size > MAX_DOCUMENT_BYTES:
-            raise InputError(
-                f"{path} is larger than {MAX_DOCUMENT_BYTES} bytes; split it into several files",
-                Location(path),
-                code="document_too_large",
-                details={"limit": MAX_DOCUMENT_BYTES},
-            )
-        return Path(path).read_text("utf-8")
-    except FileNotFoundError:
-        raise InputError(f"no such file: {path}", Location(path), code="file_not_found") from None
-    except IsADirectoryError:
-        raise InputError(f"{path} is a directory", Location(path), code="file_unreadable") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path} is not UTF-8 text: {exc.reason}", Location(path), code="invalid_encoding") from None
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}", Location(path), code="file_unreadable") from None
 
 
 def load_file(path: str) -> list[Document]:

@@ -73,42 +73,36 @@ def product(x: Any) -> int | float:
     return _accumulate(x, 1, "*")
 
 
-@implements("max")
-@guarded
-def max_(x: Any) -> Any:
-    """The greatest element of an array or set (undefined when empty)."""
+def _extreme(x: Any, sign: int) -> Any:
+    """The greatest (``sign`` 1) or least (-1) element in OPA's order; the last
+    of equal ones for arrays, as OPA's loops keep it."""
     t = type(x)
     if t is list or t is tuple:
         if not x:
             return UNDEF
         best = x[0]
         for e in x:
-            if compare(best, e) <= 0:
+            if compare(best, e) * sign <= 0:
                 best = e
         return best
     if t is Set:
         vals = x.values()
-        return vals[-1] if vals else UNDEF
+        return (vals[-1] if sign > 0 else vals[0]) if vals else UNDEF
     raise one_of_error(1, x, "set", "array")
+
+
+@implements("max")
+@guarded
+def max_(x: Any) -> Any:
+    """The greatest element of an array or set (undefined when empty)."""
+    return _extreme(x, 1)
 
 
 @implements("min")
 @guarded
 def min_(x: Any) -> Any:
     """The least element of an array or set (undefined when empty)."""
-    t = type(x)
-    if t is list or t is tuple:
-        if not x:
-            return UNDEF
-        best = x[0]
-        for e in x:
-            if compare(best, e) >= 0:
-                best = e
-        return best
-    if t is Set:
-        vals = x.values()
-        return vals[0] if vals else UNDEF
-    raise one_of_error(1, x, "set", "array")
+    return _extreme(x, -1)
 
 
 @implements("sort")
