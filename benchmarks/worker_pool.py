@@ -5,13 +5,15 @@ Reviews every corpus manifest (built-in library + benchmarks/corpus policies)
 
 * serially on the calling thread (the baseline);
 * on a ``ThreadPoolExecutor`` with 1, 2 and 3 threads sharing one Engine
-  (regopy releases the GIL inside rego-cpp);
+  (regopy releases the GIL inside rego-cpp; the compiled evaluator holds it);
 * on a ``ProcessPoolExecutor`` with 2 processes, each with its own Engine
   (the review dict is pickled over a pipe, as a process-based webhook would).
 
 Also measures the round trip of a trivial task through each pool (dispatch
 overhead per request). Every configuration runs in the same process, one
 after another, so their ratios are comparable. Asserts nothing.
+
+Usage: ``.venv/bin/python benchmarks/worker_pool.py [--backend compiled|regopy] [--passes N]``
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ CORPUS = Path(__file__).parent / "corpus"
 _engine: Engine | None = None
 
 
-def _init() -> None:
+def _init(backend: str = "compiled") -> None:
     global _engine
-    _engine = Engine([str(CORPUS / "templates"), str(CORPUS / "constraints")])
+    _engine = Engine([str(CORPUS / "templates"), str(CORPUS / "constraints")], backend=backend)
 
 
 def _review(review: dict[str, Any]) -> int:
@@ -53,11 +55,11 @@ def _round_trip_ms(pool: Executor, payload: Any, n: int = 300) -> dict[str, floa
     return {"p50_ms": round(samples[n // 2], 4), "p99_ms": round(samples[int(n * 0.99) - 1], 4)}
 
 
-def run(passes: int = 3) -> dict[str, Any]:
-    _init()
+def run(passes: int = 3, backend: str = "compiled") -> dict[str, Any]:
+    _init(backend)
     docs = [d.obj for f in iter_input_files([str(CORPUS / "manifests")]) for d in load_file(f)]
     reviews = [build_review(d) for d in docs] * passes
-    results: dict[str, Any] = {"reviews": len(reviews)}
+    results: dict[str, Any] = {"backend": backend, "reviews": len(reviews)}
     t = time.perf_counter()
     for r in reviews:
         _review(r)
@@ -69,7 +71,7 @@ def run(passes: int = 3) -> dict[str, Any]:
             results[f"threads_{n}_s"] = round(time.perf_counter() - t, 3)
             if n == 2:
                 results["threads_round_trip"] = _round_trip_ms(pool, reviews[0])
-    with ProcessPoolExecutor(2, initializer=_init) as pool:
+    with ProcessPoolExecutor(2, initializer=_init, initargs=(backend,)) as pool:
         list(pool.map(_review, reviews[:4]))  # both workers have built their engine
         t = time.perf_counter()
         list(pool.map(_review, reviews, chunksize=1))
@@ -82,3 +84,16 @@ def run(passes: int = 3) -> dict[str, Any]:
         if key.endswith("_s") and key != "serial_s"
     }
     return results
+
+
+if __name__ == "__main__":
+    import argparse
+    import json
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent.parent))
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--backend", default="compiled", choices=("compiled", "regopy"))
+    ap.add_argument("--passes", type=int, default=3)
+    args = ap.parse_args()
+    print(json.dumps(run(args.passes, args.backend), indent=2))

@@ -112,6 +112,11 @@ class Evaluator(Protocol):
     def set_input(self, value: PreparedInput) -> None:
         """Sets the ``input`` document for the following queries."""
 
+    def release_input(self) -> None:
+        """Forgets the input and whatever was remembered while evaluating it
+        (called when the queries on one input are done; the caller may mutate
+        the input afterwards)."""
+
     def query(self, compiled: CompiledPolicy, entrypoint: str) -> Any:
         """Evaluates ``entrypoint`` (``"pkg/path/rule"``) of ``compiled`` and returns
         its JSON value, or :data:`UNDEFINED`.

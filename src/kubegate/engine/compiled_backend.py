@@ -24,7 +24,7 @@ from kubegate.evaluator.builtins import available
 from kubegate.evaluator.context import Context
 from kubegate.evaluator.program import Program
 from kubegate.evaluator.tree import RuleNode
-from kubegate.evaluator.values import UNDEF, Set, from_key, to_json
+from kubegate.evaluator.values import UNDEF, Set, end_hash_scope, from_key, hash_scope, to_json
 from kubegate.rego import ast
 from kubegate.rego.ast import data_prefix
 from kubegate.rego.parser import parse_module
@@ -74,6 +74,13 @@ class CompiledEvaluator:
     def set_input(self, value: Any) -> None:
         self._input = value
         self._shared = {}
+        # Evaluation never mutates the input: hash each of its objects once.
+        hash_scope()
+
+    def release_input(self) -> None:
+        self._input = UNDEF
+        self._shared = {}
+        end_hash_scope()
 
     def query(self, compiled: CompiledPolicy, entrypoint: str) -> Any:
         """Evaluates ``entrypoint`` and returns its JSON value or ``UNDEFINED``.

@@ -206,7 +206,10 @@ class PreparedPolicySet:
         evaluator = self.backend.evaluator()
         start = time.perf_counter()
         evaluator.set_input(evaluator.prepare_input(input_value))
-        decision = self._run(evaluator, index)
+        try:
+            decision = self._run(evaluator, index)
+        finally:
+            evaluator.release_input()
         total = (time.perf_counter() - start) * 1000
         return replace(decision, duration_ms=total)
 
@@ -248,13 +251,16 @@ class PreparedPolicySet:
         evaluator = self.backend.evaluator()
         review_style = [i for i in indexes if self.policies[i].input_style == "review"]
         object_style = [i for i in indexes if self.policies[i].input_style == "object"]
-        if review_style:
-            evaluator.set_input(evaluator.prepare_input({"review": review}))
-            decisions.extend(self._run_isolated(evaluator, i) for i in review_style)
-        obj = review.get("object") or review.get("oldObject")
-        if object_style and obj is not None:
-            evaluator.set_input(evaluator.prepare_input(obj))
-            decisions.extend(self._run_isolated(evaluator, i) for i in object_style)
+        try:
+            if review_style:
+                evaluator.set_input(evaluator.prepare_input({"review": review}))
+                decisions.extend(self._run_isolated(evaluator, i) for i in review_style)
+            obj = review.get("object") or review.get("oldObject")
+            if object_style and obj is not None:
+                evaluator.set_input(evaluator.prepare_input(obj))
+                decisions.extend(self._run_isolated(evaluator, i) for i in object_style)
+        finally:
+            evaluator.release_input()
         return decisions
 
     def review(

@@ -196,6 +196,9 @@ class _RegopyEvaluator:
     def set_input(self, value: Any) -> None:
         self._interp.set_input(value)
 
+    def release_input(self) -> None:
+        """Nothing to forget: rego-cpp keeps the input until the next one."""
+
     def query(self, compiled: Any, entrypoint: str) -> Any:
         impl = rego_bundle_query_entrypoint(self._interp._impl, compiled.bundle._impl, entrypoint)
         try:

@@ -123,13 +123,21 @@ class Context:
         """
         self.budget -= 1
         if self.budget <= 0:
-            self.budget = CHECK_EVERY
-            if self.deadline:
-                if time.monotonic() > self.deadline:
-                    raise cancel_error()
-                # Under a deadline (a server's evaluation thread): give the GIL
-                # away so the event loop and the other threads keep running.
-                time.sleep(0)
+            self.check_deadline()
+
+    def check_deadline(self) -> None:
+        """Resets the step budget; raises ``eval_cancel_error`` past the deadline.
+
+        Raises:
+            EvaluationError: ``eval_cancel_error``.
+        """
+        self.budget = CHECK_EVERY
+        if self.deadline:
+            if time.monotonic() > self.deadline:
+                raise cancel_error()
+            # Under a deadline (a server's evaluation thread): give the GIL
+            # away so the event loop and the other threads keep running.
+            time.sleep(0)
 
     # -- BuiltinContext protocol
     def now_ns(self) -> int:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from kubegate.errors import RegoCompileError
-from kubegate.evaluator.planner import Compiled, _Step
+from kubegate.evaluator.planner import Compiled, Step
 from kubegate.evaluator.refs import patch_path
 from kubegate.evaluator.values import UNDEF
 from kubegate.rego import ast
@@ -58,7 +58,7 @@ def _target_path(t: ast.Term) -> tuple[str, tuple[str, ...]] | None:
     return None
 
 
-def plan_with(p: Planner, lit: ast.Literal, capture_slot: int | None) -> _Step:
+def plan_with(p: Planner, lit: ast.Literal, capture_slot: int | None) -> Step:
     actions: list[tuple[str, Any, Compiled | Mock]] = []
     for w in lit.withs:
         target = _target_path(w.target)
@@ -139,4 +139,4 @@ def plan_with(p: Planner, lit: ast.Literal, capture_slot: int | None) -> _Step:
         finally:
             f[0] = ctx
 
-    return _Step(run, True)
+    return Step(run, True)

@@ -7,12 +7,23 @@ undefined. Semantics: https://www.openpolicyagent.org/docs/latest/policy-languag
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from kubegate.evaluator.values import UNDEF, Key, Set, equal, from_key, items, order_key, to_key
 
-__all__ = ["compare_op", "contains", "enumerate_any", "enumerate_value", "index", "member2", "member3", "truthy"]
+__all__ = [
+    "compare_op",
+    "contains",
+    "enumerate_any",
+    "enumerate_value",
+    "index",
+    "member2",
+    "member3",
+    "truthy",
+    "values_any",
+    "values_ordered",
+]
 
 
 def index(v: Any, k: Any) -> Any:
@@ -63,6 +74,31 @@ def enumerate_any(v: Any) -> Iterator[tuple[Any, Any]]:
         for k in v.keys:
             e = k.value if type(k) is Key else k
             yield e, e
+
+
+def values_any(v: Any) -> Iterable[Any]:
+    """The values of a collection in no particular order (see
+    :func:`enumerate_any`); nothing for scalars. Arrays come back as they are."""
+    t = type(v)
+    if t is list or t is tuple:
+        return v  # type: ignore[no-any-return]
+    if t is dict:
+        return v.values()  # type: ignore[no-any-return]
+    if t is Set:
+        return [k.value if type(k) is Key else k for k in v.keys]
+    return ()
+
+
+def values_ordered(v: Any) -> Iterable[Any]:
+    """The values of a collection in OPA's order (see :func:`enumerate_value`)."""
+    t = type(v)
+    if t is list or t is tuple:
+        return v  # type: ignore[no-any-return]
+    if t is dict:
+        return [x for _, x in items(v)]
+    if t is Set:
+        return v.values()  # type: ignore[no-any-return]
+    return ()
 
 
 def truthy(v: Any) -> bool:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 from kubegate.errors import EvaluationError, Location, RegoCompileError
+from kubegate.evaluator.bodies import Step, chain, run_none
 from kubegate.evaluator.context import Context
 from kubegate.evaluator.operators import compare_op, contains, enumerate_any, enumerate_value, index, member3, truthy
 from kubegate.evaluator.scope import Layout, Scope, Unsafe, body_var_names, declared_names
@@ -61,73 +62,6 @@ class Compiled:
 
 def _const(value: Any) -> Compiled:
     return Compiled(lambda f: value, const=value)
-
-
-def _run_none(f: Frame) -> Iterator[None]:
-    yield None
-
-
-class _Step:
-    __slots__ = ("fn", "gen")
-
-    def __init__(self, fn: Callable[[Frame], Any], gen: bool) -> None:
-        self.fn = fn
-        self.gen = gen
-
-
-def chain(steps: list[_Step]) -> Runner:
-    """Composes literal steps into a body runner (filters run inline)."""
-    if not steps:
-        return _run_none
-    i = 0
-    filters: list[Filter] = []
-    while i < len(steps) and not steps[i].gen:
-        filters.append(steps[i].fn)
-        i += 1
-    if i == len(steps):
-        fs = tuple(filters)
-        if len(fs) == 1:
-            only = fs[0]
-
-            def run1(f: Frame) -> Iterator[None]:
-                if only(f):
-                    yield None
-
-            return run1
-
-        def runf(f: Frame) -> Iterator[None]:
-            for flt in fs:
-                if not flt(f):
-                    return
-            yield None
-
-        return runf
-    gen = steps[i].fn
-    rest = chain(steps[i + 1 :])
-    fs = tuple(filters)
-    if rest is _run_none:
-
-        def rung(f: Frame) -> Iterator[None]:
-            for flt in fs:
-                if not flt(f):
-                    return
-            ctx = f[0]
-            for _ in gen(f):
-                ctx.tick()
-                yield None
-
-        return rung
-
-    def run(f: Frame) -> Iterator[None]:
-        for flt in fs:
-            if not flt(f):
-                return
-        ctx = f[0]
-        for _ in gen(f):
-            ctx.tick()
-            yield from rest(f)
-
-    return run
 
 
 class Planner:
@@ -205,9 +139,9 @@ class Planner:
         """
         return chain(self.steps(body, query=query))
 
-    def steps(self, body: ast.Body, *, query: bool = False, capture: list[int] | None = None) -> list[_Step]:
+    def steps(self, body: ast.Body, *, query: bool = False, capture: list[int] | None = None) -> list[Step]:
         pending = list(enumerate(body))
-        out: list[_Step] = []
+        out: list[Step] = []
         while pending:
             first_unsafe: Unsafe | None = None
             for n, (i, lit) in enumerate(pending):
@@ -233,20 +167,20 @@ class Planner:
                 )
         return out
 
-    def literal(self, lit: ast.Literal, capture_slot: int | None = None) -> _Step:
+    def literal(self, lit: ast.Literal, capture_slot: int | None = None) -> Step:
         if lit.withs:
             return self._with(lit, capture_slot)
         if lit.negated:
             return self._negation(lit)
         return self._expr(lit.expr, capture_slot)
 
-    def _negation(self, lit: ast.Literal) -> _Step:
+    def _negation(self, lit: ast.Literal) -> Step:
         # An undefined operand makes the negated expression undefined, so the
         # negation succeeds: `not c.securityContext.x == false` holds when the
         # field is missing (as OPA evaluates it; gatekeeper-library's unit
         # tests and OPA's not-body conformance cases depend on it).
         expr = lit.expr
-        prefix: list[_Step] = []
+        prefix: list[Step] = []
         if isinstance(expr, ast.Call) and self.program.is_user_function(self, expr):
             # ... except that the reference operands of a user function call are
             # evaluated first, outside the negation (gatekeeper-library's
@@ -272,16 +206,23 @@ class Planner:
         saved = set(self.bound)
         step = self.literal(ast.Literal(expr, False, lit.withs, loc=lit.loc))
         self.bound = saved
-        inner = chain([step])
+        if not step.gen:
+            test = step.fn
 
-        def neg(f: Frame) -> bool:
-            for _ in inner(f):
-                return False
-            return True
+            def neg(f: Frame) -> bool:
+                return not test(f)
+
+        else:
+            inner = step.fn
+
+            def neg(f: Frame) -> bool:
+                for _ in inner(f):
+                    return False
+                return True
 
         if not prefix:
-            return _Step(neg, False)
-        return _Step(chain([*prefix, _Step(neg, False)]), True)
+            return Step(neg, False)
+        return Step(chain([*prefix, Step(neg, False)]), True)
 
     def enumerator(self) -> Callable[[Any], Iterator[tuple[Any, Any]]]:
         return enumerate_value if self.ordered else enumerate_any
@@ -290,18 +231,18 @@ class Planner:
         self._fresh += 1
         return f"$n{self._fresh}"
 
-    def _with(self, lit: ast.Literal, capture_slot: int | None) -> _Step:
+    def _with(self, lit: ast.Literal, capture_slot: int | None) -> Step:
         from kubegate.evaluator.modifiers import plan_with
 
         return plan_with(self, lit, capture_slot)
 
-    def _expr(self, e: ast.Expression, capture_slot: int | None) -> _Step:
+    def _expr(self, e: ast.Expression, capture_slot: int | None) -> Step:
         if isinstance(e, ast.SomeDecl):
             for v in e.vars:
                 if isinstance(v, ast.Var):
                     slot = self.scope.declare(v.name)
                     self.bound.discard(slot)
-            return _Step(lambda f: True, False)
+            return Step(lambda f: True, False)
         if isinstance(e, ast.Assign):
             step = self._assign(e)
             if capture_slot is not None:
@@ -313,7 +254,7 @@ class Planner:
             return self._every(e)
         return self._term_literal(e, capture_slot)
 
-    def _capture_true(self, step: _Step, slot: int) -> _Step:
+    def _capture_true(self, step: Step, slot: int) -> Step:
         fn = step.fn
         if step.gen:
 
@@ -322,7 +263,7 @@ class Planner:
                     f[slot] = True
                     yield None
 
-            return _Step(g, True)
+            return Step(g, True)
 
         def flt(f: Frame) -> bool:
             if fn(f):
@@ -330,9 +271,9 @@ class Planner:
                 return True
             return False
 
-        return _Step(flt, False)
+        return Step(flt, False)
 
-    def _term_literal(self, t: ast.Term, capture_slot: int | None) -> _Step:
+    def _term_literal(self, t: ast.Term, capture_slot: int | None) -> Step:
         if isinstance(t, ast.Call) and self.program.is_call_with_output(self, t):
             step = self.program.call_with_output(self, t)
             return self._capture_true(step, capture_slot) if capture_slot is not None else step
@@ -347,19 +288,19 @@ class Planner:
                     if v is not False:
                         yield None
 
-            return _Step(gt, True)
+            return Step(gt, True)
         if isinstance(t, ast.InfixCall) and t.op in ("==", "!="):
-            return _Step(fn, False)  # already a bool (or UNDEF, falsy)
+            return Step(fn, False)  # already a bool (or UNDEF, falsy)
 
         def ft(f: Frame) -> bool:
             v = fn(f)
             return v is not UNDEF and v is not False
 
-        return _Step(ft, False)
+        return Step(ft, False)
 
     # ------------------------------------------------------------ unification
 
-    def _assign(self, e: ast.Assign) -> _Step:
+    def _assign(self, e: ast.Assign) -> Step:
         if e.op == ":=":
             for v in body_var_names([e.lhs]):
                 if v.is_wildcard:
@@ -373,7 +314,7 @@ class Planner:
             return self._bind(e.lhs, rhs)
         return self.unify(e.lhs, e.rhs)
 
-    def unify(self, lhs: ast.Term, rhs: ast.Term) -> _Step:
+    def unify(self, lhs: ast.Term, rhs: ast.Term) -> Step:
         lp, rp = self.is_pattern(lhs), self.is_pattern(rhs)
         if not lp and not rp:
             a, b = self.term(lhs), self.term(rhs)
@@ -384,23 +325,23 @@ class Planner:
             return self._bind(rhs, self.term(lhs))
         if isinstance(lhs, ast.ArrayTerm) and isinstance(rhs, ast.ArrayTerm):
             if len(lhs.items) != len(rhs.items):
-                return _Step(lambda f: False, False)
+                return Step(lambda f: False, False)
             body = tuple(
                 ast.Literal(ast.Assign("=", a, b, loc=a.loc), loc=a.loc)
                 for a, b in zip(lhs.items, rhs.items, strict=True)
             )
-            return _Step(chain(self.steps(body)), True)
+            return Step(chain(self.steps(body)), True)
         if isinstance(lhs, ast.ObjectTerm) and isinstance(rhs, ast.ObjectTerm):
             lk = [self._ground_key(k) for k, _ in lhs.items]
             rk = [self._ground_key(k) for k, _ in rhs.items]
             if sorted(map(repr, lk)) != sorted(map(repr, rk)):
-                return _Step(lambda f: False, False)
+                return Step(lambda f: False, False)
             rmap = {repr(k): v for k, (_, v) in zip(rk, rhs.items, strict=True)}
             body = tuple(
                 ast.Literal(ast.Assign("=", v, rmap[repr(k)], loc=v.loc), loc=v.loc)
                 for k, (_, v) in zip(lk, lhs.items, strict=True)
             )
-            return _Step(chain(self.steps(body)), True)
+            return Step(chain(self.steps(body)), True)
         first = next(v for v in body_var_names([lhs]) if self._unbound_local(v) is not None)
         raise Unsafe(first.name, first.loc)
 
@@ -410,11 +351,11 @@ class Planner:
             raise RegoCompileError("object keys in unification must be constants", getattr(k, "loc", None))
         return c.const
 
-    def _equal_step(self, a: Compiled, b: Compiled) -> _Step:
+    def _equal_step(self, a: Compiled, b: Compiled) -> Step:
         af, bf = a.fn, b.fn
         if not a.gen and not b.gen:
             if b.const is not UNDEF and type(b.const) is str:
-                return _Step(_eq_const_str(af, b.const), False)
+                return Step(_eq_const_str(af, b.const), False)
 
             def eq(f: Frame) -> bool:
                 x = af(f)
@@ -423,7 +364,7 @@ class Planner:
                 y = bf(f)
                 return y is not UNDEF and equal(x, y)
 
-            return _Step(eq, False)
+            return Step(eq, False)
         ag, bg = a.as_gen(), b.as_gen()
 
         def geq(f: Frame) -> Iterator[None]:
@@ -432,9 +373,9 @@ class Planner:
                     if equal(x, y):
                         yield None
 
-        return _Step(geq, True)
+        return Step(geq, True)
 
-    def _bind(self, pattern: ast.Term, value: Compiled) -> _Step:
+    def _bind(self, pattern: ast.Term, value: Compiled) -> Step:
         """Matches ``pattern`` (which binds) against the values of ``value``."""
         slot = self._unbound_local(pattern) if isinstance(pattern, ast.Var) else None
         fn = value.fn
@@ -443,8 +384,8 @@ class Planner:
             return _bind_slot(slot, value)
         if slot == -1:
             if value.gen:
-                return _Step(lambda f: (None for _ in fn(f)), True)
-            return _Step(lambda f: fn(f) is not UNDEF, False)
+                return Step(lambda f: (None for _ in fn(f)), True)
+            return Step(lambda f: fn(f) is not UNDEF, False)
         m = self.matcher(pattern)
         if value.gen:
 
@@ -453,13 +394,13 @@ class Planner:
                     if m(f, v):
                         yield None
 
-            return _Step(gmatch, True)
+            return Step(gmatch, True)
 
         def match(f: Frame) -> bool:
             v = fn(f)
             return v is not UNDEF and m(f, v)
 
-        return _Step(match, False)
+        return Step(match, False)
 
     def matcher(self, pattern: ast.Term) -> Matcher:
         """A function binding the unbound variables of ``pattern`` to a value (or failing)."""
@@ -519,7 +460,7 @@ class Planner:
 
     # ------------------------------------------------------------ some / every
 
-    def _some_in(self, e: ast.SomeIn) -> _Step:
+    def _some_in(self, e: ast.SomeIn) -> Step:
         domain = self.term(e.domain)
         for v in body_var_names([e.key, e.value]):
             if not v.is_wildcard:
@@ -537,9 +478,9 @@ class Planner:
                     if vm(f, v):
                         yield None
 
-        return _Step(some_in, True)
+        return Step(some_in, True)
 
-    def _every(self, e: ast.Every) -> _Step:
+    def _every(self, e: ast.Every) -> Step:
         domain = self.term(e.domain)
         saved_scope, saved_bound = self.scope, set(self.bound)
         self.scope = Scope(self.layout, saved_scope)
@@ -570,7 +511,7 @@ class Planner:
                 return True
             return False
 
-        return _Step(every, False)
+        return Step(every, False)
 
     # ------------------------------------------------------------ terms
 
@@ -706,7 +647,7 @@ class Planner:
         return cast(Compiled, self.program.builtin_apply(self, name, [a, b], t.loc))
 
 
-def _bind_slot(slot: int, value: Compiled) -> _Step:
+def _bind_slot(slot: int, value: Compiled) -> Step:
     """A step storing each value of ``value`` in frame slot ``slot``."""
     fn = value.fn
     if value.gen:
@@ -716,7 +657,7 @@ def _bind_slot(slot: int, value: Compiled) -> _Step:
                 f[slot] = v
                 yield None
 
-        return _Step(gbind, True)
+        return Step(gbind, True, slot, fn)
 
     def bind(f: Frame) -> bool:
         v = fn(f)
@@ -725,7 +666,7 @@ def _bind_slot(slot: int, value: Compiled) -> _Step:
         f[slot] = v
         return True
 
-    return _Step(bind, False)
+    return Step(bind, False, slot, fn)
 
 
 def _eq_const_str(af: ValueFn, cb: str) -> Filter:
@@ -753,4 +694,4 @@ def undefined_error(message: str, loc: Location | None) -> EvaluationError:
     return EvaluationError(message, loc)
 
 
-__all__ += ["Context", "chain", "index", "product", "truthy"]
+__all__ += ["Context", "Step", "chain", "index", "product", "run_none", "truthy"]

@@ -131,9 +131,9 @@ class PreparedQuery:
 
 
 def _truthy_check(slot: int) -> Any:
-    from kubegate.evaluator.planner import _Step
+    from kubegate.evaluator.planner import Step
 
-    return _Step(lambda f: f[slot] is not False, False)
+    return Step(lambda f: f[slot] is not False, False)
 
 
 def _expr_texts(body: ast.Body, source: str) -> list[str]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from kubegate.evaluator.context import Context
 from kubegate.evaluator.operators import index
 from kubegate.evaluator.planner import Compiled
+from kubegate.evaluator.refwalk import walker
 from kubegate.evaluator.scope import Unsafe
 from kubegate.evaluator.tree import RuleNode, base_lookup
 from kubegate.evaluator.values import UNDEF, to_key
@@ -245,12 +246,15 @@ def chain_path(p: Planner, base: Compiled, path: tuple[ast.Term, ...]) -> Compil
             return v
 
         return Compiled(refv)
-    walker = _walker(segs, 0, p.enumerator(), idx)
+    fast = walker(base.fn, base.gen, segs, idx, p.ordered)
+    if fast is not None:
+        return Compiled(fast, gen=True)
+    walker_fn = _walker(segs, 0, p.enumerator(), idx)
     bgen = base.as_gen()
 
     def refg(f: Frame) -> Iterator[Any]:
         for v in bgen(f):
-            yield from walker(f, v)
+            yield from walker_fn(f, v)
 
     return Compiled(refg, gen=True)
 

@@ -26,7 +26,7 @@ from kubegate.errors import EvaluationError, Location
 from kubegate.evaluator.context import Context
 from kubegate.evaluator.values import UNDEF, Set, equal, to_key
 
-__all__ = ["Def", "ElseDef", "RuleNode", "conflict"]
+__all__ = ["SCALARS", "Def", "ElseDef", "RuleNode", "conflict"]
 
 Frame = list[Any]
 Runner = Callable[[Frame], Iterator[None]]
@@ -282,16 +282,19 @@ class RuleNode:
         """
         ctx.tick()
         fcache = ctx.fcache if self.params or ctx.shared is None else ctx.shared
+        # Scalars are keyed by value and type (1, 1.0 and true stay apart);
+        # composite values by identity, checked against the kept arguments.
         if len(args) == 1:
             a0 = args[0]
-            key: Any = (self, a0 if type(a0) in _SCALARS else id(a0))
+            t0 = type(a0)
+            key: Any = (self, t0, a0) if t0 in SCALARS else (self, id(a0))
             hit = fcache.get(key)
-            if hit is not None and hit[0][0] is a0:
+            if hit is not None and (t0 in SCALARS or hit[0][0] is a0):
                 return hit[1]
         else:
-            key = (self, *[a if type(a) in _SCALARS else id(a) for a in args])
+            key = (self, *[(type(a), a) if type(a) in SCALARS else id(a) for a in args])
             hit = fcache.get(key)
-            if hit is not None and all(x is y for x, y in zip(hit[0], args, strict=True)):
+            if hit is not None and all(x is y or type(y) in SCALARS for x, y in zip(hit[0], args, strict=True)):
                 return hit[1]
         result = UNDEF
         n = len(args)
@@ -331,7 +334,8 @@ def _conflict_message(what: str, rule: str) -> str:
     return f"complete rules must not produce multiple outputs: rule {rule} produced conflicting values"
 
 
-_SCALARS = frozenset((str, int, float, bool, type(None)))
+# Argument types memoised by value (with their type) rather than by identity.
+SCALARS = frozenset((str, int, float, bool, type(None)))
 
 
 def base_lookup(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:

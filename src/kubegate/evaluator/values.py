@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -39,8 +40,10 @@ __all__ = [
     "Key",
     "Set",
     "compare",
+    "end_hash_scope",
     "equal",
     "from_key",
+    "hash_scope",
     "hkey",
     "is_number",
     "items",
@@ -77,6 +80,29 @@ _SCALAR_KEYS = (str, int, float, type(None))
 _PLAIN = frozenset((str, int, float, type(None)))  # types that are their own hash key
 
 
+# Per thread: hash forms of composite values already computed in this scope,
+# by identity, each kept with its value (so the identity stays valid). See
+# hash_scope().
+_scope = threading.local()
+
+
+def hash_scope() -> None:
+    """Starts a new scope of remembered hash forms on this thread (and drops the last).
+
+    Within a scope, :func:`hkey` computes the hash form of each composite
+    object once: the evaluator hashes the same ``input`` objects (containers,
+    say) into the sets of many rules and constraints. The caller promises that
+    no composite value hashed within the scope is mutated in it: the engine
+    starts one per input document, which evaluation never changes.
+    """
+    _scope.seen = {}
+
+
+def end_hash_scope() -> None:
+    """Ends this thread's scope (hash forms are computed afresh again)."""
+    _scope.seen = None
+
+
 def hkey(value: Any) -> Any:
     """A canonical hashable form of ``value`` in which Rego-equal values are
     equal and Rego-unequal values differ (``true`` vs ``1``, ``[1]`` vs ``{1}``)."""
@@ -85,8 +111,28 @@ def hkey(value: Any) -> Any:
         return value
     if t is bool:
         return ("b", value)
-    if t is list or t is tuple:
-        return ("a", tuple([v if type(v) in _PLAIN else hkey(v) for v in value]))
+    if t is list or t is tuple or t is dict:
+        seen = getattr(_scope, "seen", None)
+        if seen is None:
+            return _composite_hkey(value, t)
+        hit = seen.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        h = _composite_hkey(value, t)
+        if len(seen) < _MAX_SEEN:
+            seen[id(value)] = (value, h)
+        return h
+    if t is Set:
+        return ("s", value.hashes())
+    if t is Key:
+        return value.h
+    raise TypeError(f"not a Rego value: {t.__name__}")
+
+
+_MAX_SEEN = 100_000
+
+
+def _composite_hkey(value: Any, t: type) -> Any:
     if t is dict:
         return (
             "o",
@@ -97,11 +143,7 @@ def hkey(value: Any) -> Any:
                 ]
             ),
         )
-    if t is Set:
-        return ("s", value.hashes())
-    if t is Key:
-        return value.h
-    raise TypeError(f"not a Rego value: {t.__name__}")
+    return ("a", tuple([v if type(v) in _PLAIN else hkey(v) for v in value]))
 
 
 class Key:

@@ -91,3 +91,43 @@ def test_fuzz_formats(fmt: str, args: list[Any]) -> None:
         assert "result longer than" in exc.message
         return
     assert isinstance(out, str)
+
+
+_SIMPLE_ARGS = st.one_of(
+    st.text(max_size=12),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=True),
+    st.booleans(),
+    st.none(),
+    st.lists(st.integers(0, 5), max_size=3),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    pieces=st.lists(
+        st.sampled_from(["", "a", " ", "%v", "%s", "%d", "%q", "%%", "%x", "%5v", "%", 'é\n"']), max_size=8
+    ),
+    args=st.lists(_SIMPLE_ARGS, max_size=5),
+)
+def test_simple_formats_take_the_fast_path_with_go_results(pieces: list[str], args: list[Any]) -> None:
+    """The fast path for bare %v/%s/%d/%q gives exactly what the Go printer gives, or defers to it."""
+    from kubegate.evaluator.builtins.sprintf import _go_arg, _simple_sprintf, sprintf
+
+    fmt = "".join(pieces)
+    go_args = [_go_arg(a) for a in args]
+    fast = _simple_sprintf(fmt, go_args)
+    full = _gofmt.sprintf(fmt, go_args)
+    if fast is not None:
+        assert fast == full
+    assert sprintf(fmt, args) == full
+
+
+def test_fast_path_is_taken_for_a_violation_message() -> None:
+    from kubegate.evaluator.builtins.sprintf import _simple_sprintf
+
+    assert _simple_sprintf("%v %q of %v: %d%%", ["container", "web", "Pod shop/web", 3]) == (
+        'container "web" of Pod shop/web: 3%'
+    )
+    assert _simple_sprintf("%v", [1.5]) is None  # floats go to the Go printer
+    assert _simple_sprintf("%v %v", ["one"]) is None  # a missing argument too

@@ -16,6 +16,7 @@ from kubegate.evaluator.builtins.registry import (
     BuiltinError,
     HaltError,
     OperandTypeError,
+    guard_error,
 )
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "HaltError",
     "OperandTypeError",
     "available",
+    "guard_error",
     "lookup_signature",
 ]
 

@@ -26,7 +26,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, TypeVar
 
-from kubegate.evaluator.builtins.registry import BuiltinError, HaltError
+from kubegate.evaluator.builtins.registry import BuiltinError, HaltError, guard_error
 from kubegate.evaluator.values import Set, type_name
 
 __all__ = [
@@ -134,6 +134,13 @@ def exact(value: int | float) -> int | Fraction:
         raise BuiltinError("illegal value")
     if f.is_integer() and -9007199254740992.0 <= f <= 9007199254740992.0:
         return int(f)
+    return _exact_float(f)
+
+
+@functools.lru_cache(maxsize=4096)
+def _exact_float(f: float) -> int | Fraction:
+    """The decimal value of a finite, non-small-integral float (cached: policies
+    reuse the same constants, such as the ``0.001`` of ``m`` quantities)."""
     q = Fraction(Decimal(repr(f)))
     if q.denominator == 1:
         return q.numerator
@@ -173,13 +180,14 @@ def guarded(fn: F) -> F:
             return fn(*args, **kwargs)
         except (BuiltinError, HaltError):
             raise
-        except RecursionError:
-            raise BuiltinError("value too deeply nested") from None
-        except MemoryError:
-            raise BuiltinError("out of memory") from None
-        except (ArithmeticError, ValueError, TypeError, KeyError, IndexError) as exc:
-            raise BuiltinError(f"illegal value: {exc}") from None
+        except Exception as exc:
+            err = guard_error(exc)
+            if err is None:
+                raise
+            raise err from None
 
+    # The evaluator's call path applies guard_error itself and calls fn directly.
+    wrapper.__kubegate_unguarded__ = fn  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "arg_object",
     "arg_set",
     "arg_string",
+    "guard_error",
     "implements",
 ]
 
@@ -174,3 +175,14 @@ def arg_set(value: Any, position: int) -> Set:
     if type(value) is not Set:
         raise OperandTypeError(position, "set", value)
     return value  # type: ignore[no-any-return,unused-ignore]
+
+
+def guard_error(exc: BaseException) -> BuiltinError | None:
+    """The :class:`BuiltinError` a :func:`guarded` implementation turns ``exc`` into, if any."""
+    if isinstance(exc, RecursionError):
+        return BuiltinError("value too deeply nested")
+    if isinstance(exc, MemoryError):
+        return BuiltinError("out of memory")
+    if isinstance(exc, (ArithmeticError, ValueError, TypeError, KeyError, IndexError)):
+        return BuiltinError(f"illegal value: {exc}")
+    return None

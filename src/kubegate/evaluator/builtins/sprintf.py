@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubegate.evaluator.builtins import _gofmt
+from kubegate.evaluator.builtins._gostrconv import go_quote, int_text
 from kubegate.evaluator.builtins.registry import BuiltinError, arg_array, arg_string, implements
 from kubegate.evaluator.values import Set, items
 
@@ -72,7 +73,11 @@ def sprintf(format_: Any, values: Any) -> str:
     fmt = arg_string(format_, 1)
     arr = arg_array(values, 2)
     try:
-        return _gofmt.sprintf(fmt, [_go_arg(v) for v in arr])
+        args = [_go_arg(v) for v in arr]
+        fast = _simple_sprintf(fmt, args)
+        if fast is not None:
+            return fast
+        return _gofmt.sprintf(fmt, args)
     except _gofmt.FormatTooLarge:
         raise BuiltinError(f"result longer than {_gofmt.MAX_OUTPUT} characters") from None
     except RecursionError:
@@ -81,3 +86,66 @@ def sprintf(format_: Any, values: Any) -> str:
         raise BuiltinError("out of memory") from None
     except (ArithmeticError, ValueError, TypeError, KeyError, IndexError) as exc:
         raise BuiltinError(f"illegal value: {exc}") from None
+
+
+# Formats whose verbs are all bare %v, %s, %d or %q (the usual violation
+# message), split once: (literal pieces, verbs). None: use the full printer.
+_plans: dict[str, tuple[tuple[str, ...], str] | None] = {}
+_MAX_PLANS = 4096
+
+
+def _plan(fmt: str) -> tuple[tuple[str, ...], str] | None:
+    pieces: list[str] = []
+    verbs: list[str] = []
+    current: list[str] = []
+    i, n = 0, len(fmt)
+    while i < n:
+        j = fmt.find("%", i)
+        if j < 0:
+            current.append(fmt[i:])
+            break
+        current.append(fmt[i:j])
+        if j + 1 >= n:
+            return None
+        verb = fmt[j + 1]
+        if verb == "%":
+            current.append("%")
+        elif verb in "vsdq":
+            pieces.append("".join(current))
+            current = []
+            verbs.append(verb)
+        else:
+            return None
+        i = j + 2
+    pieces.append("".join(current))
+    return tuple(pieces), "".join(verbs)
+
+
+def _simple_sprintf(fmt: str, args: list[Any]) -> str | None:
+    """Go's result for a simple format with strings and integers, else ``None``."""
+    if fmt in _plans:
+        plan = _plans[fmt]
+    else:
+        plan = _plan(fmt)
+        if len(_plans) >= _MAX_PLANS:
+            _plans.clear()
+        _plans[fmt] = plan
+    if plan is None:
+        return None
+    pieces, verbs = plan
+    if len(verbs) != len(args):
+        return None
+    out = [pieces[0]]
+    for verb, arg, piece in zip(verbs, args, pieces[1:], strict=True):
+        t = type(arg)
+        if t is str and verb in "vs":
+            out.append(arg)
+        elif t is str and verb == "q":
+            out.append(go_quote(arg))
+        elif t is int and verb in "vd":
+            out.append(int_text(arg))
+        else:
+            return None
+        out.append(piece)
+    text = "".join(out)
+    return text if len(text) <= _gofmt.MAX_OUTPUT else None
