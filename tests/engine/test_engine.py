@@ -263,3 +263,37 @@ def _pod_working_in(value: object) -> dict[str, Any]:
         "metadata": {"name": "p"},
         "spec": {"containers": [{"name": "c", "image": "nginx", "workingDir": value}]},
     }
+
+
+def test_input_mutated_between_reviews_is_seen_afresh() -> None:
+    """Input objects are hashed once per review (kubegate.evaluator.values.hash_scope);
+    a caller changing the same object between reviews gets answers for the new content."""
+    dup = RegoFile(
+        "dup.rego",
+        "package dup\nimport rego.v1\n"
+        "spec := input.review.object.spec\n"
+        "distinct := {c | some c in spec.containers}\n"
+        'deny contains msg if {\n  count(distinct) < count(spec.containers)\n  msg := "duplicate containers"\n}\n',
+    )
+    engine = Engine(objects=[dup], builtin=False)
+    container = {"name": "a", "image": "x"}
+    spec = {"containers": [container, dict(container)]}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": spec}
+    assert [v.message for v in engine.review(pod).violations] == ["duplicate containers"]
+    container["name"] = "b"  # the same object, changed in place
+    assert engine.review(pod).allowed
+
+
+def test_hash_forms_are_remembered_only_within_a_scope() -> None:
+    from kubegate.evaluator.values import end_hash_scope, hash_scope, hkey
+
+    value: dict[str, Any] = {"a": [1, {"b": True}]}
+    hash_scope()
+    try:
+        first = hkey(value)
+        assert hkey(value) is first  # remembered by identity
+    finally:
+        end_hash_scope()
+    value["a"] = 2
+    assert hkey(value) != first
+    assert hkey(value) == hkey({"a": 2})
