@@ -30,6 +30,12 @@ def _step(kind: str, slot: int, values: list[int]) -> Step:
     slot before holds no number or an even one)."""
     if kind == "F":
         return Step(lambda f: type(f[slot - 1]) is not int or f[slot - 1] % 2 == 0, False)
+    if kind == "T":  # a term's value: undefined, false or a number
+        value = (lambda f: UNDEF) if not values else (lambda f: False if values[0] == 0 else values[0])
+        return Step(lambda f: value(f) is not UNDEF and value(f) is not False, False, value=value)
+    if kind == "N":  # not (the slot before holds an odd number)
+        odd = lambda f: type(f[slot - 1]) is int and f[slot - 1] % 2 == 1  # noqa: E731
+        return Step(lambda f: not odd(f), False, negates=odd)
     if kind == "b":
         return Step(lambda f: True, False, slot, lambda f: values[0] if values else UNDEF)
     if kind == "B":
@@ -52,7 +58,7 @@ def _plain_steps(steps: list[Step]) -> list[Step]:
     out = []
     for s in steps:
         if s.slot is None:
-            out.append(s)
+            out.append(Step(s.fn, s.gen))
             continue
         slot, value = s.slot, s.value
         assert value is not None
@@ -78,7 +84,7 @@ def _plain_steps(steps: list[Step]) -> list[Step]:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from("FbBG"), st.lists(st.integers(0, 5), max_size=3)), max_size=7))
+@given(st.lists(st.tuples(st.sampled_from("FTNbBG"), st.lists(st.integers(0, 5), max_size=3)), max_size=7))
 def test_generated_runner_gives_the_closure_chains_solutions(spec: list[tuple[str, list[int]]]) -> None:
     steps = [_step(kind, i + 1, values) for i, (kind, values) in enumerate(spec)]
     n = len(steps) + 1

@@ -40,10 +40,12 @@ class Step:
     ``fn`` is a filter (``gen`` false) or a generator of solutions (``gen``
     true). A step that binds one frame slot from a value also carries
     ``slot`` and ``value`` (the value function, or generator of values when
-    ``gen``), so :func:`chain` can store the value inline.
+    ``gen``), so :func:`chain` can store the value inline. A filter that
+    tests a term's value (defined and not ``false``) carries ``value`` alone;
+    a negation of a filter carries that filter as ``negates``.
     """
 
-    __slots__ = ("fn", "gen", "slot", "value")
+    __slots__ = ("fn", "gen", "negates", "slot", "value")
 
     def __init__(
         self,
@@ -51,11 +53,13 @@ class Step:
         gen: bool,
         slot: int | None = None,
         value: Callable[[Frame], Any] | None = None,
+        negates: Callable[[Frame], Any] | None = None,
     ) -> None:
         self.fn = fn
         self.gen = gen
         self.slot = slot
         self.value = value
+        self.negates = negates
 
 
 def run_none(f: Frame) -> Iterator[None]:
@@ -78,6 +82,12 @@ def chain(steps: list[Step]) -> Runner:
         if s.slot is not None and s.value is not None:
             shape.append("B" if s.gen else "b")
             args += [s.value, s.slot]
+        elif s.value is not None and not s.gen:
+            shape.append("T")
+            args.append(s.value)
+        elif s.negates is not None and not s.gen:
+            shape.append("N")
+            args.append(s.negates)
         else:
             shape.append("G" if s.gen else "F")
             args.append(s.fn)
@@ -91,7 +101,8 @@ def chain(steps: list[Step]) -> Runner:
 def _factory(shape: str) -> Callable[..., Runner]:
     """Compiles the runner factory for one body shape.
 
-    ``F``: filter; ``G``: generator; ``b``: bind a value to a slot;
+    ``F``: filter; ``T``: a term's value is defined and not ``false``;
+    ``N``: a filter fails; ``G``: generator; ``b``: bind a value to a slot;
     ``B``: bind each value of a generator to a slot.
     """
     params: list[str] = []
@@ -108,6 +119,13 @@ def _factory(shape: str) -> Callable[..., Runner]:
         if kind == "F":
             params.append(f"s{i}")
             emit(f"if not s{i}(f): {fail}")
+        elif kind == "T":
+            params.append(f"t{i}")
+            emit(f"x = t{i}(f)")
+            emit(f"if x is UNDEF or x is False: {fail}")
+        elif kind == "N":
+            params.append(f"n{i}")
+            emit(f"if n{i}(f): {fail}")
         elif kind == "b":
             params += [f"v{i}", f"k{i}"]
             emit(f"x = v{i}(f)")

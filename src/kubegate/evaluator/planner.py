@@ -206,8 +206,9 @@ class Planner:
         saved = set(self.bound)
         step = self.literal(ast.Literal(expr, False, lit.withs, loc=lit.loc))
         self.bound = saved
+        negates = None
         if not step.gen:
-            test = step.fn
+            test = negates = step.fn
 
             def neg(f: Frame) -> bool:
                 return not test(f)
@@ -221,8 +222,8 @@ class Planner:
                 return True
 
         if not prefix:
-            return Step(neg, False)
-        return Step(chain([*prefix, Step(neg, False)]), True)
+            return Step(neg, False, negates=negates)
+        return Step(chain([*prefix, Step(neg, False, negates=negates)]), True)
 
     def enumerator(self) -> Callable[[Any], Iterator[tuple[Any, Any]]]:
         return enumerate_value if self.ordered else enumerate_any
@@ -296,7 +297,7 @@ class Planner:
             v = fn(f)
             return v is not UNDEF and v is not False
 
-        return Step(ft, False)
+        return Step(ft, False, value=fn)
 
     # ------------------------------------------------------------ unification
 
