@@ -296,8 +296,10 @@ def run(
     constraints: str = "corpus",
     scenarios: Sequence[str] = ("uncached", "cached", "hit"),
     backend: str | None = None,
+    workers: int | None = None,
 ) -> dict[str, Any]:
-    """Runs every scenario (on ``backend``: the server's default when ``None``);
+    """Runs every scenario (on ``backend``: the server's default when ``None``;
+    ``workers`` evaluation threads, the server's default when ``None``);
     returns JSON-compatible results."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian package wrk)")
@@ -313,10 +315,17 @@ def run(
     policies = [str(CORPUS / "templates"), str(CORPUS / "constraints")]
     if constraints != "corpus":
         policies = [str(CORPUS / "templates"), str(subset_constraints(workdir, int(constraints)))]
-    results: dict[str, Any] = {"objects": len(reviews), "seconds_per_rate": seconds, "backend": backend or "default"}
+    results: dict[str, Any] = {
+        "objects": len(reviews),
+        "seconds_per_rate": seconds,
+        "backend": backend or "default",
+        "workers": workers or "default",
+    }
 
     if "uncached" in scenarios:
         chosen = ["--backend", backend] if backend else []
+        if workers is not None:
+            chosen += ["--workers", str(workers)]
         uncached = Server(workdir, policies, ["--cache-ttl", "0", "--log-level", "info", *chosen])
         try:
             results["policies"] = uncached.readyz["policies"]

@@ -104,7 +104,7 @@ def test_one_factory_per_shape() -> None:
 
 
 def test_a_body_deeper_than_pythons_block_limit_still_runs() -> None:
-    depth = bodies._MAX_LOOPS + 8
+    depth = bodies.MAX_LOOPS + 8
     module = (
         "package t\n\nimport rego.v1\n\np contains x if {\n"
         + "".join(f"    some a{i} in [1]\n" for i in range(depth))

@@ -147,3 +147,10 @@ def test_a_backend_that_can_stop_is_stopped_after_the_limit_and_frees_its_worker
 
     asyncio.run(scenario())
     pool.shutdown()
+
+
+def test_default_workers_follow_the_backend() -> None:
+    from kubegate.webhook.pool import default_workers
+
+    assert default_workers("compiled") == 1  # holds the GIL: a second thread only adds switching
+    assert default_workers("regopy") == 2  # rego-cpp releases the GIL

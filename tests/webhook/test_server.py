@@ -171,7 +171,9 @@ def test_bad_requests_get_clear_4xx_and_the_server_keeps_serving(webhook: Webhoo
 
 def test_health_readiness_and_metric_names(webhook: Webhook) -> None:
     with webhook.client() as c:
-        assert c.get("/healthz").json()["status"] == "ok"
+        health = c.get("/healthz").json()
+        # No --workers: one evaluation thread for the compiled backend, which holds the GIL.
+        assert health["status"] == "ok" and health["workers"] == 1
         ready = c.get("/readyz").json()
         assert ready["ready"] is True and ready["policies"] >= 9 and ready["loadErrors"] == 0
         text = c.get("/metrics").text
@@ -207,3 +209,24 @@ def test_plain_http_is_refused_on_the_https_port(webhook: Webhook) -> None:
         except httpx.HTTPError:
             return
         assert reply.status_code >= 400
+
+
+def test_heap_is_settled_after_updates_go_quiet_not_while_they_apply() -> None:
+    """A burst of policy-set updates gets one full collection + freeze, after it
+    (run inside the applying thread, the collection delayed every activation)."""
+    import gc
+    import time
+
+    from kubegate.webhook.server import HeapSettler
+
+    gc.unfreeze()
+    settler = HeapSettler(delay_s=0.3)
+    try:
+        for _ in range(3):
+            settler.request()
+            time.sleep(0.1)
+        assert gc.get_freeze_count() == 0  # still within the burst
+        time.sleep(0.6)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

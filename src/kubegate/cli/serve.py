@@ -115,7 +115,12 @@ __all__ = ["serve"]
 @click.option(
     "--max-evaluation-time", default=300.0, show_default=True, type=float, help="Time limit per request, in ms."
 )
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="Evaluation threads.")
+@click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Evaluation threads [default: 1 with the compiled backend, which holds the GIL; 2 with regopy].",
+)
 @click.option(
     "--max-queue",
     default=64,
@@ -186,7 +191,7 @@ def serve(
     max_header_bytes: int,
     failure_mode: str,
     max_evaluation_time: float,
-    workers: int,
+    workers: int | None,
     max_queue: int,
     cache_ttl: float,
     cache_size: int,

@@ -25,13 +25,14 @@ from typing import Any
 
 from kubegate.evaluator.values import UNDEF
 
-__all__ = ["Step", "chain", "run_none"]
+__all__ = ["MAX_LOOPS", "Step", "chain", "run_none"]
 
 Frame = list[Any]
 Runner = Callable[[Frame], Iterator[None]]
 
-# Python allows 20 statically nested blocks; keep room for the caller's.
-_MAX_LOOPS = 16
+#: Loops one generated function may nest: Python allows 20 statically nested
+#: blocks; keep room for the caller's. Also used by :mod:`.refwalk`.
+MAX_LOOPS = 16
 
 
 class Step:
@@ -74,7 +75,7 @@ def chain(steps: list[Step]) -> Runner:
     """Joins literal steps into a body runner (see the module docstring)."""
     if not steps:
         return run_none
-    if sum(s.gen for s in steps) > _MAX_LOOPS:
+    if sum(s.gen for s in steps) > MAX_LOOPS:
         return _closure_chain(steps)
     shape = []
     args: list[Any] = []

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from kubegate.evaluator.bodies import MAX_LOOPS
 from kubegate.evaluator.operators import enumerate_any, enumerate_value, index, values_any, values_ordered
 from kubegate.evaluator.values import UNDEF
 
@@ -29,8 +30,6 @@ __all__ = ["MAX_LOOPS", "walk_source", "walker"]
 Frame = list[Any]
 GenFn = Callable[[Frame], Iterator[Any]]
 
-# Python allows 20 statically nested blocks; keep room for the caller's.
-MAX_LOOPS = 16
 
 _factories: dict[str, Callable[..., GenFn]] = {}
 

@@ -59,7 +59,8 @@ class WebhookSettings:
     Attributes:
         failure_mode: answer when the engine cannot decide: ``deny`` or ``allow``.
         max_evaluation_time_ms: time limit per request, queueing included.
-        workers: evaluation threads.
+        workers: evaluation threads; ``None``: the backend's default
+            (:func:`kubegate.webhook.pool.default_workers`).
         queue_size: requests that may wait for a worker before new ones are
             refused per the failure mode.
         cache_ttl_s: lifetime of cached decisions; 0 turns the cache off.
@@ -71,7 +72,7 @@ class WebhookSettings:
 
     failure_mode: FailureMode = "deny"
     max_evaluation_time_ms: float = 300.0
-    workers: int = 2
+    workers: int | None = None
     queue_size: int = 64
     cache_ttl_s: float = 10.0
     cache_entries: int = 10_000
@@ -121,7 +122,7 @@ class AdmissionService:
         self._log_closer = decision_log
         self.tracing = tracing
         self._log_threads = ThreadPoolExecutor(4, thread_name_prefix="kubegate-log") if self.decision_log else None
-        self.pool = EvaluationPool(settings.workers, settings.queue_size)
+        self.pool = EvaluationPool(settings.workers or 1, settings.queue_size)
         self.cache = DecisionCache(settings.cache_entries, settings.cache_ttl_s) if settings.cache_ttl_s > 0 else None
         self.shared = (
             SharedCache(settings.redis_url, settings.cache_ttl_s, on_error=metrics.cache_errors.inc)

@@ -33,3 +33,16 @@ def test_calling_an_unsupported_builtin_is_a_load_error_naming_it(name: str) -> 
     assert info.value.code == "rego_type_error"
     assert name in info.value.message and "not supported" in info.value.message
     assert info.value.location is not None and info.value.location.line == 3
+
+
+def test_guarded_implementations_are_unwrapped_exactly_once() -> None:
+    """The call path calls a guarded builtin's function directly and applies
+    guard_error itself; an implementation whose outer wrapper merely copied the
+    marker (functools.wraps copies __dict__) would lose that wrapper's logic."""
+    import kubegate.evaluator.program  # noqa: F401  (registers every family)
+    from kubegate.evaluator.builtins import IMPLEMENTATIONS
+
+    guarded = {n: b.impl for n, b in IMPLEMENTATIONS.items() if hasattr(b.impl, "__kubegate_unguarded__")}
+    assert len(guarded) > 50
+    for name, impl in guarded.items():
+        assert impl.__wrapped__ is impl.__kubegate_unguarded__, name
