@@ -21,6 +21,7 @@ import click
 
 from kubegate.audit.logger import DecisionLogger, LogSettings
 from kubegate.audit.redact import redactor_for
+from kubegate.cli.ci_formats import render_github, render_junit, render_tap
 from kubegate.cli.options import backend_option
 from kubegate.cli.report import CheckReport, ObjectResult, render_json, render_sarif, render_text
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
@@ -33,7 +34,7 @@ from kubegate.policy.kinds import KindRegistry
 from kubegate.policy.review import OPERATIONS
 from kubegate.yamlio import read_yaml_stream
 
-__all__ = ["check", "run_check"]
+__all__ = ["CONFIGURATION_GROUPS", "check", "not_a_kubernetes_object", "run_check"]
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_ERROR = 0, 1, 2
 
@@ -101,6 +102,7 @@ def run_check(
     parameters: Mapping[str, Mapping[str, Any]] | None = None,
     operation: str = "CREATE",
     allow_unknown_kinds: bool = False,
+    strict_input: bool = False,
     jobs: int | None = None,
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
     decision_log: DecisionObserver | None = None,
@@ -111,6 +113,9 @@ def run_check(
     Objects are reviewed on ``jobs`` threads (default: one per CPU); the report
     keeps the input order. ``decision_log`` records each review; ``backend``
     names the Rego backend (see :func:`kubegate.engine.backends.make_backend`).
+    Documents that are not Kubernetes objects (:func:`not_a_kubernetes_object`)
+    are notes, or errors with ``strict_input``; kinds kubegate does not know
+    are reviewed like any other (a near miss of a known kind is a warning).
 
     Raises:
         UsageError: ``unknown_backend``.
@@ -120,7 +125,7 @@ def run_check(
         errors.append(
             InputError(f"no Kubernetes objects found in {', '.join(paths)}", Location(paths[0]), code="no_input")
         )
-    inventory = [d.obj for d in documents if d.name and d.kind and d.api_version]
+    inventory = [d.obj for d in documents if d.name and not_a_kubernetes_object(d) is None]
     crds = [d.obj for d in documents if d.kind == "CustomResourceDefinition"]  # they type-check DSL rules too
     engine = Engine(
         policy_dirs,
@@ -136,15 +141,22 @@ def run_check(
     kinds = KindRegistry()
     kinds.add_crds(d.obj for d in documents)
     results: list[ObjectResult] = []
+    notes: list[KubegateError] = []
+    warnings: list[KubegateError] = []
     reviewable = []
     for doc in documents:
-        if not doc.kind or not doc.api_version:
-            missing = "kind" if not doc.kind else "apiVersion"
-            errors.append(InputError(f"object has no {missing}", doc.location, code="invalid_object"))
+        why = not_a_kubernetes_object(doc)
+        if why is not None:
+            if strict_input:
+                errors.append(InputError(why, doc.location, code="not_a_kubernetes_object"))
+            else:
+                notes.append(InputError(f"{why}; skipped", doc.location, code="not_a_kubernetes_object"))
             continue
-        problem = None if allow_unknown_kinds else kinds.problem(doc.api_version, doc.kind)
+        # A kind kubegate does not know (a CRD instance, say) is checked by the
+        # policies that match it; a near miss of a known kind is worth a warning.
+        problem = None if allow_unknown_kinds else kinds.near_miss(doc.api_version, doc.kind)
         if problem is not None:
-            errors.append(InputError(f"{doc.api_version}/{doc.kind}: {problem}", doc.location, code="unknown_kind"))
+            warnings.append(InputError(f"{doc.api_version}/{doc.kind}: {problem}", doc.location, code="unknown_kind"))
         reviewable.append(doc)
 
     def review_one(doc: Document) -> ReviewResult | KubegateError:
@@ -164,7 +176,32 @@ def run_check(
                 EvaluationError(f"policy {failed.policy} failed on this object: {failed.error}", doc.location)
             )
         results.append(ObjectResult(doc, review.violations, review.skipped))
-    return CheckReport(tuple(results), engine.policies, tuple(errors), tuple(engine.warnings))
+    return CheckReport(
+        tuple(results), engine.policies, tuple(errors), (*engine.warnings, *warnings), notes=tuple(notes)
+    )
+
+
+# API groups of configuration files that look like objects but never reach an
+# API server (kustomize's Kustomization and Component, skaffold's Config).
+CONFIGURATION_GROUPS = frozenset({"kustomize.config.k8s.io", "skaffold"})
+
+
+def not_a_kubernetes_object(doc: Document) -> str | None:
+    """Why ``doc`` is not a Kubernetes object to review, or ``None`` when it is.
+
+    No ``apiVersion`` or no ``kind`` (Helm ``values.yaml``, ``Chart.yaml``, plain
+    configuration), a kustomize or skaffold file, or a kubeconfig (``v1``
+    ``Config``): kubeconform and conftest users expect these to be passed over.
+    """
+    if not doc.kind or not doc.api_version:
+        missing = " and ".join(k for k, v in (("apiVersion", doc.api_version), ("kind", doc.kind)) if not v)
+        return f"document has no {missing}"
+    group = doc.api_version.split("/", 1)[0] if "/" in doc.api_version else ""
+    if group in CONFIGURATION_GROUPS:
+        return f"{doc.api_version} {doc.kind} is a configuration file, not a Kubernetes object"
+    if doc.api_version == "v1" and doc.kind == "Config":
+        return "a kubeconfig file, not a Kubernetes object"
+    return None
 
 
 def _decision_logger(directory: str | None, mode: str, redaction_config: str | None) -> DecisionLogger | None:
@@ -188,7 +225,7 @@ def _decision_logger(directory: str | None, mode: str, redaction_config: str | N
 @click.option(
     "--output",
     "-o",
-    type=click.Choice(["text", "json", "sarif"]),
+    type=click.Choice(["text", "json", "sarif", "junit", "tap", "github"]),
     default="text",
     show_default=True,
     help="Report format.",
@@ -203,7 +240,12 @@ def _decision_logger(directory: str | None, mode: str, redaction_config: str | N
 @click.option(
     "--allow-unknown-kinds",
     is_flag=True,
-    help="Do not report kinds that are neither built-in nor defined by an input CRD.",
+    help="Do not warn about near misses of known kinds (a kind or version missing from a known API group).",
+)
+@click.option(
+    "--strict-input",
+    is_flag=True,
+    help="Documents that are not Kubernetes objects (no apiVersion/kind, kustomization.yaml) are errors, not notes.",
 )
 @click.option("--jobs", "-j", type=click.IntRange(min=1), help="Objects reviewed in parallel (default: one per CPU).")
 @click.option(
@@ -232,6 +274,7 @@ def check(
     output: str,
     operation: str,
     allow_unknown_kinds: bool,
+    strict_input: bool,
     jobs: int | None,
     kubernetes_version: str,
     decision_log: str | None,
@@ -242,7 +285,9 @@ def check(
     """Check Kubernetes manifests (files, directories, or - for stdin) against policies.
 
     Exit status: 0 no deny violation, 1 deny violations found, 2 bad input or
-    a policy that could not be loaded.
+    a policy that could not be loaded (every format then reports ERRORS /
+    passed: false). Documents that are not Kubernetes objects (Helm values,
+    kustomization.yaml) are skipped with a note.
     """
     if no_builtin and not policy_dirs:
         raise UsageError("--no-builtin needs at least one --policies directory: there would be nothing to check")
@@ -256,6 +301,7 @@ def check(
             parameters=parameters,
             operation=operation,
             allow_unknown_kinds=allow_unknown_kinds,
+            strict_input=strict_input,
             jobs=jobs,
             kubernetes_version=kubernetes_version,
             decision_log=logger,
@@ -265,12 +311,17 @@ def check(
         if logger is not None:
             logger.close()
     version = ctx.obj.get("version", "") if isinstance(ctx.obj, dict) else ""
-    if output == "json":
-        click.echo(render_json(report))
-    elif output == "sarif":
-        click.echo(render_sarif(report, version))
-    else:
-        click.echo(render_text(report, color=sys.stdout.isatty()))
+    renderers = {
+        "json": lambda: render_json(report),
+        "sarif": lambda: render_sarif(report, version),
+        "junit": lambda: render_junit(report).rstrip("\n"),
+        "tap": lambda: render_tap(report),
+        "github": lambda: render_github(report),
+    }
+    click.echo(renderers[output]() if output in renderers else render_text(report, color=sys.stdout.isatty()))
+    if output == "text":
+        for note in report.notes:
+            click.echo(f"note: {note}", err=True)
     if output == "text" or report.errors:
         for warning in report.warnings:
             click.echo(f"warning: {warning}", err=True)

@@ -1,4 +1,5 @@
-"""Render ``kubegate check`` results: text table, JSON, SARIF.
+"""Render ``kubegate check`` results: text table, JSON, SARIF (JUnit, TAP and
+GitHub annotations: :mod:`kubegate.cli.ci_formats`).
 
 The JSON shape is a contract CI pipelines parse::
 
@@ -6,8 +7,14 @@ The JSON shape is a contract CI pipelines parse::
                   "name", "violations": [{"policy", "enforcement", "message",
                   "details"}], "skipped": [...]}],
      "summary": {"objects", "policies", "violations", "deny", "warn", "dryrun",
-                 "errors", "warnings", "passed"},
-     "errors": [{"code", "message", "location"}], "warnings": [...]}
+                 "errors", "warnings", "notes", "passed"},
+     "errors": [{"code", "message", "location"}], "warnings": [...], "notes": [...]}
+
+``passed`` is true only with no ``deny`` violation **and no error**: a run
+that could not read an input or load a policy never says it passed (the
+text summary ends in ``ERRORS``). Notes are inputs skipped on purpose
+(``not_a_kubernetes_object``: a ``kustomization.yaml``, Helm values, plain
+configuration); they do not change the outcome.
 
 SARIF follows the OASIS SARIF 2.1.0 standard
 (https://docs.oasis-open.org/sarif/sarif/v2.1.0/sarif-v2.1.0.html) so code
@@ -64,13 +71,22 @@ class CheckReport:
     warnings: tuple[KubegateError, ...] = ()
     tool_version: str = ""
     counts: dict[str, int] = field(default_factory=dict)
+    notes: tuple[KubegateError, ...] = ()
 
     def count(self, action: str) -> int:
         return sum(1 for r in self.results for v in r.violations if v.enforcement == action)
 
     @property
     def passed(self) -> bool:
-        return self.count("deny") == 0
+        """No ``deny`` violation and no error."""
+        return self.count("deny") == 0 and not self.errors
+
+    @property
+    def verdict(self) -> str:
+        """``ERRORS`` (something could not be checked), ``FAILED`` (deny violations) or ``PASSED``."""
+        if self.errors:
+            return "ERRORS"
+        return "PASSED" if self.passed else "FAILED"
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -82,6 +98,7 @@ class CheckReport:
             "dryrun": self.count("dryrun"),
             "errors": len(self.errors),
             "warnings": len(self.warnings),
+            "notes": len(self.notes),
             "passed": self.passed,
         }
 
@@ -93,6 +110,7 @@ def render_json(report: CheckReport) -> str:
             "summary": report.summary(),
             "errors": [e.to_dict() for e in report.errors],
             "warnings": [w.to_dict() for w in report.warnings],
+            "notes": [n.to_dict() for n in report.notes],
         },
         indent=2,
         sort_keys=False,
@@ -132,12 +150,13 @@ def render_text(report: CheckReport, color: bool = False) -> str:
         for skipped in result.skipped:
             lines.append(f"    {paint('SKIP'.ljust(6), '2')} {skipped.policy.ljust(width)}  {skipped.reason}")
     s = report.summary()
-    verdict = paint("PASSED", "32;1") if report.passed else paint("FAILED", "31;1")
+    verdict = paint(report.verdict, "32;1" if report.passed else "31;1")
     lines.append("")
     lines.append(
         f"{s['objects']} objects checked against {s['policies']} policies: "
         f"{s['deny']} deny, {s['warn']} warn, {s['dryrun']} dryrun"
         + (f", {s['errors']} errors" if s["errors"] else "")
+        + (f", {s['notes']} skipped (not Kubernetes objects)" if s["notes"] else "")
         + f" -- {verdict}"
     )
     return "\n".join(lines).lstrip("\n")

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,7 @@ class CaseResult:
     passed: bool
     skipped: bool = False
     message: str = ""
+    duration_ms: float = 0.0
 
     @property
     def label(self) -> str:
@@ -124,12 +126,16 @@ def check_assertion(assertion: Mapping[str, Any], messages: list[str]) -> str | 
 
 
 class _TestRunner:
-    def __init__(self, suite: Suite, test: Mapping[str, Any], backend: Backend) -> None:
+    def __init__(
+        self, suite: Suite, test: Mapping[str, Any], backend: Backend, selected: Callable[[str], bool]
+    ) -> None:
         self.suite = suite
         self.test = test
         self.name = str(test.get("name", "?"))
         self.dir = os.path.dirname(suite.path)
         self.backend = backend
+        self.selected = selected
+        self.started = time.perf_counter()
 
     def path(self, rel: Any) -> str:
         if not isinstance(rel, str) or not rel:
@@ -139,10 +145,15 @@ class _TestRunner:
         return os.path.join(self.dir, rel)
 
     def result(self, case: str, passed: bool, message: str = "", skipped: bool = False) -> CaseResult:
-        return CaseResult(self.suite.path, self.name, case, passed, skipped, message)
+        """A case's result, timed from the previous result (the first includes loading the test)."""
+        now = time.perf_counter()
+        elapsed, self.started = (now - self.started) * 1000, now
+        return CaseResult(self.suite.path, self.name, case, passed, skipped, message, round(elapsed, 3))
 
     def run(self) -> Iterator[CaseResult]:
-        cases = self.test.get("cases") or []
+        cases = [c for c in self.test.get("cases") or [] if self.selected(self.label(c))]
+        if not cases and not self.selected(f"{self.suite.path} {self.name}"):
+            return
         if self.test.get("skip") or self.suite.skip:
             for c in cases:
                 yield self.result(str(c.get("name", "?")), True, skipped=True)
@@ -183,6 +194,11 @@ class _TestRunner:
                 failure = str(exc)
             yield self.result(name, failure is None, failure or "")
 
+    def label(self, case: Any) -> str:
+        """``suite-path test/case``, what ``--run`` matches."""
+        name = str(case.get("name", "?")) if isinstance(case, Mapping) else "?"
+        return f"{self.suite.path} {self.name}/{name}"
+
     def case(self, base: PreparedPolicySet, case: Mapping[str, Any]) -> str | None:
         assertions = case.get("assertions") or []
         if not assertions:
@@ -212,11 +228,18 @@ class _TestRunner:
         return None
 
 
-def run_suites(suites: Iterable[Suite], backend: Backend) -> Iterator[CaseResult]:
-    """Runs every case of every suite, yielding results as they come."""
+def run_suites(
+    suites: Iterable[Suite], backend: Backend, selected: Callable[[str], bool] = lambda label: True
+) -> Iterator[CaseResult]:
+    """Runs every case of every suite, yielding results as they come.
+
+    Args:
+        selected: which cases run, by label ``suite-path test/case`` (``kubegate
+            verify --run``); a test whose cases are all left out is not loaded.
+    """
     for suite in suites:
         for test in suite.tests:
             if not isinstance(test, Mapping):
                 yield CaseResult(suite.path, "?", "", False, message="each test must be an object")
                 continue
-            yield from _TestRunner(suite, test, backend).run()
+            yield from _TestRunner(suite, test, backend, selected).run()

@@ -144,6 +144,15 @@ class KindRegistry:
             if crd_group and kind:
                 self._kinds.setdefault(crd_group, {}).setdefault(kind, set()).update(versions or {"*"})
 
+    def near_miss(self, api_version: str, kind: str) -> str | None:
+        """Like :meth:`problem`, but only for groups kubegate knows (a kind or
+        version missing from a built-in group or a CRD's group is likely a
+        typo); an unknown group is a custom resource's and not a problem."""
+        group, _ = split_api_version(api_version)
+        if group not in _ANY_KIND_GROUPS and group not in self._kinds:
+            return None
+        return self.problem(api_version, kind)
+
     def problem(self, api_version: str, kind: str) -> str | None:
         """Why ``apiVersion``/``kind`` is not known, or ``None`` when it is."""
         group, version = split_api_version(api_version)

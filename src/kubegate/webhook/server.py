@@ -275,11 +275,18 @@ def build_server(config: ServeConfig) -> TransportServer:
     )
 
     settler = HeapSettler()
+    first = [True]
 
     def updated(outcome: ApplyOutcome) -> None:
         metrics.policy_update(outcome)
         if outcome.result in ("applied", "partial"):
-            settler.request()
+            if first[0]:
+                # The first set is applied before the server is ready: settle now,
+                # not 2 s later in the middle of the first requests.
+                first[0] = False
+                settle_heap()
+            else:
+                settler.request()
 
     manager = PolicyManager(
         builder, strict=config.strict, on_update=updated, on_suspect=metrics.policy_suspect_changes.inc
