@@ -231,3 +231,14 @@ def test_verify_run_selects_cases_and_verbose_prints_times(tmp_path: Path) -> No
     assert lines[-1] == "1 passed, 0 failed"
     code, _, err = run("verify", str(tmp_path / "suite"), "--run", "(")
     assert code == 2 and "invalid_run_pattern" in err
+
+
+def test_parameters_for_an_unknown_policy_are_an_error(tmp_path: Path) -> None:
+    pod = tmp_path / "pod.yaml"
+    pod.write_text(yaml.safe_dump(GOOD))
+    params = tmp_path / "parameters.yaml"
+    params.write_text("pci-image-provenanse:\n  registries: [registry.bank.internal/]\n")
+    code, out, err = run("check", str(pod), "--parameters", str(params))
+    assert code == 2
+    assert f"{params}: unknown_policy_parameters: parameters given for 'pci-image-provenanse'" in err
+    assert "did you mean pci-image-provenance?" in err and out.rstrip().endswith("-- ERRORS")

@@ -75,3 +75,34 @@ def test_invalid_parameters_name_constraint_and_field(params: dict[str, Any], fi
 def test_parameters_must_be_an_object() -> None:
     with pytest.raises(PolicyLoadError):
         check(["not", "an", "object"])
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "hint"),
+    [
+        ({"match": {"kind": [{"kinds": ["Pod"]}]}}, "spec.match.kind", "did you mean kinds?"),
+        ({"match": {"kinds": [{"apiGroup": [""], "kinds": ["Pod"]}]}}, "spec.match.kinds[0].apiGroup", "apiGroups"),
+        ({"match": {"excludeNamespaces": ["kube-system"]}}, "spec.match.excludeNamespaces", "excludedNamespaces"),
+        ({"parameter": {"max": 3}}, "spec.parameter", "did you mean parameters?"),
+        ({"enforcementaction": "warn"}, "spec.enforcementaction", "enforcementAction"),
+    ],
+)
+def test_unknown_fields_are_errors_with_a_did_you_mean(
+    constraint: dict[str, Any], spec: dict[str, Any], field: str, hint: str
+) -> None:
+    """A misspelt field would otherwise be ignored: `match.kind` matched every object."""
+    constraint["spec"] = spec
+    with pytest.raises(PolicyLoadError) as info:
+        constraint_from_object(constraint, HERE)
+    assert info.value.code == "invalid_constraint" and info.value.location == HERE
+    assert f"{field} is not a field of" in info.value.message and hint in info.value.message
+
+
+def test_kinds_in_the_wrong_case_are_warned(constraint: dict[str, Any]) -> None:
+    from kubegate.policy.loader import load_policy_objects
+
+    constraint["spec"]["match"] = {"kinds": [{"apiGroups": [""], "kinds": ["pod", "ConfigMap", "*"]}]}
+    sources = load_policy_objects([constraint])
+    (warning,) = [w for w in sources.warnings if w.code == "kind_case_mismatch"]
+    assert "'pod', which matches nothing" in warning.message and "did you mean Pod?" in warning.message
+    assert not sources.errors

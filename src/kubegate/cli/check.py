@@ -11,6 +11,7 @@ otherwise 1 when a ``deny`` violation was found and 0 when none was.
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -107,6 +108,7 @@ def run_check(
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
     decision_log: DecisionObserver | None = None,
     backend: str = DEFAULT_BACKEND,
+    parameters_file: str | None = None,
 ) -> CheckReport:
     """Runs the check and returns the report (the CLI renders it).
 
@@ -138,6 +140,7 @@ def run_check(
         backend=backend,
     )
     errors.extend(engine.errors)
+    errors.extend(unknown_parameter_targets(parameters or {}, engine, parameters_file))
     kinds = KindRegistry()
     kinds.add_crds(d.obj for d in documents)
     results: list[ObjectResult] = []
@@ -179,6 +182,28 @@ def run_check(
     return CheckReport(
         tuple(results), engine.policies, tuple(errors), (*engine.warnings, *warnings), notes=tuple(notes)
     )
+
+
+def unknown_parameter_targets(
+    parameters: Mapping[str, Mapping[str, Any]], engine: Engine, path: str | None
+) -> list[KubegateError]:
+    """``unknown_policy_parameters`` errors for ``--parameters`` entries naming no
+    loaded policy (a typo would otherwise leave the policy on its defaults)."""
+    ids = sorted(p.id for p in engine.policies)
+    out: list[KubegateError] = []
+    for pid in parameters:
+        if pid in ids:
+            continue
+        close = difflib.get_close_matches(pid, ids, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        out.append(
+            InputError(
+                f"parameters given for {pid!r}, which is not a loaded policy{hint}",
+                Location(path) if path else None,
+                code="unknown_policy_parameters",
+            )
+        )
+    return out
 
 
 # API groups of configuration files that look like objects but never reach an
@@ -306,6 +331,7 @@ def check(
             kubernetes_version=kubernetes_version,
             decision_log=logger,
             backend=backend,
+            parameters_file=parameters_file,
         )
     finally:
         if logger is not None:

@@ -23,7 +23,7 @@ from typing import Any
 import jsonschema
 
 from kubegate.errors import Location, PolicyLoadError
-from kubegate.policy.match import Match, split_api_version
+from kubegate.policy.match import Match, check_fields, split_api_version
 
 __all__ = [
     "CONSTRAINT_GROUP",
@@ -88,6 +88,11 @@ class Constraint:
         return max(actions, key=lambda a: _SEVERITY[a])
 
 
+#: The fields of a Constraint's ``spec`` (Gatekeeper's constraint CRD schema,
+#: https://open-policy-agent.github.io/gatekeeper/website/docs/howto#constraints).
+SPEC_FIELDS = frozenset({"match", "parameters", "enforcementAction", "scopedEnforcementActions"})
+
+
 def constraint_from_object(obj: Mapping[str, Any], location: Location) -> Constraint:
     """Parses a Constraint object (structure only; parameters are checked by
     :func:`validate_parameters` once the template is known).
@@ -108,7 +113,8 @@ def constraint_from_object(obj: Mapping[str, Any], location: Location) -> Constr
     spec = obj.get("spec") or {}
     if not isinstance(spec, dict):
         raise PolicyLoadError(f"constraint {where}: spec must be an object", location, code="invalid_constraint")
-    match = Match.from_spec(spec.get("match"), f"constraint {where}: spec.match", location)
+    check_fields(spec, SPEC_FIELDS, f"constraint {where}: spec", location, "invalid_constraint")
+    match = Match.from_spec(spec.get("match"), f"constraint {where}: spec.match", location, "invalid_constraint")
     parameters = spec.get("parameters")
     if parameters is None:
         parameters = {}

@@ -16,7 +16,7 @@ from typing import Any
 
 from kubegate.policy.match import split_api_version
 
-__all__ = ["BUILTIN_KINDS", "KindRegistry"]
+__all__ = ["BUILTIN_KINDS", "KindRegistry", "kind_case_misses"]
 
 # group -> kind -> versions
 BUILTIN_KINDS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -170,3 +170,20 @@ class KindRegistry:
         if "*" not in versions and version not in versions:
             return f"{kind} has no API version {version!r} (known: {', '.join(sorted(versions))})"
         return None
+
+
+def kind_case_misses(kinds: Iterable[str]) -> list[tuple[str, str]]:
+    """``(written, meant)`` for each kind that is a built-in kind in another case
+    (``pod`` for ``Pod``): Gatekeeper matches kinds case-sensitively, so such a
+    selector matches nothing."""
+    by_lower: dict[str, str] = {}
+    for group_kinds in BUILTIN_KINDS.values():
+        for kind in group_kinds:
+            by_lower.setdefault(kind.lower(), kind)
+    exact = set(by_lower.values())
+    out = []
+    for kind in kinds:
+        meant = by_lower.get(kind.lower())
+        if kind not in exact and kind != "*" and meant is not None:
+            out.append((kind, meant))
+    return out

@@ -22,6 +22,7 @@ from kubegate.errors import InputError, KubegateError, Location, PolicyLoadError
 from kubegate.policy.catalog import DslFile, PolicySources, RegoFile, is_test_file, test_file_notice
 from kubegate.policy.constraint import CONSTRAINT_GROUP, constraint_from_object
 from kubegate.policy.documents import YAML_SUFFIXES, iter_input_files, load_documents, read_text
+from kubegate.policy.kinds import kind_case_misses
 from kubegate.policy.match import split_api_version
 from kubegate.policy.template import TEMPLATE_GROUP, template_from_object
 from kubegate.yamlio import check_value
@@ -48,7 +49,18 @@ def _object_sources(obj: Mapping[str, Any], location: Location, lines: list[str]
         if group == TEMPLATE_GROUP and obj.get("kind") == "ConstraintTemplate":
             sources.templates.append(template_from_object(obj, location, lines))
         elif group == CONSTRAINT_GROUP:
-            sources.constraints.append(constraint_from_object(obj, location))
+            constraint = constraint_from_object(obj, location)
+            sources.constraints.append(constraint)
+            written = [k for selector in constraint.match.kinds for k in selector.kinds]
+            for kind, meant in kind_case_misses(written):
+                sources.warnings.append(
+                    PolicyLoadError(
+                        f"constraint {constraint.id}: spec.match.kinds has {kind!r}, which matches nothing "
+                        f"(kinds are case-sensitive; did you mean {meant}?)",
+                        location,
+                        code="kind_case_mismatch",
+                    )
+                )
         elif group == _CRD_GROUP and obj.get("kind") == "CustomResourceDefinition":
             sources.crds.append(obj)
         else:

@@ -10,6 +10,7 @@ old object matches; namespaces and names take ``prefix*``, ``*suffix`` and
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,10 +18,13 @@ from typing import Any
 from kubegate.errors import Location, PolicyLoadError
 
 __all__ = [
+    "KIND_SELECTOR_FIELDS",
+    "MATCH_FIELDS",
     "KindSelector",
     "LabelSelector",
     "Match",
     "MatchTarget",
+    "check_fields",
     "label_map",
     "split_api_version",
     "wildcard_matches",
@@ -196,6 +200,32 @@ def _strings(value: Any, where: str, location: Location | None) -> tuple[str, ..
     return tuple(value)
 
 
+#: The fields of Gatekeeper's ``spec.match`` and of one ``kinds`` entry.
+MATCH_FIELDS = frozenset(
+    {"kinds", "scope", "namespaces", "excludedNamespaces", "labelSelector", "namespaceSelector", "name", "source"}
+)
+KIND_SELECTOR_FIELDS = frozenset({"apiGroups", "kinds"})
+
+
+def check_fields(
+    spec: Mapping[str, Any], known: frozenset[str], where: str, location: Location | None, code: str
+) -> None:
+    """Raises for the first key of ``spec`` not in ``known``, with a did-you-mean.
+
+    Raises:
+        PolicyLoadError: ``code``.
+    """
+    for key in spec:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise PolicyLoadError(
+                f"{where}.{key} is not a field of {where.rsplit(': ', 1)[-1]}{hint}; known: {', '.join(sorted(known))}",
+                location,
+                code=code,
+            )
+
+
 @dataclass(frozen=True)
 class Match:
     """A parsed ``spec.match``. ``Match()`` matches every object."""
@@ -211,16 +241,27 @@ class Match:
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def from_spec(cls, spec: Any, where: str = "spec.match", location: Location | None = None) -> Match:
-        """Parses and validates ``spec.match``.
+    def from_spec(
+        cls,
+        spec: Any,
+        where: str = "spec.match",
+        location: Location | None = None,
+        unknown_code: str = "invalid_match",
+    ) -> Match:
+        """Parses and validates ``spec.match`` (Gatekeeper's match schema,
+        https://open-policy-agent.github.io/gatekeeper/website/docs/howto#the-match-field).
 
         Raises:
-            PolicyLoadError: ``invalid_match`` naming the offending field.
+            PolicyLoadError: ``invalid_match`` naming the offending field;
+                ``unknown_code`` for a field the schema does not have (``kind``
+                for ``kinds``: Gatekeeper's API server would refuse it, and
+                ignoring it would match everything).
         """
         if spec is None:
             return cls()
         if not isinstance(spec, dict):
             raise PolicyLoadError(f"{where} must be an object", location, code="invalid_match")
+        check_fields(spec, MATCH_FIELDS, where, location, unknown_code)
         kinds: list[KindSelector] = []
         raw_kinds = spec.get("kinds") or []
         if not isinstance(raw_kinds, list):
@@ -228,6 +269,7 @@ class Match:
         for i, entry in enumerate(raw_kinds):
             if not isinstance(entry, dict):
                 raise PolicyLoadError(f"{where}.kinds[{i}] must be an object", location, code="invalid_match")
+            check_fields(entry, KIND_SELECTOR_FIELDS, f"{where}.kinds[{i}]", location, unknown_code)
             kinds.append(
                 KindSelector(
                     _strings(entry.get("apiGroups"), f"{where}.kinds[{i}].apiGroups", location),
