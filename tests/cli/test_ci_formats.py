@@ -242,3 +242,23 @@ def test_parameters_for_an_unknown_policy_are_an_error(tmp_path: Path) -> None:
     assert code == 2
     assert f"{params}: unknown_policy_parameters: parameters given for 'pci-image-provenanse'" in err
     assert "did you mean pci-image-provenance?" in err and out.rstrip().endswith("-- ERRORS")
+
+
+def test_fail_on_warn_and_ignore_like_conftest(tmp_path: Path) -> None:
+    (tmp_path / "warn.rego").write_text(WARN_REGO)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "pod.yaml").write_text(yaml.safe_dump(GOOD))
+    (tmp_path / "in" / "vendor").mkdir()
+    (tmp_path / "in" / "vendor" / "bad.yaml").write_text(yaml.safe_dump(BAD))
+    base = ("check", str(tmp_path / "in"), "-p", str(tmp_path / "warn.rego"))
+    assert run(*base)[0] == 1  # the vendored bad Pod is denied
+    code, out, _ = run(*base, "--ignore", "/vendor/", "-o", "json")
+    doc = json.loads(out)
+    assert code == 0 and [r["name"] for r in doc["results"]] == ["good"]
+    (note,) = doc["notes"]
+    assert note["code"] == "ignored_input" and note["location"]["file"].endswith("vendor/bad.yaml")
+    assert doc["summary"]["warn"] == 1
+    code, out, _ = run(*base, "--ignore", "/vendor/", "--fail-on-warn")
+    assert code == 1 and out.rstrip().endswith("-- FAILED")  # warn alone now fails, and says so
+    code, _, err = run(*base, "--ignore", "[")
+    assert code == 2 and "invalid_ignore_pattern" in err

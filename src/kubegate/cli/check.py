@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -79,8 +80,14 @@ def _yaml_mappings(path: str) -> list[dict[str, Any]]:
     return docs
 
 
-def read_inputs(paths: Sequence[str]) -> tuple[list[Document], list[KubegateError]]:
-    """Reads every object under ``paths``; errors are collected per file."""
+def read_inputs(
+    paths: Sequence[str], ignore: re.Pattern[str] | None = None, notes: list[KubegateError] | None = None
+) -> tuple[list[Document], list[KubegateError]]:
+    """Reads every object under ``paths``; errors are collected per file.
+
+    Files whose path matches ``ignore`` (``re.search``, conftest's ``--ignore``)
+    are not read; each is listed in ``notes`` (``ignored_input``).
+    """
     documents: list[Document] = []
     errors: list[KubegateError] = []
     try:
@@ -88,6 +95,12 @@ def read_inputs(paths: Sequence[str]) -> tuple[list[Document], list[KubegateErro
     except InputError as exc:
         return [], [exc]
     for path in files:
+        if ignore is not None and ignore.search(path):
+            if notes is not None:
+                notes.append(
+                    InputError(f"matches --ignore {ignore.pattern!r}; not read", Location(path), code="ignored_input")
+                )
+            continue
         try:
             documents.extend(load_file(path))
         except KubegateError as exc:
@@ -109,6 +122,8 @@ def run_check(
     decision_log: DecisionObserver | None = None,
     backend: str = DEFAULT_BACKEND,
     parameters_file: str | None = None,
+    ignore: re.Pattern[str] | None = None,
+    fail_on_warn: bool = False,
 ) -> CheckReport:
     """Runs the check and returns the report (the CLI renders it).
 
@@ -122,7 +137,8 @@ def run_check(
     Raises:
         UsageError: ``unknown_backend``.
     """
-    documents, errors = read_inputs(paths)
+    notes: list[KubegateError] = []
+    documents, errors = read_inputs(paths, ignore, notes)
     if not documents and not errors:
         errors.append(
             InputError(f"no Kubernetes objects found in {', '.join(paths)}", Location(paths[0]), code="no_input")
@@ -144,7 +160,6 @@ def run_check(
     kinds = KindRegistry()
     kinds.add_crds(d.obj for d in documents)
     results: list[ObjectResult] = []
-    notes: list[KubegateError] = []
     warnings: list[KubegateError] = []
     reviewable = []
     for doc in documents:
@@ -180,7 +195,12 @@ def run_check(
             )
         results.append(ObjectResult(doc, review.violations, review.skipped))
     return CheckReport(
-        tuple(results), engine.policies, tuple(errors), (*engine.warnings, *warnings), notes=tuple(notes)
+        tuple(results),
+        engine.policies,
+        tuple(errors),
+        (*engine.warnings, *warnings),
+        notes=tuple(notes),
+        fail_on_warn=fail_on_warn,
     )
 
 
@@ -272,6 +292,10 @@ def _decision_logger(directory: str | None, mode: str, redaction_config: str | N
     is_flag=True,
     help="Documents that are not Kubernetes objects (no apiVersion/kind, kustomization.yaml) are errors, not notes.",
 )
+@click.option(
+    "--ignore", "ignore_pattern", metavar="REGEX", help="Do not read input files whose path matches (like conftest)."
+)
+@click.option("--fail-on-warn", is_flag=True, help="Exit 1 on warn violations too (like conftest's --fail-on-warn).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), help="Objects reviewed in parallel (default: one per CPU).")
 @click.option(
     "--kubernetes-version",
@@ -300,6 +324,8 @@ def check(
     operation: str,
     allow_unknown_kinds: bool,
     strict_input: bool,
+    ignore_pattern: str | None,
+    fail_on_warn: bool,
     jobs: int | None,
     kubernetes_version: str,
     decision_log: str | None,
@@ -309,7 +335,8 @@ def check(
 ) -> None:
     """Check Kubernetes manifests (files, directories, or - for stdin) against policies.
 
-    Exit status: 0 no deny violation, 1 deny violations found, 2 bad input or
+    Exit status: 0 no deny violation, 1 deny violations found (or, with
+    --fail-on-warn, warn violations), 2 bad input or
     a policy that could not be loaded (every format then reports ERRORS /
     passed: false). Documents that are not Kubernetes objects (Helm values,
     kustomization.yaml) are skipped with a note.
@@ -317,6 +344,10 @@ def check(
     if no_builtin and not policy_dirs:
         raise UsageError("--no-builtin needs at least one --policies directory: there would be nothing to check")
     parameters = load_parameters(parameters_file)
+    try:
+        ignore = re.compile(ignore_pattern) if ignore_pattern is not None else None
+    except re.error as exc:
+        raise UsageError(f"--ignore {ignore_pattern!r}: {exc}", code="invalid_ignore_pattern") from None
     logger = _decision_logger(decision_log, decision_log_mode, redaction_config)
     try:
         report = run_check(
@@ -332,6 +363,8 @@ def check(
             decision_log=logger,
             backend=backend,
             parameters_file=parameters_file,
+            ignore=ignore,
+            fail_on_warn=fail_on_warn,
         )
     finally:
         if logger is not None:

@@ -72,14 +72,16 @@ class CheckReport:
     tool_version: str = ""
     counts: dict[str, int] = field(default_factory=dict)
     notes: tuple[KubegateError, ...] = ()
+    fail_on_warn: bool = False
 
     def count(self, action: str) -> int:
         return sum(1 for r in self.results for v in r.violations if v.enforcement == action)
 
     @property
     def passed(self) -> bool:
-        """No ``deny`` violation and no error."""
-        return self.count("deny") == 0 and not self.errors
+        """No ``deny`` violation (nor ``warn`` with :attr:`fail_on_warn`) and no error."""
+        warned = self.fail_on_warn and self.count("warn") > 0
+        return self.count("deny") == 0 and not warned and not self.errors
 
     @property
     def verdict(self) -> str:
