@@ -262,3 +262,36 @@ def test_fail_on_warn_and_ignore_like_conftest(tmp_path: Path) -> None:
     assert code == 1 and out.rstrip().endswith("-- FAILED")  # warn alone now fails, and says so
     code, _, err = run(*base, "--ignore", "[")
     assert code == 2 and "invalid_ignore_pattern" in err
+
+
+def test_a_namespace_selector_without_its_namespace_is_an_error(tmp_path: Path) -> None:
+    """As gator: the policy cannot decide, so the object must not read as ok."""
+    rego = (
+        "package prodowner\nimport rego.v1\n# METADATA\n# custom:\n#   id: prod-owner\n#   match:\n"
+        "#     namespaceSelector:\n#       matchLabels: {env: prod}\n"
+        'deny contains "prod objects need an owner" if not input.review.object.metadata.labels.owner\n'
+    )
+    (tmp_path / "prod.rego").write_text(rego)
+    pod = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": "prod"}}
+    (tmp_path / "cm.yaml").write_text(yaml.safe_dump(pod))
+    base = ("check", "--no-builtin", "-p", str(tmp_path / "prod.rego"))
+    code, out, err = run(*base, str(tmp_path / "cm.yaml"))
+    assert code == 2 and "namespace_not_in_inventory" in err and "policy prod-owner could not decide" in err
+    assert out.rstrip().endswith("-- ERRORS")
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod", "labels": {"env": "prod"}}}
+    (tmp_path / "ns.yaml").write_text(yaml.safe_dump(namespace))
+    code, out, err = run(*base, str(tmp_path / "cm.yaml"), str(tmp_path / "ns.yaml"))
+    assert code == 1 and "prod objects need an owner" in out and "namespace_not_in_inventory" not in err
+
+
+def test_verify_case_fails_when_its_namespace_selector_cannot_decide(tmp_path: Path) -> None:
+    d = _suite(tmp_path)
+    constraint = yaml.safe_load((d / "constraint.yaml").read_text())
+    constraint["spec"]["match"] = {"namespaceSelector": {"matchLabels": {"env": "prod"}}}
+    (d / "constraint.yaml").write_text(yaml.safe_dump(constraint))
+    orphan = yaml.safe_load((d / "orphan.yaml").read_text())
+    orphan["metadata"]["namespace"] = "prod"
+    (d / "orphan.yaml").write_text(yaml.safe_dump(orphan))
+    code, out, _ = run("verify", str(d), "--run", "orphan-denied")
+    assert code == 1
+    assert "FAIL" in out and "policy K8sRequiredOwner/owner could not decide" in out and "not in the inventory" in out

@@ -193,6 +193,17 @@ def run_check(
             errors.append(
                 EvaluationError(f"policy {failed.policy} failed on this object: {failed.error}", doc.location)
             )
+        for undecided in review.skipped:
+            # Gatekeeper (gator) errors when a namespaceSelector needs a Namespace
+            # it does not have; an "ok" here could hide a violation.
+            errors.append(
+                InputError(
+                    f"policy {undecided.policy} could not decide on this object: {undecided.reason} "
+                    "(add the Namespace manifest to the inputs)",
+                    doc.location,
+                    code="namespace_not_in_inventory",
+                )
+            )
         results.append(ObjectResult(doc, review.violations, review.skipped))
     return CheckReport(
         tuple(results),
