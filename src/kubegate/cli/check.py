@@ -33,6 +33,7 @@ from kubegate.engine.engine import Engine
 from kubegate.errors import EvaluationError, InputError, KubegateError, Location, UsageError
 from kubegate.policy.documents import Document, iter_input_files, load_file, read_text
 from kubegate.policy.kinds import KindRegistry
+from kubegate.policy.match import split_api_version
 from kubegate.policy.review import OPERATIONS
 from kubegate.yamlio import read_yaml_stream
 
@@ -252,7 +253,7 @@ def not_a_kubernetes_object(doc: Document) -> str | None:
     if not doc.kind or not doc.api_version:
         missing = " and ".join(k for k, v in (("apiVersion", doc.api_version), ("kind", doc.kind)) if not v)
         return f"document has no {missing}"
-    group = doc.api_version.split("/", 1)[0] if "/" in doc.api_version else ""
+    group, _ = split_api_version(doc.api_version)
     if group in CONFIGURATION_GROUPS:
         return f"{doc.api_version} {doc.kind} is a configuration file, not a Kubernetes object"
     if doc.api_version == "v1" and doc.kind == "Config":

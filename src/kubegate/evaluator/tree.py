@@ -284,6 +284,8 @@ class RuleNode:
         fcache = ctx.fcache if self.params or ctx.shared is None else ctx.shared
         # Scalars are keyed by value and type (1, 1.0 and true stay apart);
         # composite values by identity, checked against the kept arguments.
+        # calls.CallPlanner._user_call1 repeats the one-argument look-up inline
+        # (the hot path): keep the two key schemes the same.
         if len(args) == 1:
             a0 = args[0]
             t0 = type(a0)

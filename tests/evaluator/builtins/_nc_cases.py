@@ -18,35 +18,15 @@ its results.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from kubegate.evaluator.builtins.registry import IMPLEMENTATIONS, BuiltinError
-from kubegate.evaluator.values import UNDEF, Set, equal, to_json, to_key
+from kubegate.evaluator.values import UNDEF, equal, to_json
 
-CASES = Path(__file__).parent / "cases"
-
-
-def decode(value: Any) -> Any:
-    """The Rego value a YAML value stands for."""
-    if isinstance(value, dict):
-        if set(value) == {"$set"}:
-            return Set(decode(v) for v in value["$set"])
-        if set(value) == {"$obj"}:
-            return {to_key(decode(k)): decode(v) for k, v in value["$obj"]}
-        return {k: decode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [decode(v) for v in value]
-    return value
-
-
-def load(module: str) -> list[Any]:
-    """The cases of ``cases/<module>.yaml`` as pytest params."""
-    doc = yaml.safe_load((CASES / f"{module}.yaml").read_text())
-    return [pytest.param(case, id=case["name"]) for case in doc["cases"]]
+from ._strings_cases import decode
+from ._strings_cases import load as load  # the shared YAML case loader
 
 
 def call(name: str, *args: Any) -> Any:

@@ -15,16 +15,14 @@ Values are YAML values, with ``{$set: [...]}`` for a set.
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from kubegate.evaluator.builtins.registry import IMPLEMENTATIONS, BuiltinError
 from kubegate.evaluator.values import Set, equal, to_json
 
-CASES = Path(__file__).parent / "cases"
+from ._strings_cases import load as load  # the shared YAML case loader
 
 
 def decode(value: Any) -> Any:
@@ -36,14 +34,6 @@ def decode(value: Any) -> Any:
     if isinstance(value, list):
         return [decode(v) for v in value]
     return value
-
-
-def load(module: str) -> list[Any]:
-    """The cases of ``cases/<module>.yaml`` as pytest params."""
-    doc = yaml.safe_load((CASES / f"{module}.yaml").read_text(encoding="utf-8"))
-    names = [case["name"] for case in doc["cases"]]
-    assert len(names) == len(set(names)), "case names must be unique"
-    return [pytest.param(case, id=case["name"]) for case in doc["cases"]]
 
 
 def run(case: dict[str, Any]) -> None:
