@@ -107,7 +107,11 @@ class Tracing:
     def review_decided(self, review: Mapping[str, Any], result: ReviewResult) -> None:
         """``Engine(tracing=...)`` calls this after each review."""
         end_ns = time.time_ns()
-        self.review_span(review, result, start_ns=end_ns - int(result.duration_ms * 1e6), end_ns=end_ns)
+        # The review's duration is measured on the performance clock and this call
+        # comes a little after it ends, so end - duration can fall after the first
+        # policy started: the review span covers its policy spans.
+        start_ns = min(end_ns - int(result.duration_ms * 1e6), _first_start(result, end_ns))
+        self.review_span(review, result, start_ns=start_ns, end_ns=end_ns)
 
     def evaluated(self, policy_id: str, input: Any, decision: Decision) -> None:  # noqa: A002 - the OPA term
         """``Engine(tracing=...)`` calls this after each ``evaluate``: one ``kubegate.policy`` span."""
