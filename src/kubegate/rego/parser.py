@@ -34,7 +34,7 @@ from kubegate.rego import ast
 from kubegate.rego.ast import RegoVersion
 from kubegate.yamlio import read_yaml
 
-__all__ = ["parse_body", "parse_module", "parse_term"]
+__all__ = ["ParsedSource", "SourceToken", "parse_body", "parse_module", "parse_module_with_comments", "parse_term"]
 
 _ALWAYS_KEYWORDS = {
     "package": "PACKAGE",
@@ -851,3 +851,65 @@ def parse_term(source: str, file: str = "<term>") -> ast.Term:
     """Parses a single term (``input.x[0]``, ``{"a": 1}``, ``f(x) + 1``), v1 syntax."""
     term: ast.Term = _parse_fragment(source, file, "infix")
     return term
+
+
+@dataclass(frozen=True, slots=True)
+class SourceToken:
+    """One lexed token of a module's text, as :func:`parse_module_with_comments` returns it.
+
+    ``type`` is the lexer's terminal name (``NAME``, ``STRING``, ``RAWSTRING``,
+    ``LBRACE``, ``COMMENT`` ...; keywords are ``NAME`` and brackets keep their
+    plain names, whatever the parser made of them); ``text`` is the exact
+    source spelling. Lines and columns are 1-based, ``end_column`` is one past
+    the last character.
+    """
+
+    type: str
+    text: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedSource:
+    """A module with the tokens it was read from: what a formatter needs beside the AST.
+
+    Attributes:
+        module: exactly what :func:`parse_module` returns for the same arguments.
+        tokens: the significant tokens in source order (no comments, no whitespace).
+        comments: the ``#`` comments in source order, ``text`` including the ``#``.
+    """
+
+    module: ast.Module
+    tokens: tuple[SourceToken, ...]
+    comments: tuple[SourceToken, ...]
+
+
+def _source_token(tok: Token) -> SourceToken:
+    return SourceToken(tok.type, str(tok), tok.line or 0, tok.column or 0, tok.end_line or 0, tok.end_column or 0)
+
+
+def parse_module_with_comments(source: str, file: str = "<module>", version: RegoVersion | None = None) -> ParsedSource:
+    """Parses one Rego module and also returns its tokens and comments.
+
+    The module is the one :func:`parse_module` returns; the tokens let a
+    formatter keep comments, raw strings and string escapes as written (OPA's
+    formatter keeps them too: https://www.openpolicyagent.org/docs/latest/cli/#opa-fmt).
+
+    Args:
+        source: the module text.
+        file: name used in locations and errors.
+        version: as for :func:`parse_module`.
+
+    Raises:
+        RegoParseError: as :func:`parse_module`.
+    """
+    module = parse_module(source, file, version)
+    token = _current.set((file, source.splitlines()))
+    try:
+        significant, comments = _lex(source)
+    finally:
+        _current.reset(token)
+    return ParsedSource(module, tuple(_source_token(t) for t in significant), tuple(_source_token(t) for t in comments))
