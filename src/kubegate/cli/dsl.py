@@ -2,7 +2,10 @@
 
 ``compile FILE|DIR...`` checks ``.kgr`` files against the Kubernetes schemas
 and prints the generated Rego (or writes one ``<rule>.rego`` per rule with
-``-o DIR``); ``lint`` only checks. Exit status: 0 clean, 1 diagnostics (the
+``-o DIR``); with ``--format gatekeeper`` it prints a YAML stream of one
+ConstraintTemplate and one Constraint per rule (or writes
+``<rule>-template.yaml`` and ``<rule>-constraint.yaml``; see
+:mod:`kubegate.dsl.gatekeeper`). ``lint`` only checks. Exit status: 0 clean, 1 diagnostics (the
 rules without findings are still compiled), 2 usage errors.
 """
 
@@ -14,6 +17,7 @@ from pathlib import Path
 import click
 
 from kubegate.dsl.compiler import DSL_SUFFIX, CompileResult, compile_files
+from kubegate.dsl.gatekeeper import dump_objects, export_rules
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION, SchemaSet
 from kubegate.errors import UsageError
 from kubegate.policy.documents import iter_input_files, load_file
@@ -79,13 +83,31 @@ def _report(result: CompileResult, output: str) -> None:
 
 @click.command("compile")
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False), help="Write <rule>.rego files here.")
+@click.option(
+    "--out",
+    "-o",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Write one file per rule (two with gatekeeper) here.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["rego", "gatekeeper"]),
+    default="rego",
+    show_default=True,
+    help="rego: one Rego v1 module per rule; gatekeeper: a ConstraintTemplate and a Constraint per rule.",
+)
 @_version
 @_crd
-def compile_command(paths: tuple[str, ...], out_dir: str | None, kubernetes_version: str, crds: tuple[str, ...]) -> int:
-    """Compile DSL files (.kgr) to Rego v1."""
+def compile_command(
+    paths: tuple[str, ...], out_dir: str | None, output_format: str, kubernetes_version: str, crds: tuple[str, ...]
+) -> int:
+    """Compile DSL files (.kgr) to Rego v1 or to Gatekeeper templates and constraints."""
     result = compile_files(_dsl_files(paths), _schemas(kubernetes_version, crds))
     _report(result, "text")
+    if output_format == "gatekeeper":
+        return _gatekeeper(result, out_dir)
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -96,6 +118,23 @@ def compile_command(paths: tuple[str, ...], out_dir: str | None, kubernetes_vers
     else:
         click.echo("\n".join(rule.text for rule in result.rules), nl=False)
     return EXIT_DIAGNOSTICS if result.errors else EXIT_OK
+
+
+def _gatekeeper(result: CompileResult, out_dir: str | None) -> int:
+    exported = export_rules(result.rules)
+    for error in exported.errors:
+        click.echo(f"{error}", err=True)
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for rule in exported.rules:
+            for suffix, obj in (("template", rule.template), ("constraint", rule.constraint)):
+                target = out / f"{rule.file_stem}-{suffix}.yaml"
+                target.write_text(dump_objects([obj]), "utf-8")
+                click.echo(f"wrote {target}")
+    elif exported.rules:
+        click.echo(dump_objects(exported.objects()), nl=False)
+    return EXIT_DIAGNOSTICS if result.errors or exported.errors else EXIT_OK
 
 
 @click.command("lint")
