@@ -42,3 +42,41 @@ def test_in_memory_objects(template: dict[str, Any], constraint: dict[str, Any])
 def test_builtin_library_ships_its_policies() -> None:
     names = sorted(f.name for f in builtin_sources().rego_files)
     assert "builtin:pod_must_have_resource_limits.rego" in names and "builtin:lib_workloads.rego" in names
+
+
+CONSTRAINT_WITH_TYPOS = """---
+# a comment before the object
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sFoo
+metadata:
+  name: first
+spec:
+  match:
+    kinds:
+      - apiGroups: [""]
+        kinds: ["Pod"]
+      - apiGroups: ["apps"]
+        kind: ["Deployment"]
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sFoo
+metadata: {name: second}
+spec: {match: {kind: [{kinds: [Pod]}]}, parameters: {}}
+"""
+
+
+def test_unknown_constraint_fields_are_located_at_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "constraints.yaml"
+    path.write_text(CONSTRAINT_WITH_TYPOS)
+    sources = load_policy_paths([str(path)])
+    first, second = sources.errors
+    assert (first.code, first.location.line, first.location.column) == ("invalid_constraint", 13, 9)  # type: ignore[union-attr]
+    assert "spec.match.kinds[1].kind is not a field" in first.message
+    assert (second.location.line, second.location.column) == (18, 16)  # type: ignore[union-attr]  # flow style too
+    assert "path" not in first.details  # used for the location, not shown
+
+
+def test_errors_of_in_memory_objects_keep_the_object_location(constraint: dict[str, Any]) -> None:
+    constraint["spec"] = {"match": {"kind": [{"kinds": ["Pod"]}]}}
+    [error] = load_policy_objects([constraint]).errors
+    assert error.code == "invalid_constraint" and str(error.location) == "<memory>[0]"

@@ -15,7 +15,7 @@ import click
 from kubegate.audit.logger import LogSettings
 from kubegate.audit.query import LogQuery, RecordFilter, parse_time
 from kubegate.audit.replay import ReplayReport, replay
-from kubegate.cli.check import load_parameters
+from kubegate.cli.inputs import load_parameters
 from kubegate.cli.options import backend_option
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
 from kubegate.engine.engine import Engine

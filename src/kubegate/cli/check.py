@@ -7,6 +7,14 @@ labels, Services and Ingresses are visible to policies); reviews each object
 as a ``CREATE``. Problems with inputs or policies are reported with their
 location and the run goes on; the exit code is 2 when there were any,
 otherwise 1 when a ``deny`` violation was found and 0 when none was.
+
+Plain Rego packages get conftest's semantics (``conftest test``,
+https://www.conftest.dev/; :class:`ConftestRun`, :mod:`kubegate.policy.conftest`):
+``--data`` files merged under ``data``, ``--namespace`` / ``--all-namespaces``
+(kubegate's default is every package, conftest's is ``main``), ``exception``
+rules, ``--combine``, and documents that are not Kubernetes objects (Helm
+values, docker-compose files) given to the conftest-style packages, the ones
+reading the document as ``input``.
 """
 
 from __future__ import annotations
@@ -24,89 +32,35 @@ import click
 from kubegate.audit.logger import DecisionLogger, LogSettings
 from kubegate.audit.redact import redactor_for
 from kubegate.cli.ci_formats import render_github, render_junit, render_tap
+from kubegate.cli.conftest_run import ConftestRun
+from kubegate.cli.inputs import CONFIGURATION_GROUPS, load_parameters, not_a_kubernetes_object, read_inputs
 from kubegate.cli.options import backend_option
+from kubegate.cli.policy_report import REPORT_APIS, render_policyreport
+from kubegate.cli.progress import progress_wanted, tracked
 from kubegate.cli.report import CheckReport, ObjectResult, render_json, render_sarif, render_text
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
 from kubegate.engine.backends import DEFAULT_BACKEND
 from kubegate.engine.decision import DecisionObserver, ReviewResult
 from kubegate.engine.engine import Engine
 from kubegate.errors import EvaluationError, InputError, KubegateError, Location, UsageError
-from kubegate.policy.documents import Document, iter_input_files, load_file, read_text
+from kubegate.policy.conftest import (
+    load_data,
+)
+from kubegate.policy.documents import Document
 from kubegate.policy.kinds import KindRegistry
-from kubegate.policy.match import split_api_version
 from kubegate.policy.review import OPERATIONS
-from kubegate.yamlio import read_yaml_stream
 
-__all__ = ["CONFIGURATION_GROUPS", "check", "not_a_kubernetes_object", "run_check"]
+__all__ = [
+    "CONFIGURATION_GROUPS",
+    "ConftestRun",
+    "check",
+    "load_parameters",
+    "not_a_kubernetes_object",
+    "read_inputs",
+    "run_check",
+]
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_ERROR = 0, 1, 2
-
-
-def load_parameters(path: str | None) -> dict[str, Mapping[str, Any]]:
-    """Reads ``--parameters``: a YAML mapping ``policy id -> {parameter: value}``.
-
-    Raises:
-        InputError: ``invalid_parameters_file``.
-    """
-    if path is None:
-        return {}
-    docs = [d for d in _yaml_mappings(path)]
-    if len(docs) != 1:
-        raise InputError(
-            f"{path} must hold one YAML mapping of policy id to parameters",
-            Location(path),
-            code="invalid_parameters_file",
-        )
-    out: dict[str, Mapping[str, Any]] = {}
-    for key, value in docs[0].items():
-        if not isinstance(value, dict):
-            raise InputError(
-                f"{path}: parameters for {key!r} must be a mapping", Location(path), code="invalid_parameters_file"
-            )
-        out[str(key)] = value
-    return out
-
-
-def _yaml_mappings(path: str) -> list[dict[str, Any]]:
-    """The non-empty documents of a YAML file, read within :mod:`kubegate.yamlio`'s bounds.
-
-    Raises:
-        InputError: ``yaml_parse_error`` (or a bound's code: ``yaml_alias_limit``,
-            ``document_too_deep`` ...) with the line, ``invalid_parameters_file``.
-    """
-    text = read_text(path)
-    docs = [d.value for d in read_yaml_stream(text, path, pure_python=True) if d.value is not None]
-    if not all(isinstance(d, dict) for d in docs):
-        raise InputError(f"{path} must hold YAML mappings", Location(path), code="invalid_parameters_file")
-    return docs
-
-
-def read_inputs(
-    paths: Sequence[str], ignore: re.Pattern[str] | None = None, notes: list[KubegateError] | None = None
-) -> tuple[list[Document], list[KubegateError]]:
-    """Reads every object under ``paths``; errors are collected per file.
-
-    Files whose path matches ``ignore`` (``re.search``, conftest's ``--ignore``)
-    are not read; each is listed in ``notes`` (``ignored_input``).
-    """
-    documents: list[Document] = []
-    errors: list[KubegateError] = []
-    try:
-        files = list(iter_input_files(paths))
-    except InputError as exc:
-        return [], [exc]
-    for path in files:
-        if ignore is not None and ignore.search(path):
-            if notes is not None:
-                notes.append(
-                    InputError(f"matches --ignore {ignore.pattern!r}; not read", Location(path), code="ignored_input")
-                )
-            continue
-        try:
-            documents.extend(load_file(path))
-        except KubegateError as exc:
-            errors.append(exc)
-    return documents, errors
 
 
 def run_check(
@@ -125,6 +79,12 @@ def run_check(
     parameters_file: str | None = None,
     ignore: re.Pattern[str] | None = None,
     fail_on_warn: bool = False,
+    expansion: bool = True,
+    data_paths: Sequence[str] = (),
+    namespaces: Sequence[str] | None = None,
+    combine: bool = False,
+    kustomize: bool = False,
+    progress: bool = False,
 ) -> CheckReport:
     """Runs the check and returns the report (the CLI renders it).
 
@@ -134,16 +94,32 @@ def run_check(
     Documents that are not Kubernetes objects (:func:`not_a_kubernetes_object`)
     are notes, or errors with ``strict_input``; kinds kubegate does not know
     are reviewed like any other (a near miss of a known kind is a warning).
+    With ``expansion`` (the default) the Pods and Jobs that workloads generate
+    are reviewed with them (kubegate's built-in ExpansionTemplates; those
+    among the policies are used either way), as Gatekeeper does.
+
+    conftest's semantics for plain Rego packages (:class:`ConftestRun`):
+    ``data_paths`` are merged under ``data`` (``--data``); ``namespaces``
+    (``None``: every package, conftest's ``--all-namespaces``) selects the plain
+    packages evaluated; ``exception`` rules suppress results; documents that
+    are not Kubernetes objects go to the conftest-style (``input: object``)
+    policies, if any; with ``combine`` those policies see every document as
+    one input instead, while the other policies still review each object.
+    With ``kustomize`` a directory among ``paths`` holding a kustomization file
+    is rendered with ``kubectl kustomize``; with ``progress`` a bar is shown
+    on stderr when it is a terminal and there are many objects.
 
     Raises:
-        UsageError: ``unknown_backend``.
+        UsageError: ``unknown_backend``, ``unknown_namespace``.
     """
     notes: list[KubegateError] = []
-    documents, errors = read_inputs(paths, ignore, notes)
+    documents, errors = read_inputs(paths, ignore, notes, kustomize)
     if not documents and not errors:
         errors.append(
             InputError(f"no Kubernetes objects found in {', '.join(paths)}", Location(paths[0]), code="no_input")
         )
+    data, data_errors = load_data(data_paths)
+    errors.extend(data_errors)
     inventory = [d.obj for d in documents if d.name and not_a_kubernetes_object(d) is None]
     crds = [d.obj for d in documents if d.kind == "CustomResourceDefinition"]  # they type-check DSL rules too
     engine = Engine(
@@ -155,19 +131,39 @@ def run_check(
         kubernetes_version=kubernetes_version,
         decision_log=decision_log,
         backend=backend,
+        expansion=expansion,
+        data=data,
     )
     errors.extend(engine.errors)
+    conftest = ConftestRun(engine, namespaces, combine)
+    errors.extend(conftest.errors)
     errors.extend(unknown_parameter_targets(parameters or {}, engine, parameters_file))
     kinds = KindRegistry()
     kinds.add_crds(d.obj for d in documents)
     results: list[ObjectResult] = []
     warnings: list[KubegateError] = []
+    if combine and not conftest.policies:
+        warnings.append(
+            UsageError("--combine: no conftest-style (input: object) Rego policy is loaded", code="nothing_to_combine")
+        )
     reviewable = []
+    documents_only: list[Document] = []  # not Kubernetes objects, for conftest-style policies
     for doc in documents:
         why = not_a_kubernetes_object(doc)
         if why is not None:
             if strict_input:
                 errors.append(InputError(why, doc.location, code="not_a_kubernetes_object"))
+            elif conftest.policies:
+                names = ", ".join(p.id for p in conftest.policies)
+                given = "in the combined input" if combine else "given only"
+                notes.append(
+                    InputError(
+                        f"{why}; {given} to conftest-style policies ({names})",
+                        doc.location,
+                        code="not_a_kubernetes_object",
+                    )
+                )
+                documents_only.append(doc)
             else:
                 notes.append(InputError(f"{why}; skipped", doc.location, code="not_a_kubernetes_object"))
             continue
@@ -185,16 +181,21 @@ def run_check(
             return exc if exc.location else type(exc)(exc.message, doc.location, code=exc.code)
 
     with ThreadPoolExecutor(max(1, jobs or os.cpu_count() or 1), thread_name_prefix="kubegate-check") as pool:
-        outcomes = list(pool.map(review_one, reviewable))
+        reviewing = pool.map(review_one, reviewable)
+        if progress and progress_wanted(len(reviewable)):
+            reviewing = tracked(reviewing, len(reviewable), f"reviewing {len(reviewable)} objects")
+        outcomes = list(reviewing)
     for doc, review in zip(reviewable, outcomes, strict=True):
         if isinstance(review, KubegateError):
             errors.append(review)
             continue
         for failed in review.errors:
+            if not conftest.keeps(failed.policy):
+                continue
             errors.append(
                 EvaluationError(f"policy {failed.policy} failed on this object: {failed.error}", doc.location)
             )
-        for undecided in review.skipped:
+        for undecided in (s for s in review.skipped if conftest.keeps(s.policy)):
             # Gatekeeper (gator) errors when a namespaceSelector needs a Namespace
             # it does not have; an "ok" here could hide a violation.
             errors.append(
@@ -205,12 +206,27 @@ def run_check(
                     code="namespace_not_in_inventory",
                 )
             )
-        results.append(ObjectResult(doc, review.violations, review.skipped))
+        result, failures = conftest.object_result(doc, review)
+        results.append(result)
+        errors.extend(failures)
+    if not combine:
+        for doc in documents_only:
+            result, failures = conftest.document_result(doc)
+            results.append(result)
+            errors.extend(failures)
+    position = {id(doc): i for i, doc in enumerate(documents)}
+    results.sort(key=lambda r: position.get(id(r.document), len(documents)))
+    if combine and conftest.policies:
+        read = {id(d) for d in (*reviewable, *documents_only)}
+        combined = [d for d in documents if id(d) in read]
+        result, failures = conftest.combined_result(combined)
+        results.append(result)
+        errors.extend(failures)
     return CheckReport(
         tuple(results),
-        engine.policies,
+        tuple(p for p in engine.policies if p.id not in conftest.dropped),
         tuple(errors),
-        (*engine.warnings, *warnings),
+        (*engine.warnings, *warnings, *conftest.warnings),
         notes=tuple(notes),
         fail_on_warn=fail_on_warn,
     )
@@ -238,29 +254,6 @@ def unknown_parameter_targets(
     return out
 
 
-# API groups of configuration files that look like objects but never reach an
-# API server (kustomize's Kustomization and Component, skaffold's Config).
-CONFIGURATION_GROUPS = frozenset({"kustomize.config.k8s.io", "skaffold"})
-
-
-def not_a_kubernetes_object(doc: Document) -> str | None:
-    """Why ``doc`` is not a Kubernetes object to review, or ``None`` when it is.
-
-    No ``apiVersion`` or no ``kind`` (Helm ``values.yaml``, ``Chart.yaml``, plain
-    configuration), a kustomize or skaffold file, or a kubeconfig (``v1``
-    ``Config``): kubeconform and conftest users expect these to be passed over.
-    """
-    if not doc.kind or not doc.api_version:
-        missing = " and ".join(k for k, v in (("apiVersion", doc.api_version), ("kind", doc.kind)) if not v)
-        return f"document has no {missing}"
-    group, _ = split_api_version(doc.api_version)
-    if group in CONFIGURATION_GROUPS:
-        return f"{doc.api_version} {doc.kind} is a configuration file, not a Kubernetes object"
-    if doc.api_version == "v1" and doc.kind == "Config":
-        return "a kubeconfig file, not a Kubernetes object"
-    return None
-
-
 def _decision_logger(directory: str | None, mode: str, redaction_config: str | None) -> DecisionLogger | None:
     if directory is None:
         if redaction_config:
@@ -282,10 +275,17 @@ def _decision_logger(directory: str | None, mode: str, redaction_config: str | N
 @click.option(
     "--output",
     "-o",
-    type=click.Choice(["text", "json", "sarif", "junit", "tap", "github"]),
+    type=click.Choice(["text", "json", "sarif", "junit", "tap", "github", "policyreport"]),
     default="text",
     show_default=True,
-    help="Report format.",
+    help="Report format (policyreport: PolicyReport/ClusterPolicyReport YAML, see --report-api).",
+)
+@click.option(
+    "--report-api",
+    type=click.Choice(sorted(REPORT_APIS)),
+    default="wgpolicyk8s",
+    show_default=True,
+    help="API of -o policyreport: wgpolicyk8s.io/v1alpha2 PolicyReport or openreports.io/v1alpha1 Report.",
 )
 @click.option(
     "--operation",
@@ -308,6 +308,46 @@ def _decision_logger(directory: str | None, mode: str, redaction_config: str | N
     "--ignore", "ignore_pattern", metavar="REGEX", help="Do not read input files whose path matches (like conftest)."
 )
 @click.option("--fail-on-warn", is_flag=True, help="Exit 1 on warn violations too (like conftest's --fail-on-warn).")
+@click.option(
+    "--data",
+    "-d",
+    "data_paths",
+    multiple=True,
+    metavar="PATH",
+    help="JSON/YAML data file or directory (recursive) merged under data for plain Rego policies, "
+    "as conftest's --data (repeatable; prefix:path roots it at data.prefix).",
+)
+@click.option(
+    "--namespace",
+    "-n",
+    "namespaces",
+    multiple=True,
+    metavar="NS",
+    help="Evaluate only the plain Rego packages NS (a glob such as 'main.*' too; repeatable). "
+    "Gatekeeper templates, DSL rules and the built-in library always run. "
+    "Default: every package (conftest's default is main).",
+)
+@click.option(
+    "--all-namespaces",
+    is_flag=True,
+    help="Evaluate every plain Rego package (the default; overrides --namespace, as in conftest).",
+)
+@click.option(
+    "--kustomize",
+    is_flag=True,
+    help="Render a directory argument holding a kustomization.yaml with kubectl kustomize and check the result.",
+)
+@click.option(
+    "--combine",
+    is_flag=True,
+    help="Give conftest-style policies (input: the document) all documents as one input, "
+    '[{"path": FILE, "contents": DOC}, ...], as conftest --combine; other policies still see each object.',
+)
+@click.option(
+    "--no-expansion",
+    is_flag=True,
+    help="Do not review the Pods and Jobs workloads generate with kubegate's built-in ExpansionTemplates.",
+)
 @click.option("--jobs", "-j", type=click.IntRange(min=1), help="Objects reviewed in parallel (default: one per CPU).")
 @click.option(
     "--kubernetes-version",
@@ -333,11 +373,18 @@ def check(
     no_builtin: bool,
     parameters_file: str | None,
     output: str,
+    report_api: str,
     operation: str,
     allow_unknown_kinds: bool,
     strict_input: bool,
     ignore_pattern: str | None,
     fail_on_warn: bool,
+    data_paths: tuple[str, ...],
+    namespaces: tuple[str, ...],
+    all_namespaces: bool,
+    combine: bool,
+    kustomize: bool,
+    no_expansion: bool,
     jobs: int | None,
     kubernetes_version: str,
     decision_log: str | None,
@@ -351,7 +398,10 @@ def check(
     --fail-on-warn, warn violations), 2 bad input or
     a policy that could not be loaded (every format then reports ERRORS /
     passed: false). Documents that are not Kubernetes objects (Helm values,
-    kustomization.yaml) are skipped with a note.
+    kustomization.yaml, docker-compose files) are given to the conftest-style
+    Rego policies (those reading the document as input) and skipped by the
+    others, with a note. Results a conftest exception rule suppressed are
+    reported as exceptions (EXCP) and do not fail the run.
     """
     if no_builtin and not policy_dirs:
         raise UsageError("--no-builtin needs at least one --policies directory: there would be nothing to check")
@@ -377,6 +427,12 @@ def check(
             parameters_file=parameters_file,
             ignore=ignore,
             fail_on_warn=fail_on_warn,
+            expansion=not no_expansion,
+            data_paths=data_paths,
+            namespaces=None if all_namespaces or not namespaces else namespaces,
+            combine=combine,
+            kustomize=kustomize,
+            progress=True,
         )
     finally:
         if logger is not None:
@@ -388,6 +444,7 @@ def check(
         "junit": lambda: render_junit(report).rstrip("\n"),
         "tap": lambda: render_tap(report),
         "github": lambda: render_github(report),
+        "policyreport": lambda: render_policyreport(report, api=report_api).rstrip("\n"),
     }
     click.echo(renderers[output]() if output in renderers else render_text(report, color=sys.stdout.isatty()))
     if output == "text":

@@ -15,6 +15,11 @@
   ``::error file=F,line=L,title=T::message`` per deny violation and error,
   ``::warning`` per warn, ``::notice`` per dryrun, so each shows on the
   manifest line in the pull request.
+
+conftest exceptions (results a package's ``exception`` rule suppressed) never
+fail: they are ``<system-out>`` lines in JUnit, an ``exceptions`` list in the
+TAP diagnostic of an ``ok`` point, a ``::notice`` on GitHub. The combined
+input of ``--combine`` is one test case / test point named after its files.
 """
 
 from __future__ import annotations
@@ -32,9 +37,14 @@ __all__ = ["render_github", "render_junit", "render_tap", "render_verify_junit"]
 
 
 def _object_label(result: ObjectResult) -> str:
+    if result.combined:
+        return f"combined input ({', '.join(result.files)})"
     doc = result.document
+    where = f" (line {doc.line})" if doc.line else ""
+    if not doc.kind:  # a document that is not a Kubernetes object
+        return f"document {doc.index}{where}"
     ns = f"{doc.namespace}/" if doc.namespace else ""
-    return f"{doc.kind} {ns}{doc.name or '<unnamed>'}" + (f" (line {doc.line})" if doc.line else "")
+    return f"{doc.kind} {ns}{doc.name or '<unnamed>'}{where}"
 
 
 def _error_text(error: KubegateError) -> str:
@@ -73,7 +83,8 @@ def render_junit(report: CheckReport) -> str:
         suite.set("skipped", "0")
         for result in results:
             case = ET.SubElement(suite, "testcase", name=_object_label(result), classname=source)
-            case.set("file", source)
+            if not result.combined:
+                case.set("file", source)
             if result.document.line:
                 case.set("line", str(result.document.line))
             deny = [v for v in result.violations if v.enforcement == "deny"]
@@ -83,6 +94,9 @@ def render_junit(report: CheckReport) -> str:
             others = [v for v in result.violations if v.enforcement != "deny"]
             notes = [f"{v.enforcement}: [{v.policy}] {v.message}" for v in others]
             notes += [f"skipped: [{s.policy}] {s.reason}" for s in result.skipped]
+            for e in result.exceptions:
+                notes.append(f"exception: [{e.policy}] {e.message}")
+                notes += [f"  suppressed {e.rule}: {m}" for m in e.suppressed]
             if notes:
                 ET.SubElement(case, "system-out").text = "\n".join(notes)
         total += len(results)
@@ -94,6 +108,10 @@ def render_junit(report: CheckReport) -> str:
     root.set("errors", str(len(report.errors)))
     root.set("skipped", "0")
     return _xml(root)
+
+
+def _exceptions(summary: dict[str, Any]) -> str:
+    return f"{summary['exceptions']} exceptions, " if summary["exceptions"] else ""
 
 
 def _yaml_block(data: dict[str, Any]) -> list[str]:
@@ -109,16 +127,20 @@ def render_tap(report: CheckReport) -> str:
         n += 1
         deny = [v for v in result.violations if v.enforcement == "deny"]
         status = "not ok" if deny else "ok"
-        lines.append(f"{status} {n} - {result.document.source} {_object_label(result)}")
+        name = _object_label(result) if result.combined else f"{result.document.source} {_object_label(result)}"
+        lines.append(f"{status} {n} - {name}")
+        diagnostic: dict[str, Any] = {}
         if result.violations:
-            lines += _yaml_block(
-                {
-                    "violations": [
-                        {"policy": v.policy, "enforcement": v.enforcement, "message": v.message}
-                        for v in result.violations
-                    ]
-                }
-            )
+            diagnostic["violations"] = [
+                {"policy": v.policy, "enforcement": v.enforcement, "message": v.message} for v in result.violations
+            ]
+        if result.exceptions:
+            diagnostic["exceptions"] = [
+                {"policy": e.policy, "rule": e.rule, "message": e.message, "suppressed": list(e.suppressed)}
+                for e in result.exceptions
+            ]
+        if diagnostic:
+            lines += _yaml_block(diagnostic)
     for error in report.errors:
         n += 1
         lines.append(f"not ok {n} - error {error.code}")
@@ -129,7 +151,7 @@ def render_tap(report: CheckReport) -> str:
     summary = report.summary()
     lines.append(
         f"# {summary['objects']} objects, {summary['deny']} deny, {summary['warn']} warn, "
-        f"{summary['dryrun']} dryrun, {summary['errors']} errors: {report.verdict}"
+        f"{summary['dryrun']} dryrun, {_exceptions(summary)}{summary['errors']} errors: {report.verdict}"
     )
     return "\n".join(lines)
 
@@ -164,14 +186,26 @@ def render_github(report: CheckReport) -> str:
     lines = []
     for result in report.results:
         doc = result.document
+        file = None if result.combined else doc.source
         for v in result.violations:
             lines.append(
                 _command(
                     _GITHUB_LEVEL[v.enforcement],
                     f"{_object_label(result)}: {v.message}",
-                    file=doc.source,
+                    file=file,
                     line=doc.line,
                     title=f"kubegate {v.enforcement}: {v.policy}",
+                )
+            )
+        for e in result.exceptions:
+            suppressed = "".join(f"\nsuppressed {e.rule}: {m}" for m in e.suppressed)
+            lines.append(
+                _command(
+                    "notice",
+                    f"{_object_label(result)}: {e.message}{suppressed}",
+                    file=file,
+                    line=doc.line,
+                    title=f"kubegate exception: {e.policy}",
                 )
             )
     for error in report.errors:
@@ -189,7 +223,7 @@ def render_github(report: CheckReport) -> str:
     s = report.summary()
     lines.append(
         f"kubegate: {s['objects']} objects checked against {s['policies']} policies: {s['deny']} deny, "
-        f"{s['warn']} warn, {s['dryrun']} dryrun, {s['errors']} errors -- {report.verdict}"
+        f"{s['warn']} warn, {s['dryrun']} dryrun, {_exceptions(s)}{s['errors']} errors -- {report.verdict}"
     )
     return "\n".join(lines)
 

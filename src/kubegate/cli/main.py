@@ -18,6 +18,8 @@ from kubegate.cli.cert import cert
 from kubegate.cli.check import check
 from kubegate.cli.dsl import compile_command, lint
 from kubegate.cli.eval_cmd import eval_command
+from kubegate.cli.expand import expand_command
+from kubegate.cli.fmt_cmd import fmt_command
 from kubegate.cli.serve import serve
 from kubegate.cli.store import push, rollback, status
 from kubegate.cli.test_cmd import rego_test_command
@@ -63,6 +65,7 @@ def cli(ctx: click.Context) -> None:
 cli.add_command(check)
 cli.add_command(audit)
 cli.add_command(verify)
+cli.add_command(expand_command)
 cli.add_command(serve)
 cli.add_command(cert)
 cli.add_command(compile_command)
@@ -72,6 +75,7 @@ cli.add_command(rollback)
 cli.add_command(status)
 cli.add_command(eval_command)
 cli.add_command(rego_test_command)
+cli.add_command(fmt_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,10 +5,21 @@ The JSON shape is a contract CI pipelines parse::
 
     {"results": [{"source", "index", "line", "apiVersion", "kind", "namespace",
                   "name", "violations": [{"policy", "enforcement", "message",
-                  "details"}], "skipped": [...]}],
+                  "details"}], "skipped": [...],
+                  "exceptions": [{"policy", "rule", "enforcement", "msg",
+                                  "suppressed"}],
+                  "files": [...]}],
      "summary": {"objects", "policies", "violations", "deny", "warn", "dryrun",
-                 "errors", "warnings", "notes", "passed"},
+                 "exceptions", "errors", "warnings", "notes", "passed"},
      "errors": [{"code", "message", "location"}], "warnings": [...], "notes": [...]}
+
+``exceptions`` are conftest exceptions (https://www.conftest.dev/exceptions/,
+:mod:`kubegate.policy.conftest`): an entry rule whose results a package's
+``exception`` rule suppressed for the object, with conftest's message (the
+exception query) and the suppressed messages; they never fail a run. The
+result of ``--combine`` (every document as one input) has ``source``
+``<combined>`` and ``files``, the files its documents came from (``files``
+appears on that result only).
 
 ``passed`` is true only with no ``deny`` violation **and no error**: a run
 that could not read an input or load a policy never says it passed (the
@@ -30,6 +41,7 @@ from typing import Any
 
 from kubegate.engine.decision import ENFORCEMENT_ORDER, SkippedPolicy, Violation
 from kubegate.errors import KubegateError
+from kubegate.policy.conftest import COMBINED_SOURCE, ExceptedRule
 from kubegate.policy.documents import Document
 from kubegate.policy.units import Policy
 
@@ -41,14 +53,25 @@ _SARIF_LEVEL = {"deny": "error", "warn": "warning", "dryrun": "note"}
 
 @dataclass(frozen=True)
 class ObjectResult:
-    """The findings for one input object."""
+    """The findings for one input object (or, with ``files``, the combined input).
+
+    Attributes:
+        exceptions: conftest exceptions applied to it (suppressed results).
+        files: for the combined input of ``--combine``: the files it holds.
+    """
 
     document: Document
     violations: tuple[Violation, ...]
     skipped: tuple[SkippedPolicy, ...] = ()
+    exceptions: tuple[ExceptedRule, ...] = field(default=(), kw_only=True)
+    files: tuple[str, ...] = field(default=(), kw_only=True)
+
+    @property
+    def combined(self) -> bool:
+        return self.document.source == COMBINED_SOURCE
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "source": self.document.source,
             "index": self.document.index,
             "line": self.document.line,
@@ -58,7 +81,11 @@ class ObjectResult:
             "name": self.document.name,
             "violations": [v.to_dict() for v in self.violations],
             "skipped": [s.to_dict() for s in self.skipped],
+            "exceptions": [e.to_dict() for e in self.exceptions],
         }
+        if self.combined:
+            out["files"] = list(self.files)
+        return out
 
 
 @dataclass(frozen=True)
@@ -76,6 +103,11 @@ class CheckReport:
 
     def count(self, action: str) -> int:
         return sum(1 for r in self.results for v in r.violations if v.enforcement == action)
+
+    @property
+    def exception_count(self) -> int:
+        """conftest exceptions applied (one per excepted rule and object; they never fail)."""
+        return sum(len(r.exceptions) for r in self.results)
 
     @property
     def passed(self) -> bool:
@@ -98,6 +130,7 @@ class CheckReport:
             "deny": self.count("deny"),
             "warn": self.count("warn"),
             "dryrun": self.count("dryrun"),
+            "exceptions": self.exception_count,
             "errors": len(self.errors),
             "warnings": len(self.warnings),
             "notes": len(self.notes),
@@ -120,10 +153,14 @@ def render_json(report: CheckReport) -> str:
 
 
 def _label(doc: Document) -> str:
+    if doc.source == COMBINED_SOURCE:
+        return "all documents as one input (--combine)"
+    where = f" (line {doc.line})" if doc.line else f" (object {doc.index})"
+    if not doc.kind:  # a document that is not a Kubernetes object (given to conftest-style policies)
+        return f"document{where}"
     name = doc.name or "<unnamed>"
     ns = f"{doc.namespace}/" if doc.namespace else ""
-    where = f" (line {doc.line})" if doc.line else f" (object {doc.index})"
-    return f"{doc.kind or '<no kind>'} {ns}{name}{where}"
+    return f"{doc.kind} {ns}{name}{where}"
 
 
 def render_text(report: CheckReport, color: bool = False) -> str:
@@ -134,16 +171,18 @@ def render_text(report: CheckReport, color: bool = False) -> str:
 
     styles = {"deny": "31;1", "warn": "33", "dryrun": "36"}
     lines: list[str] = []
-    width = max((len(v.policy) for r in report.results for v in r.violations), default=10)
+    named = [v.policy for r in report.results for v in r.violations]
+    width = max((len(p) for p in (*named, *(e.policy for r in report.results for e in r.exceptions))), default=10)
     current = None
     for result in report.results:
         doc = result.document
         if doc.source != current:
             current = doc.source
             lines.append("")
-            lines.append(paint(doc.source, "1"))
+            header = f"combined input: {', '.join(result.files)}" if result.combined else doc.source
+            lines.append(paint(header, "1"))
         lines.append(f"  {_label(doc)}")
-        if not result.violations and not result.skipped:
+        if not result.violations and not result.skipped and not result.exceptions:
             lines.append(f"    {paint('ok', '32')}")
         ordered = sorted(result.violations, key=lambda v: (-ENFORCEMENT_ORDER[v.enforcement], v.policy, v.message))
         for v in ordered:
@@ -151,14 +190,19 @@ def render_text(report: CheckReport, color: bool = False) -> str:
             lines.append(f"    {action} {v.policy.ljust(width)}  {v.message}")
         for skipped in result.skipped:
             lines.append(f"    {paint('SKIP'.ljust(6), '2')} {skipped.policy.ljust(width)}  {skipped.reason}")
+        for excepted in result.exceptions:
+            # conftest's EXCP line; the results it suppressed follow, indented.
+            lines.append(f"    {paint('EXCP'.ljust(6), '35')} {excepted.policy.ljust(width)}  {excepted.message}")
+            lines.extend(f"{' ' * (12 + width)}suppressed {excepted.rule}: {m}" for m in excepted.suppressed)
     s = report.summary()
     verdict = paint(report.verdict, "32;1" if report.passed else "31;1")
     lines.append("")
     lines.append(
         f"{s['objects']} objects checked against {s['policies']} policies: "
         f"{s['deny']} deny, {s['warn']} warn, {s['dryrun']} dryrun"
+        + (f", {s['exceptions']} exceptions" if s["exceptions"] else "")
         + (f", {s['errors']} errors" if s["errors"] else "")
-        + (f", {s['notes']} skipped (not Kubernetes objects)" if s["notes"] else "")
+        + (f", {s['notes']} notes" if s["notes"] else "")
         + f" -- {verdict}"
     )
     return "\n".join(lines).lstrip("\n")
@@ -179,31 +223,71 @@ def _rule(policy: Policy) -> dict[str, Any]:
     return rule
 
 
+def _sarif_locations(result: ObjectResult) -> list[dict[str, Any]]:
+    doc = result.document
+    if result.combined:  # the combined input: every file it was made of
+        return [
+            {"physicalLocation": {"artifactLocation": {"uri": f}, "region": {"startLine": 1}}} for f in result.files
+        ]
+    return [
+        {
+            "physicalLocation": {"artifactLocation": {"uri": doc.source}, "region": {"startLine": max(doc.line, 1)}},
+            "logicalLocations": [{"name": doc.name, "kind": doc.kind}],
+        }
+    ]
+
+
+def _sarif_text(result: ObjectResult, message: str) -> str:
+    doc = result.document
+    if result.combined:
+        return f"combined input: {message}"
+    if not doc.kind:
+        return f"document {doc.index}: {message}"
+    return f"{doc.kind} {doc.namespace + '/' if doc.namespace else ''}{doc.name}: {message}"
+
+
 def render_sarif(report: CheckReport, tool_version: str) -> str:
+    """The report as SARIF 2.1.0. A result a conftest exception suppressed is a
+    result with a ``suppressions`` entry (``kind: inSource``, the exception
+    query as justification), which code scanning shows as suppressed."""
     policies = sorted(report.policies, key=lambda p: p.id)
     index = {p.id: i for i, p in enumerate(policies)}
     results: list[dict[str, Any]] = []
+
+    def add(result: ObjectResult, policy: str, level: str, text: str, properties: dict[str, Any]) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "ruleId": policy,
+            "level": level,
+            "message": {"text": _sarif_text(result, text)},
+            "locations": _sarif_locations(result),
+            "properties": properties,
+        }
+        if policy in index:
+            entry["ruleIndex"] = index[policy]
+        results.append(entry)
+        return entry
+
     for result in report.results:
-        doc = result.document
         for v in result.violations:
-            region: dict[str, Any] = {"startLine": max(doc.line, 1)}
-            entry: dict[str, Any] = {
-                "ruleId": v.policy,
-                "level": _SARIF_LEVEL[v.enforcement],
-                "message": {
-                    "text": f"{doc.kind} {doc.namespace + '/' if doc.namespace else ''}{doc.name}: {v.message}"
-                },
-                "locations": [
-                    {
-                        "physicalLocation": {"artifactLocation": {"uri": doc.source}, "region": region},
-                        "logicalLocations": [{"name": doc.name, "kind": doc.kind}],
-                    }
-                ],
-                "properties": {"enforcement": v.enforcement, "details": v.details},
-            }
-            if v.policy in index:
-                entry["ruleIndex"] = index[v.policy]
-            results.append(entry)
+            add(
+                result,
+                v.policy,
+                _SARIF_LEVEL[v.enforcement],
+                v.message,
+                {"enforcement": v.enforcement, "details": v.details},
+            )
+        for excepted in result.exceptions:
+            suppression = {"kind": "inSource", "status": "accepted", "justification": excepted.message}
+            for text in excepted.suppressed or (excepted.message,):
+                level = _SARIF_LEVEL.get(excepted.enforcement, "note") if excepted.suppressed else "note"
+                entry = add(
+                    result,
+                    excepted.policy,
+                    level,
+                    text,
+                    {"enforcement": excepted.enforcement, "exception": excepted.rule},
+                )
+                entry["suppressions"] = [suppression]
     notifications = []
     for e in (*report.errors, *report.warnings):
         note: dict[str, Any] = {

@@ -17,7 +17,7 @@ from __future__ import annotations
 import click
 
 from kubegate.cli.audit import decision_log_options, log_settings
-from kubegate.cli.check import load_parameters
+from kubegate.cli.inputs import load_parameters
 from kubegate.cli.options import backend_option
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
 from kubegate.webhook.server import ServeConfig, build_server
@@ -33,6 +33,11 @@ __all__ = ["serve"]
     "--policies", "-p", "policy_dirs", multiple=True, type=click.Path(), help="Policy file or directory (repeatable)."
 )
 @click.option("--no-builtin", is_flag=True, help="Do not load kubegate's built-in compliance library.")
+@click.option(
+    "--no-expansion",
+    is_flag=True,
+    help="Do not review the Pods and Jobs of admitted workloads with kubegate's built-in ExpansionTemplates.",
+)
 @click.option(
     "--parameters", "parameters_file", type=click.Path(), help="YAML: policy id -> parameters for plain Rego policies."
 )
@@ -172,6 +177,7 @@ __all__ = ["serve"]
 def serve(
     policy_dirs: tuple[str, ...],
     no_builtin: bool,
+    no_expansion: bool,
     parameters_file: str | None,
     inventory: tuple[str, ...],
     host: str,
@@ -240,6 +246,7 @@ def serve(
     config = ServeConfig(
         policies=policy_dirs,
         builtin=not no_builtin,
+        expansion=not no_expansion,
         parameters=load_parameters(parameters_file),
         inventory=inventory,
         host=host,

@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from kubegate.cli.check import load_parameters
+from kubegate.cli.inputs import load_parameters
 from kubegate.cli.options import backend_option
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
 from kubegate.engine.backends import DEFAULT_BACKEND, make_backend

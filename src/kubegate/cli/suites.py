@@ -17,7 +17,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from kubegate.engine.backend import Backend
@@ -26,6 +26,7 @@ from kubegate.engine.prepared import PreparedPolicySet, prepare
 from kubegate.errors import InputError, KubegateError, Location
 from kubegate.policy.catalog import build_catalog
 from kubegate.policy.documents import iter_input_files, load_file
+from kubegate.policy.expansion import ExpansionSystem
 from kubegate.policy.inventory import Inventory
 from kubegate.policy.loader import load_policy_paths
 from kubegate.policy.match import split_api_version
@@ -159,7 +160,11 @@ class _TestRunner:
                 yield self.result(str(c.get("name", "?")), True, skipped=True)
             return
         try:
-            sources = load_policy_paths([self.path(self.test.get("template")), self.path(self.test.get("constraint"))])
+            paths = [self.path(self.test.get("template")), self.path(self.test.get("constraint"))]
+            if self.test.get("expansion"):
+                # gator: the test's ExpansionTemplates; no built-in ones in a suite.
+                paths.append(self.path(self.test.get("expansion")))
+            sources = load_policy_paths(paths)
             catalog = build_catalog(sources, enforcement_point=GATOR_ENFORCEMENT_POINT)
         except KubegateError as exc:
             yield self.result("", False, str(exc))
@@ -215,6 +220,7 @@ class _TestRunner:
         group, _ = split_api_version(str(obj.get("apiVersion", "")))
         if obj.get("kind") == "AdmissionReview" and group == ADMISSION_GROUP:
             review = build_review(obj)
+            prepared = replace(prepared, expansion=ExpansionSystem())  # gator expands objects only
         else:
             review = review_from_object(obj, operation="")
         result = prepared.review(review)

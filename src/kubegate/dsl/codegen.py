@@ -527,11 +527,20 @@ def _package_name(rule_id: str) -> str:
     return name if name[:1].isalpha() or name[:1] == "_" else f"r_{name}"
 
 
+_WORKLOAD_KINDS = frozenset(
+    {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob"}
+)
+
+
 def _match(info: RuleInfo, rule: d.Rule) -> dict[str, Any]:
     groups: dict[str, list[str]] = {}
     for kind in info.kinds:
         groups.setdefault(kind.group, []).append(kind.kind)
     match: dict[str, Any] = {"kinds": [{"apiGroups": [g], "kinds": ks} for g, ks in groups.items()]}
+    if any(kind.kind in _WORKLOAD_KINDS for kind in info.kinds):
+        # The rule reads workloads' pod templates itself (runtime.rego), so the
+        # Pods expansion generates from them would report each finding twice.
+        match["source"] = "Original"
     if rule.namespaces:
         match["namespaces"] = list(rule.namespaces)
     if rule.excluded_namespaces:

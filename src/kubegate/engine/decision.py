@@ -25,6 +25,8 @@ class Violation:
         details: the violation's ``details`` (``{}`` when none).
         enforcement: ``deny``, ``warn`` or ``dryrun``.
         rule: the entry rule that produced it (``violation``, ``deny_latest``...).
+        implied_by: the ExpansionTemplate whose generated object (a workload's
+            Pod) has the violation; its message then starts ``[Implied by <name>]``.
     """
 
     policy: str
@@ -32,14 +34,18 @@ class Violation:
     details: Any
     enforcement: str
     rule: str = "violation"
+    implied_by: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "policy": self.policy,
             "enforcement": self.enforcement,
             "message": self.message,
             "details": self.details,
         }
+        if self.implied_by is not None:
+            out["impliedBy"] = self.implied_by
+        return out
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,15 @@ from kubegate.engine.inputs import build_review
 from kubegate.engine.prepared import PreparedPolicySet, prepare
 from kubegate.errors import ErrorList, KubegateError, UsageError
 from kubegate.policy.catalog import Catalog, DslFile, PolicySources, RegoFile, build_catalog
+from kubegate.policy.conftest import check_base_data
 from kubegate.policy.inventory import Inventory
-from kubegate.policy.loader import builtin_sources, compile_dsl_sources, load_policy_objects, load_policy_paths
+from kubegate.policy.loader import (
+    builtin_expansion_sources,
+    builtin_sources,
+    compile_dsl_sources,
+    load_policy_objects,
+    load_policy_paths,
+)
 from kubegate.policy.units import Policy
 
 __all__ = ["DEFAULT_ENFORCEMENT_POINT", "Engine"]
@@ -45,6 +52,11 @@ class Engine:
         parameters: ``{policy id: {...}}`` overriding ``input.parameters`` of
             plain Rego policies (the built-ins' ``registries``, for instance).
         inventory: objects exposed to policies as ``data.inventory``.
+        data: base data merged at ``data`` for plain Rego packages (what
+            conftest's ``--data`` gives its policies): a mapping of JSON
+            values; ``data.inventory`` and ``data.kubegate`` are kubegate's.
+            Templates do not see it (Gatekeeper gives them ``data.inventory``
+            only). Part of the policy-set version.
         backend: the Rego backend or its name: ``"compiled"`` (kubegate's own
             evaluator, the default) or ``"regopy"`` (rego-cpp).
         enforcement_point: selects the action of ``scoped`` constraints.
@@ -61,10 +73,15 @@ class Engine:
             cannot be written (a full log with ``fail_closed``) raises.
         tracing: told about every review and evaluation too (e.g. a
             :class:`kubegate.audit.tracing.Tracing`, for OpenTelemetry spans).
+        expansion: add kubegate's built-in ExpansionTemplates for the standard
+            workload kinds, so Pod policies also review the Pods a Deployment,
+            Job... generates (:mod:`kubegate.policy.expansion`); ExpansionTemplates
+            among ``policies``/``objects`` are used either way.
 
     Raises:
         ErrorList: with ``strict=True``, every load error.
         UsageError: ``unknown_kubernetes_version``.
+        InputError: ``invalid_data``, ``reserved_data_key`` (``data``).
 
     Example::
 
@@ -91,7 +108,10 @@ class Engine:
         hooks: Mapping[str, HookFunction] | None = None,
         decision_log: DecisionObserver | None = None,
         tracing: DecisionObserver | None = None,
+        expansion: bool = True,
+        data: Mapping[str, Any] | None = None,
     ) -> None:
+        base_data = check_base_data(data)
         self._backend = make_backend(backend)
         self.hooks = HookRunner(hooks)
         self.decision_log = decision_log
@@ -107,6 +127,8 @@ class Engine:
         sources = PolicySources()
         if builtin:
             sources = sources.merged(builtin_sources())
+        if expansion:
+            sources = sources.merged(builtin_expansion_sources())
         paths = list(policies)
         if paths:
             sources = sources.merged(load_policy_paths(paths))
@@ -117,7 +139,7 @@ class Engine:
         self._sources = sources
         self._lock = threading.Lock()
         catalog = build_catalog(sources, parameters=self._parameters, enforcement_point=enforcement_point)
-        self._prepared = prepare(catalog, self._backend, Inventory.from_objects(inventory))
+        self._prepared = prepare(catalog, self._backend, Inventory.from_objects(inventory), data=base_data)
         if strict and self._prepared.errors:
             raise ErrorList(self._prepared.errors)
 
@@ -137,7 +159,7 @@ class Engine:
 
     @property
     def version(self) -> str:
-        """The policy-set version: sha256 over policy ids and versions and the inventory."""
+        """The policy-set version: sha256 over policy ids and versions, the inventory and the data."""
         return self._prepared.version
 
     @property
@@ -159,7 +181,25 @@ class Engine:
         with self._lock:
             if inventory.version == self._prepared.inventory.version:
                 return
-            self._prepared = prepare(self._prepared.catalog, self._backend, inventory, previous=self._prepared)
+            self._prepared = prepare(
+                self._prepared.catalog, self._backend, inventory, previous=self._prepared, data=self._prepared.data
+            )
+
+    def set_data(self, data: Mapping[str, Any] | None) -> None:
+        """Replaces the base data (see the ``data`` argument; recompiles the units
+        that read it; reviews in flight are unaffected).
+
+        Raises:
+            InputError: ``invalid_data``, ``reserved_data_key``.
+        """
+        base_data = check_base_data(data)
+        with self._lock:
+            prepared = self._prepared
+            if base_data == prepared.data:
+                return
+            self._prepared = prepare(
+                prepared.catalog, self._backend, prepared.inventory, previous=prepared, data=base_data
+            )
 
     # ---- evaluation
     def evaluate(self, policy_id: str, input: Any) -> Decision:  # noqa: A002 - the OPA term

@@ -35,11 +35,14 @@ from typing import Any
 from kubegate.engine.analysis import AnalysisCache, components, static_checks
 from kubegate.engine.backend import UNDEFINED, Backend, CompiledPolicy, Evaluator, ModuleSource
 from kubegate.engine.decision import Decision, ReviewResult, SkippedPolicy, Violation
+from kubegate.engine.expanded import review_resultants
 from kubegate.errors import BackendError, EvaluationError, KubegateError, Location, RegoCompileError
 from kubegate.policy.catalog import Catalog
+from kubegate.policy.conftest import reads_data
+from kubegate.policy.expansion import ExpansionSystem
 from kubegate.policy.inventory import Inventory
 from kubegate.policy.match import MatchTarget
-from kubegate.policy.units import Policy, PolicyModule, sha256_text
+from kubegate.policy.units import Policy, PolicyModule, sha256_json, sha256_text
 from kubegate.rego import ast
 from kubegate.rego.compat import COMPAT_MODULE_NAME, compat_printed
 from kubegate.rego.printer import print_module
@@ -113,6 +116,7 @@ class CompiledUnit:
         version: sha256 of everything compiled (modules, dispatch, data); equal
             versions can share the compiled bundle.
         uses_inventory: whether ``data.inventory`` was compiled in.
+        uses_data: whether the base data (``Engine(data=)``) was compiled in.
     """
 
     owners: tuple[str, ...]
@@ -121,6 +125,7 @@ class CompiledUnit:
     version: str
     uses_inventory: bool
     compile_ms: float
+    uses_data: bool = False
 
 
 @dataclass(frozen=True)
@@ -132,8 +137,15 @@ class PreparedPolicySet:
             backend rejected (their errors are in ``catalog.errors``).
         policies: the policies, in a fixed order.
         units: the compiled units.
-        version: sha256 over every policy's id and version plus the inventory.
+        version: sha256 over every policy's id and version, the inventory,
+            the expansion templates and the base data.
         compile_ms: time spent preparing, in milliseconds (reused units cost nothing).
+        expansion: the catalog's ExpansionTemplates: the objects a reviewed
+            workload generates are reviewed with it (:mod:`kubegate.engine.expanded`).
+        data: the base data beside ``data.inventory`` (``Engine(data=)``,
+            ``kubegate check --data``), compiled into the plain-package units
+            that read it; part of ``version``.
+        data_version: sha256 of ``data``'s canonical JSON (``""`` for none).
     """
 
     catalog: Catalog
@@ -143,6 +155,9 @@ class PreparedPolicySet:
     inventory: Inventory
     version: str
     compile_ms: float
+    expansion: ExpansionSystem = field(default_factory=ExpansionSystem)
+    data: Mapping[str, Any] = field(default_factory=dict)
+    data_version: str = ""
     _index: Mapping[str, int] = field(default_factory=dict, repr=False)
     _unit_of: Mapping[str, CompiledUnit] = field(default_factory=dict, repr=False)
 
@@ -213,8 +228,9 @@ class PreparedPolicySet:
         total = (time.perf_counter() - start) * 1000
         return replace(decision, duration_ms=total)
 
-    def match_targets(self, review: Mapping[str, Any]) -> list[MatchTarget]:
-        """The objects a review is matched on (object and old object) with their Namespace."""
+    def match_targets(self, review: Mapping[str, Any], generated: bool = False) -> list[MatchTarget]:
+        """The objects a review is matched on (object and old object) with their
+        Namespace; ``generated`` for the review of an object made by expansion."""
         targets = []
         for key in ("object", "oldObject"):
             obj = review.get(key)
@@ -222,15 +238,16 @@ class PreparedPolicySet:
                 meta = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
                 ns_name = str((meta or {}).get("namespace") or review.get("namespace") or "")
                 ns = self.inventory.namespace_object(ns_name) if ns_name else None
-                targets.append(MatchTarget(obj, ns))
+                targets.append(MatchTarget(obj, ns, generated))
         return targets
 
     def select(
-        self, review: Mapping[str, Any], policy_ids: Collection[str] | None = None
+        self, review: Mapping[str, Any], policy_ids: Collection[str] | None = None, generated: bool = False
     ) -> tuple[list[int], list[SkippedPolicy]]:
         """Indexes of the policies whose match selects ``review`` (among ``policy_ids``
-        when given), and the undecided ones."""
-        targets = self.match_targets(review)
+        when given), and the undecided ones; ``generated``: the review is of an
+        object made by expansion (``match.source``)."""
+        targets = self.match_targets(review, generated)
         selected: list[int] = []
         skipped: list[SkippedPolicy] = []
         for i, policy in enumerate(self.policies):
@@ -294,6 +311,8 @@ class PreparedPolicySet:
             decisions = self._run_share(review, shares[0])
             for future in futures:
                 decisions.extend(future.result())
+        if self.expansion:
+            decisions, skipped = review_resultants(self, review, decisions, skipped, policy_ids)
         decisions.sort(key=lambda d: d.policy)
         allowed = all(d.allowed for d in decisions)
         elapsed = (time.perf_counter() - start) * 1000
@@ -331,6 +350,8 @@ def _compile_unit(
     inventory: Inventory,
     uses_inventory: bool,
     reuse: Mapping[str, CompiledUnit],
+    base_data: Mapping[str, Any] | None = None,
+    data_version: str = "",
 ) -> CompiledUnit:
     owner_set = set(owners)
     modules = [m for m in catalog.modules if m.owner in owner_set]
@@ -341,8 +362,17 @@ def _compile_unit(
     sources.append(ModuleSource(COMPAT_MODULE_NAME, compat_printed().text))
     sources.append(ModuleSource(_DISPATCH_MODULE, dispatch))
     data = {"inventory": dict(inventory.data)} if uses_inventory else {}
+    # Base data reaches plain packages (as conftest's --data does), never
+    # templates (Gatekeeper gives them data.inventory only).
+    uses_data = bool(base_data) and any(o.startswith("package:") for o in owners)
+    uses_data = uses_data and reads_data((m.module for m in modules), base_data or {})
+    if uses_data:
+        data.update(base_data or {})
     version = sha256_text(
-        backend.name, *(f"{s.name}\n{s.text}" for s in sources), inventory.version if uses_inventory else ""
+        backend.name,
+        *(f"{s.name}\n{s.text}" for s in sources),
+        inventory.version if uses_inventory else "",
+        *((data_version,) if uses_data else ()),
     )
     policy_ids = tuple(p.id for p in policies)
     previous = reuse.get(version)
@@ -352,7 +382,7 @@ def _compile_unit(
     start = time.perf_counter()
     compiled = backend.compile(sources, data, entrypoints)
     elapsed = (time.perf_counter() - start) * 1000
-    return CompiledUnit(tuple(owners), policy_ids, compiled, version, uses_inventory, elapsed)
+    return CompiledUnit(tuple(owners), policy_ids, compiled, version, uses_inventory, elapsed, uses_data)
 
 
 def prepare(
@@ -361,6 +391,7 @@ def prepare(
     inventory: Inventory | None = None,
     previous: PreparedPolicySet | None = None,
     cache: AnalysisCache | None = None,
+    data: Mapping[str, Any] | None = None,
 ) -> PreparedPolicySet:
     """Compiles ``catalog`` with ``backend``.
 
@@ -371,6 +402,9 @@ def prepare(
         previous: a set prepared earlier; its units are reused where nothing
             they contain changed.
         cache: analysis results of earlier builds to reuse (and trim).
+        data: base data merged at ``data`` beside ``data.inventory`` (JSON
+            values; no ``inventory`` key), compiled into the plain-package
+            units that refer to one of its keys.
 
     Returns:
         The prepared set. Units the static checks or the backend reject are
@@ -380,6 +414,8 @@ def prepare(
         BackendError: the backend failed in a way no unit explains.
     """
     inventory = inventory or Inventory()
+    base_data = dict(data or {})
+    data_version = sha256_json(base_data) if base_data else ""
     start = time.perf_counter()
     cache = cache or AnalysisCache()
     catalog = static_checks(catalog, backend, cache)
@@ -395,7 +431,9 @@ def prepare(
         if attempts > _MAX_RECOMPILES + len(groups):
             raise BackendError("too many units failed to compile")
         try:
-            units.append(_compile_unit(owners, catalog, backend, inventory, uses_inventory, reuse))
+            units.append(
+                _compile_unit(owners, catalog, backend, inventory, uses_inventory, reuse, base_data, data_version)
+            )
         except RegoCompileError as exc:
             owner, located = _attribute(exc, catalog)
             if owner is None or owner not in owners:
@@ -406,7 +444,14 @@ def prepare(
                 pending.insert(0, (rest, uses_inventory))
     policies = catalog.policies
     unit_of = {pid: unit for unit in units for pid in unit.policies}
-    version = sha256_text(*(f"{p.id}@{p.version}" for p in policies), inventory.version, backend.name)
+    expansion = ExpansionSystem(catalog.expansions)
+    version = sha256_text(
+        *(f"{p.id}@{p.version}" for p in policies),
+        inventory.version,
+        backend.name,
+        expansion.fingerprint(),
+        *((data_version,) if base_data else ()),
+    )
     return PreparedPolicySet(
         catalog=catalog,
         policies=policies,
@@ -417,4 +462,7 @@ def prepare(
         compile_ms=(time.perf_counter() - start) * 1000,
         _index={p.id: i for i, p in enumerate(policies)},
         _unit_of=unit_of,
+        expansion=expansion,
+        data=base_data,
+        data_version=data_version,
     )

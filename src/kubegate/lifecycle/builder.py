@@ -36,7 +36,13 @@ from kubegate.engine.prepared import PreparedPolicySet, prepare
 from kubegate.errors import KubegateError
 from kubegate.policy.catalog import CatalogCache, PolicySources, build_catalog
 from kubegate.policy.inventory import Inventory
-from kubegate.policy.loader import LoaderCache, builtin_sources, compile_dsl_sources, load_policy_texts
+from kubegate.policy.loader import (
+    LoaderCache,
+    builtin_expansion_sources,
+    builtin_sources,
+    compile_dsl_sources,
+    load_policy_texts,
+)
 
 __all__ = ["BuildResult", "FileRules", "PolicySetBuilder", "error_file", "rules_by_file"]
 
@@ -131,6 +137,8 @@ class PolicySetBuilder:
         enforcement_point: for ``scoped`` constraints.
         kubernetes_version: for DSL rules.
         inventory: ``data.inventory``.
+        expansion: add kubegate's built-in ExpansionTemplates (workloads'
+            Pods are reviewed with them; :mod:`kubegate.policy.expansion`).
     """
 
     def __init__(
@@ -142,6 +150,7 @@ class PolicySetBuilder:
         enforcement_point: str = "validation.gatekeeper.sh",
         kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
         inventory: Inventory | None = None,
+        expansion: bool = True,
     ) -> None:
         self.backend = backend
         self.builtin = builtin
@@ -153,6 +162,8 @@ class PolicySetBuilder:
         self._catalog = CatalogCache()
         self._analysis = AnalysisCache()
         self._builtin = builtin_sources() if builtin else PolicySources()
+        if expansion:
+            self._builtin = self._builtin.merged(builtin_expansion_sources())
 
     def _prepare(self, files: Mapping[str, str], previous: PreparedPolicySet | None) -> PreparedPolicySet:
         sources = self._builtin.merged(load_policy_texts(files, self._loader))

@@ -17,6 +17,7 @@ from typing import Any
 
 from kubegate.errors import KubegateError, Location, PolicyLoadError, RegoCompileError, RegoParseError
 from kubegate.policy.constraint import Constraint, validate_parameters
+from kubegate.policy.expansion import ExpansionSystem, ExpansionTemplate
 from kubegate.policy.rego_policy import merge_parameters, package_info
 from kubegate.policy.rollout import parse_rollout
 from kubegate.policy.template import ConstraintTemplate, EmbeddedRego
@@ -160,6 +161,7 @@ class PolicySources:
     warnings: tuple[KubegateError, ...] = ()
     dsl_files: tuple[DslFile, ...] = ()
     crds: tuple[Mapping[str, Any], ...] = ()
+    expansions: tuple[ExpansionTemplate, ...] = ()
 
     def merged(self, other: PolicySources) -> PolicySources:
         return PolicySources(
@@ -170,6 +172,7 @@ class PolicySources:
             self.warnings + other.warnings,
             self.dsl_files + other.dsl_files,
             self.crds + other.crds,
+            self.expansions + other.expansions,
         )
 
 
@@ -182,6 +185,8 @@ class Catalog:
         modules: normalised modules for the backend.
         errors: units that could not be loaded (each names file and line).
         warnings: things that did load but deserve attention.
+        expansions: the ExpansionTemplates in use (duplicates and cycles are
+            left out and reported in ``errors``).
     """
 
     policies: tuple[Policy, ...] = ()
@@ -189,6 +194,7 @@ class Catalog:
     errors: tuple[KubegateError, ...] = ()
     warnings: tuple[KubegateError, ...] = ()
     owners: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    expansions: tuple[ExpansionTemplate, ...] = ()
 
     def without_owner(self, owner: str, error: KubegateError) -> Catalog:
         """Drops a unit (its modules and the policies built on it), recording ``error``."""
@@ -681,12 +687,15 @@ def build_catalog(
         by_id[p.id] = p
     if cache is not None:
         cache.trim()
+    expansion = ExpansionSystem(sources.expansions)
+    b.errors.extend(expansion.errors)
     return Catalog(
         policies=tuple(sorted(by_id.values(), key=lambda p: p.id)),
         modules=tuple(b.modules),
         errors=tuple(b.errors),
         warnings=tuple(b.warnings),
         owners={k: tuple(v) for k, v in b.owners.items()},
+        expansions=expansion.templates,
     )
 
 

@@ -12,7 +12,7 @@ expansion, float64 numbers, valid Unicode), JSON files included.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,15 @@ import yaml
 from kubegate.errors import InputError, Location
 from kubegate.yamlio import STDIN, iter_yaml_stream, read_json, read_text
 
-__all__ = ["YAML_SUFFIXES", "Document", "iter_input_files", "load_documents", "load_file", "read_text"]
+__all__ = [
+    "YAML_SUFFIXES",
+    "Document",
+    "iter_input_files",
+    "load_documents",
+    "load_file",
+    "locate_field",
+    "read_text",
+]
 
 YAML_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -193,3 +201,37 @@ def iter_input_files(paths: Iterable[str], suffixes: tuple[str, ...] = YAML_SUFF
             yield path
         else:
             raise InputError(f"no such file or directory: {path}", Location(path), code="file_not_found")
+
+
+def locate_field(text: str, source: str, line: int, path: Sequence[str | int]) -> Location | None:
+    """Where the key at ``path`` (keys and list indexes) is written in the document
+    starting at ``line`` of ``text``, or ``None`` when it cannot be found.
+
+    Only called for errors, so the text (already read within the bounds of
+    :mod:`kubegate.yamlio`) is composed again without keeping the nodes.
+    """
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError:
+        return None
+    for node in nodes:
+        if node is None or int(node.start_mark.line) + 1 != line:
+            continue
+        found: yaml.Node = node
+        mark = None
+        for step in path:
+            if isinstance(step, int) and isinstance(found, yaml.SequenceNode) and step < len(found.value):
+                found = found.value[step]
+                mark = found.start_mark
+            elif isinstance(step, str) and isinstance(found, yaml.MappingNode):
+                pair = next(
+                    (kv for kv in found.value if isinstance(kv[0], yaml.ScalarNode) and kv[0].value == step), None
+                )
+                if pair is None:
+                    return None
+                mark = pair[0].start_mark
+                found = pair[1]
+            else:
+                return None
+        return Location(source, int(mark.line) + 1, int(mark.column) + 1) if mark is not None else None
+    return None

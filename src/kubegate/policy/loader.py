@@ -21,7 +21,13 @@ from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION, SchemaSet
 from kubegate.errors import InputError, KubegateError, Location, PolicyLoadError
 from kubegate.policy.catalog import DslFile, PolicySources, RegoFile, is_test_file, test_file_notice
 from kubegate.policy.constraint import CONSTRAINT_GROUP, constraint_from_object
-from kubegate.policy.documents import YAML_SUFFIXES, iter_input_files, load_documents, read_text
+from kubegate.policy.documents import YAML_SUFFIXES, iter_input_files, load_documents, locate_field, read_text
+from kubegate.policy.expansion import (
+    EXPANSION_GROUP,
+    ExpansionTemplate,
+    builtin_expansion_templates,
+    expansion_template_from_object,
+)
 from kubegate.policy.kinds import kind_case_misses
 from kubegate.policy.match import split_api_version
 from kubegate.policy.template import TEMPLATE_GROUP, template_from_object
@@ -30,6 +36,7 @@ from kubegate.yamlio import check_value
 __all__ = [
     "POLICY_SUFFIXES",
     "LoaderCache",
+    "builtin_expansion_sources",
     "builtin_sources",
     "compile_dsl_sources",
     "load_policy_objects",
@@ -63,11 +70,13 @@ def _object_sources(obj: Mapping[str, Any], location: Location, lines: list[str]
                 )
         elif group == _CRD_GROUP and obj.get("kind") == "CustomResourceDefinition":
             sources.crds.append(obj)
+        elif group == EXPANSION_GROUP and obj.get("kind") == "ExpansionTemplate":
+            sources.expansions.append(expansion_template_from_object(obj, location))
         else:
             sources.warnings.append(
                 PolicyLoadError(
-                    f"{obj.get('apiVersion')}/{obj.get('kind')} is not a policy (expected a ConstraintTemplate "
-                    "or a Constraint); ignored",
+                    f"{obj.get('apiVersion')}/{obj.get('kind')} is not a policy (expected a ConstraintTemplate, "
+                    "a Constraint or an ExpansionTemplate); ignored",
                     location,
                     code="not_a_policy",
                 )
@@ -85,6 +94,7 @@ class _Collector:
         self.warnings: list[KubegateError] = []
         self.dsl: list[DslFile] = []
         self.crds: list[Mapping[str, Any]] = []
+        self.expansions: list[ExpansionTemplate] = []
 
     def result(self) -> PolicySources:
         return PolicySources(
@@ -95,6 +105,7 @@ class _Collector:
             tuple(self.warnings),
             tuple(self.dsl),
             tuple(self.crds),
+            tuple(self.expansions),
         )
 
 
@@ -116,8 +127,22 @@ def _file_sources(name: str, text: str) -> PolicySources:
             return c.result()
         lines = text.splitlines()
         for doc in docs:
+            before = len(c.errors)
             _object_sources(doc.obj, doc.location, lines, c)
+            c.errors[before:] = [_at_field(e, text, name, doc.line) for e in c.errors[before:]]
     return c.result()
+
+
+def _at_field(error: KubegateError, text: str, name: str, line: int) -> KubegateError:
+    """Moves an error about one field (``details["path"]``) to where that field is written."""
+    path = error.details.get("path")
+    if not isinstance(path, list) or not line:
+        return error
+    located = locate_field(text, name, line, path)
+    if located is None:
+        return error
+    details = {k: v for k, v in error.details.items() if k != "path"}
+    return type(error)(error.message, located, code=error.code, details=details)
 
 
 class LoaderCache:
@@ -227,6 +252,11 @@ def builtin_sources() -> PolicySources:
     return c.result()
 
 
+def builtin_expansion_sources() -> PolicySources:
+    """kubegate's built-in ExpansionTemplates (:func:`kubegate.policy.expansion.builtin_expansion_templates`)."""
+    return PolicySources(expansions=builtin_expansion_templates())
+
+
 def compile_dsl_sources(sources: PolicySources, kubernetes_version: str = DEFAULT_KUBERNETES_VERSION) -> PolicySources:
     """Compiles the DSL files of ``sources`` into Rego modules (one per rule).
 
@@ -257,4 +287,5 @@ def compile_dsl_sources(sources: PolicySources, kubernetes_version: str = DEFAUL
         sources.warnings,
         (),
         sources.crds,
+        sources.expansions,
     )

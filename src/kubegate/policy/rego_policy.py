@@ -4,7 +4,11 @@ A package is a policy when it defines an *entry rule*: ``deny``, ``violation``
 or ``warn``, or one of those followed by ``_`` and a suffix (``deny_latest``), as
 conftest allows (https://www.conftest.dev/#policies). Each element of an entry
 rule is a violation: a string (the message) or an object with ``msg`` and
-optional ``details``.
+optional ``details``. A package may also define conftest's ``exception`` rule
+(https://www.conftest.dev/exceptions/), a set of arrays of entry-rule
+suffixes whose results are suppressed for the input; it is applied by
+``kubegate check`` to conftest-shaped (``object``) packages, see
+:mod:`kubegate.policy.conftest`.
 
 kubegate reads these METADATA ``custom`` keys
 (https://www.openpolicyagent.org/docs/latest/policy-language/#annotations),
@@ -17,8 +21,10 @@ from any annotation of the package:
     rules; ``warn`` rules always warn (``dryrun`` when the policy is dryrun);
 ``input``
     ``review`` (Gatekeeper shape: ``input.review``, ``input.parameters``) or
-    ``object`` (conftest shape: the manifest is ``input``); when absent it is
-    detected from the references the package makes to ``input``;
+    ``object`` (conftest shape: the manifest, or any YAML/JSON document, is
+    ``input``); when absent it is detected from the references the package
+    makes to ``input`` (``input.review``/``input.parameters`` against any
+    other field);
 ``match``
     a Gatekeeper ``spec.match`` (kinds, namespaces, selectors...);
 ``parameters`` / ``parametersSchema``
@@ -51,7 +57,6 @@ from kubegate.rego.normalize import walk_terms
 __all__ = ["ENTRY_RULE", "RegoPackageInfo", "entry_rules", "package_info"]
 
 ENTRY_RULE = re.compile(r"^(deny|violation|warn)(_[A-Za-z0-9_]+)?$")
-_OBJECT_FIELDS = frozenset({"apiVersion", "kind", "metadata", "spec", "data", "stringData", "items", "rules", "status"})
 _REVIEW_FIELDS = frozenset({"review", "parameters"})
 _ACTIONS = ("deny", "warn", "dryrun")
 
@@ -85,16 +90,25 @@ def entry_rules(modules: Sequence[ast.Module]) -> list[str]:
 
 
 def _detect_input_style(modules: Sequence[ast.Module]) -> InputStyle:
-    object_refs = review_refs = 0
+    """``review`` when the package reads ``input.review``/``input.parameters`` at
+    least as often as anything else under ``input``; ``object`` when it reads
+    other fields (``input.kind``, a docker-compose file's ``input.services``)
+    or uses ``input`` itself (``input[i].contents``, ``some doc in input``:
+    conftest's combined input); ``review`` when it reads nothing of ``input``."""
+    object_refs = review_refs = bare = 0
     for module in modules:
         for term in walk_terms(module.rules):
-            if isinstance(term, ast.Ref) and isinstance(term.head, ast.Var) and term.head.name == "input":
+            if isinstance(term, ast.Var) and term.name == "input":
+                bare += 1  # every use, the heads of the references below included
+            elif isinstance(term, ast.Ref) and isinstance(term.head, ast.Var) and term.head.name == "input":
+                bare -= 1
                 first = term.path[0] if term.path else None
-                if isinstance(first, ast.Scalar) and isinstance(first.value, str):
-                    if first.value in _REVIEW_FIELDS:
-                        review_refs += 1
-                    elif first.value in _OBJECT_FIELDS:
-                        object_refs += 1
+                if isinstance(first, ast.Scalar) and first.value in _REVIEW_FIELDS:
+                    review_refs += 1
+                else:
+                    object_refs += 1
+    # ``input`` on its own (``some doc in input``, ``count(input)``) is a document too.
+    object_refs += max(bare, 0)
     return "object" if object_refs > review_refs else "review"
 
 

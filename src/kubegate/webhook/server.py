@@ -63,6 +63,8 @@ class ServeConfig:
     Attributes:
         policies: policy directories or files.
         builtin: load the built-in library.
+        expansion: add kubegate's built-in ExpansionTemplates, so a workload's
+            Pods are reviewed when the workload is admitted.
         parameters: per policy id, parameter overrides.
         inventory: files or directories of objects for ``data.inventory``
             (Namespaces for ``namespaceSelector``, Services, Ingresses...).
@@ -97,6 +99,7 @@ class ServeConfig:
 
     policies: tuple[str, ...] = ()
     builtin: bool = True
+    expansion: bool = True
     parameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     inventory: tuple[str, ...] = ()
     host: str = "0.0.0.0"
@@ -269,6 +272,7 @@ def build_server(config: ServeConfig) -> TransportServer:
     builder = PolicySetBuilder(
         make_backend(config.backend),
         builtin=config.builtin,
+        expansion=config.expansion,
         parameters=config.parameters,
         kubernetes_version=config.kubernetes_version,
         inventory=inventory,

@@ -22,6 +22,7 @@
 #       kinds:
 #       - Job
 #       - CronJob
+#     source: Original
 #   source:
 #     file: pci.kgr
 #     line: 4

@@ -19,6 +19,7 @@
 #       - batch
 #       kinds:
 #       - CronJob
+#     source: Original
 #     excludedNamespaces:
 #     - kube-system
 #   source:
@@ -103,6 +104,7 @@ dsl_text(value) := sprintf("%v", [value]) if {
 #       kinds:
 #       - Deployment
 #       - StatefulSet
+#     source: Original
 #   source:
 #     file: workloads.kgr
 #     line: 11

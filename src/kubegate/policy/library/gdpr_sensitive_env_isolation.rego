@@ -12,6 +12,7 @@
 #   id: gdpr-sensitive-env-isolation
 #   severity: high
 #   match:
+#     source: Original
 #     kinds:
 #     - apiGroups: [""]
 #       kinds: ["Pod", "ReplicationController"]

@@ -11,6 +11,7 @@
 #   enforcement: warn
 #   severity: low
 #   match:
+#     source: Original
 #     kinds:
 #     - apiGroups: [""]
 #       kinds: ["Pod", "ReplicationController"]

@@ -9,6 +9,7 @@
 #   id: payment-pods-require-seccomp
 #   severity: high
 #   match:
+#     source: Original
 #     kinds:
 #     - apiGroups: [""]
 #       kinds: ["Pod", "ReplicationController"]

@@ -19,6 +19,7 @@
 #         items:
 #           type: string
 #   match:
+#     source: Original
 #     kinds:
 #     - apiGroups: [""]
 #       kinds: ["Pod", "ReplicationController"]

@@ -8,6 +8,7 @@
 #   id: pod-must-have-resource-limits
 #   severity: medium
 #   match:
+#     source: Original
 #     kinds:
 #     - apiGroups: [""]
 #       kinds: ["Pod", "ReplicationController"]
