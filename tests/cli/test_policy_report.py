@@ -207,7 +207,7 @@ def test_reports_validate_and_carry_results_per_namespace(policies: Path, manife
     lines = _start_lines(manifests)
     cluster, shop, web = docs
 
-    (dry,) = _results_for(cluster, "shop")
+    (dry,) = [r for r in _results_for(cluster, "shop") if r["result"] != "pass"]
     assert dry["policy"] == "K8sNamespaceEnv/namespaces-need-env" and dry["rule"] == "violation"
     assert (dry["result"], dry["scored"], dry["message"]) == ("warn", False, "namespace has no env label")
     assert dry["resources"] == [{"apiVersion": "v1", "kind": "Namespace", "name": "shop"}]
@@ -219,7 +219,7 @@ def test_reports_validate_and_carry_results_per_namespace(policies: Path, manife
     }
     assert "severity" not in dry and "category" not in dry
 
-    bad = {r["rule"]: r for r in _results_for(shop, "bad")}
+    bad = {r["rule"]: r for r in _results_for(shop, "bad") if r["result"] != "pass"}
     assert set(bad) == {"deny", "warn"}
     fail, warn = bad["deny"], bad["warn"]
     assert (fail["result"], fail["scored"], fail["message"]) == ("fail", True, "configmap has no owner")
@@ -234,14 +234,17 @@ def test_reports_validate_and_carry_results_per_namespace(policies: Path, manife
     assert (warn["result"], warn["scored"], warn["properties"]["enforcement"]) == ("warn", False, "warn")
     assert fail["resources"] == [{"apiVersion": "v1", "kind": "ConfigMap", "name": "bad", "namespace": "shop"}]
 
-    # Without the matched policies in the report, an object with no finding has one pass result.
-    (good,) = _results_for(shop, "good")
-    assert (good["policy"], good["rule"], good["result"]) == ("kubegate", "no-violations", "pass")
-    assert good["resources"][0]["uid"] == "5f0c1e2a-0000-4000-8000-000000000001"
-    assert good["properties"] == {"file": str(manifests), "line": str(lines[2])}
-    (ok_namespace,) = _results_for(cluster, "web")
-    assert ok_namespace["result"] == "pass" and ok_namespace["properties"]["line"] == str(lines[1])
-    assert [r["result"] for r in _results_for(web, "half")] == ["warn"]
+    # check records the policies that decided on each object: one pass per (policy, rule) without a finding.
+    good = _results_for(shop, "good")
+    assert good and {r["result"] for r in good} == {"pass"}
+    assert {(r["policy"], r["rule"]) for r in good} >= {("require-owner", "deny"), ("require-owner", "warn")}
+    assert all(r["resources"][0]["uid"] == "5f0c1e2a-0000-4000-8000-000000000001" for r in good)
+    assert all((r["properties"]["file"], r["properties"]["line"]) == (str(manifests), str(lines[2])) for r in good)
+    ok_namespace = _results_for(cluster, "web")
+    assert ok_namespace and all(
+        r["result"] == "pass" and r["properties"]["line"] == str(lines[1]) for r in ok_namespace
+    )
+    assert [r["result"] for r in _results_for(web, "half") if r["result"] != "pass"] == ["warn"]
 
 
 def test_openreports_api_has_the_same_results(policies: Path, manifests: Path) -> None:
@@ -369,9 +372,11 @@ def test_items_of_a_json_list_are_told_apart_by_index(tmp_path: Path, policies: 
     manifests.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
     report = run_check([str(manifests)], policy_dirs=[str(policies)], builtin=False)
     (shop,) = [d for d in _stream(render_policyreport(report, now=NOW)) if d["kind"] == "PolicyReport"]
-    where = {r["resources"][0]["name"]: r["properties"] for r in shop["results"]}
-    assert where["one"]["index"] == "0" and where["two"] == {"file": str(manifests), "index": "1"}
-    assert all("line" not in p for p in where.values())
+    where = {(r["resources"][0]["name"], r["rule"]): r["properties"] for r in shop["results"]}
+    assert {name for name, _ in where} == {"one", "two"}
+    for (name, _), props in where.items():
+        assert props["file"] == str(manifests) and props["index"] == {"one": "0", "two": "1"}[name]
+        assert "line" not in props
 
 
 class _Decisions:
@@ -493,3 +498,25 @@ def test_empty_check_is_one_empty_cluster_report() -> None:
     (doc,) = _stream(render_policyreport(CheckReport((), ()), now=NOW))
     assert doc["kind"] == "ClusterPolicyReport" and doc["results"] == []
     assert doc["summary"] == {"pass": 0, "fail": 0, "warn": 0, "error": 0, "skip": 0}
+
+
+def test_conftest_exceptions_are_skip_results(tmp_path: Path) -> None:
+    policy = tmp_path / "policy"
+    policy.mkdir()
+    (policy / "main.rego").write_text(
+        "package main\nimport rego.v1\n"
+        'deny_root contains "runs as root" if input.kind == "Deployment"\n'
+        'exception contains ["root"] if input.metadata.name == "legacy"\n'
+    )
+    manifests = tmp_path / "d.yaml"
+    manifests.write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: legacy, namespace: shop}\n"
+        "spec: {template: {spec: {containers: []}}}\n"
+    )
+    report = run_check([str(manifests)], policy_dirs=[str(policy)], builtin=False, expansion=False)
+    _, shop = _stream(render_policyreport(report, now=NOW))
+    [excepted] = [r for r in shop["results"] if r["policy"] == "main"]
+    assert (excepted["rule"], excepted["result"], excepted["scored"]) == ("deny_root", "skip", False)
+    assert excepted["properties"]["exception"] == 'data.main.exception[_][_] == "root"'
+    assert excepted["properties"]["suppressed"] == "runs as root"
+    assert shop["summary"]["skip"] == 1 and shop["summary"]["fail"] == 0

@@ -10,18 +10,15 @@ from dataclasses import replace
 from typing import Any
 
 from kubegate.cli.report import ObjectResult
-from kubegate.engine.backend import CompiledPolicy, ModuleSource
 from kubegate.engine.decision import Decision, ReviewResult, Violation
 from kubegate.engine.engine import Engine
 from kubegate.errors import EvaluationError, KubegateError, Location, PolicyLoadError
 from kubegate.policy.conftest import (
     COMBINED_SOURCE,
     ExceptedRule,
-    apply_exceptions,
     combined_document,
     combined_input,
     data_conflicts,
-    has_exception_rule,
     is_plain_package,
     loaded_namespaces,
     select_namespaces,
@@ -29,7 +26,6 @@ from kubegate.policy.conftest import (
 from kubegate.policy.documents import Document
 from kubegate.policy.match import Match, MatchTarget
 from kubegate.policy.units import Policy
-from kubegate.rego.compat import COMPAT_MODULE_NAME, compat_printed
 
 __all__ = ["ConftestRun"]
 
@@ -39,8 +35,8 @@ class ConftestRun:
     which plain packages ``--namespace`` keeps, ``exception`` rules, documents
     that are not Kubernetes objects, and ``--combine``.
 
-    Exception rules are compiled here, beside the unit of their package (the
-    same modules and data), and queried on the input the policy saw.
+    ``exception`` rules are applied by the engine (each decision carries its
+    exceptions); this class collects them per input.
 
     Raises:
         UsageError: ``unknown_namespace``.
@@ -63,43 +59,6 @@ class ConftestRun:
         self.policies = tuple(p for p in kept if p.input_style == "object")
         """The conftest-style policies: plain packages selected, reading the document as ``input``."""
         self._combined = frozenset(p.id for p in self.policies) if combine else frozenset()
-        self._exceptions: dict[str, tuple[CompiledPolicy, str]] = {}
-        for policy in kept:
-            self._compile_exception(policy)
-
-    def _compile_exception(self, policy: Policy) -> None:
-        prepared = self.engine.prepared
-        package = ".".join(policy.package)
-        own = [m for m in prepared.catalog.modules if m.owner == f"package:{package}"]
-        if not has_exception_rule(m.module for m in own):
-            return
-        if policy.input_style != "object":
-            self.warnings.append(
-                PolicyLoadError(
-                    f"package {package} reads input.review: its exception rule is not applied "
-                    "(conftest exceptions are for policies that read the document as input)",
-                    policy.location,
-                    code="exception_rule_ignored",
-                )
-            )
-            return
-        unit = next((u for u in prepared.units if policy.id in u.policies), None)
-        if unit is None:
-            return
-        members = [m for m in prepared.catalog.modules if m.owner in unit.owners]
-        sources = [ModuleSource(m.name, m.printed.text, m.source) for m in members]
-        sources.append(ModuleSource(COMPAT_MODULE_NAME, compat_printed().text))
-        entry = "/".join((*policy.package, "exception"))
-        try:
-            compiled = prepared.backend.compile(
-                sources, {"inventory": dict(prepared.inventory.data), **prepared.data}, [entry]
-            )
-        except KubegateError as exc:
-            self.errors.append(
-                PolicyLoadError(f"exception rule of {package}: {exc.message}", policy.location, code=exc.code)
-            )
-            return
-        self._exceptions[policy.id] = (compiled, entry)
 
     def keeps(self, policy_id: str) -> bool:
         """Whether the per-object review keeps the decision of ``policy_id`` (not a
@@ -110,8 +69,9 @@ class ConftestRun:
         """The result of a reviewed object: kept decisions, exceptions applied."""
         decisions = [d for d in review.decisions if self.keeps(d.policy)]
         skipped = tuple(s for s in review.skipped if self.keeps(s.policy))
-        violations, excepted, errors = self._apply(decisions, doc.obj, doc.location)
-        return ObjectResult(doc, violations, skipped, exceptions=excepted), errors
+        matched = tuple(d.policy for d in decisions)
+        result = ObjectResult(doc, _violations(decisions), skipped, exceptions=_exceptions(decisions), matched=matched)
+        return result, []
 
     def document_result(self, doc: Document) -> tuple[ObjectResult, list[KubegateError]]:
         """A document that is not a Kubernetes object, given to the conftest-style policies that match it."""
@@ -144,36 +104,14 @@ class ConftestRun:
                 decisions.append(self.engine.evaluate(policy.id, value))
             except KubegateError as exc:
                 errors.append(EvaluationError(f"policy {policy.id} failed on this document: {exc.message}", where))
-        violations, excepted, more = self._apply(decisions, value, where)
-        return ObjectResult(doc, violations, exceptions=excepted), errors + more
+        matched = tuple(d.policy for d in decisions)
+        return ObjectResult(doc, _violations(decisions), exceptions=_exceptions(decisions), matched=matched), errors
 
-    def _apply(
-        self, decisions: Sequence[Decision], value: Any, where: Location
-    ) -> tuple[tuple[Violation, ...], tuple[ExceptedRule, ...], list[KubegateError]]:
-        violations: list[Violation] = []
-        excepted: list[ExceptedRule] = []
-        errors: list[KubegateError] = []
-        for decision in decisions:
-            policy = self.engine.prepared.policy(decision.policy)
-            query = self._exceptions.get(decision.policy)
-            if policy is None or query is None or decision.error is not None:
-                violations.extend(decision.violations)
-                continue
-            try:
-                exception_value = self._query(*query, value)
-            except KubegateError as exc:
-                errors.append(EvaluationError(f"exception rule of {decision.policy} failed: {exc.message}", where))
-                violations.extend(decision.violations)
-                continue
-            kept, found = apply_exceptions(policy, decision.violations, exception_value)
-            violations.extend(kept)
-            excepted.extend(found)
-        return tuple(violations), tuple(excepted), errors
 
-    def _query(self, compiled: CompiledPolicy, entry: str, value: Any) -> Any:
-        evaluator = self.engine.prepared.backend.evaluator()
-        evaluator.set_input(evaluator.prepare_input(value))
-        try:
-            return evaluator.query(compiled, entry)
-        finally:
-            evaluator.release_input()
+def _violations(decisions: Sequence[Decision]) -> tuple[Violation, ...]:
+    return tuple(v for d in decisions for v in d.violations)
+
+
+def _exceptions(decisions: Sequence[Decision]) -> tuple[ExceptedRule, ...]:
+    """What the decisions' conftest ``exception`` rules excepted (the engine applies them)."""
+    return tuple(e for d in decisions for e in d.exceptions)

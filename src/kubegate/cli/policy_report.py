@@ -209,7 +209,7 @@ def _timestamp(now: datetime | None) -> dict[str, int]:
 
 def _matched(result: ObjectResult) -> tuple[str, ...] | None:
     """The ids of the policies whose match selected the object, when the check recorded them."""
-    matched = getattr(result, "matched", None)  # a field run_check may fill; absent: unknown
+    matched = result.matched
     if matched is None:
         return None
     return tuple(sorted({str(p) for p in matched}))
@@ -295,10 +295,12 @@ class _Results:
     def for_object(self, i: int, result: ObjectResult) -> list[dict[str, Any]]:
         """Every result about ``report.results[i]``: violations, errors, skips, passes."""
         doc = result.document
-        ref = _reference(doc)
+        ref: dict[str, str] | None = _reference(doc)
         where = (
             {"file": doc.source, "line": str(doc.line)} if doc.line else {"file": doc.source, "index": str(doc.index)}
         )
+        if result.combined:  # --combine: no one object; the files it was made of
+            ref, where = None, {"file": ", ".join(result.files), "combined": "true"}
         out = [self._violation(v, ref, where) for v in result.violations]
         failed: set[str] = set()
         for error in self.per_object.get(i, ()):
@@ -311,6 +313,22 @@ class _Results:
                 out.append(
                     self.entry(skipped.policy, skipped.code, "skip", skipped.reason, resource=ref, properties=where)
                 )
+        for excepted in result.exceptions:
+            # conftest reports excepted rules apart from failures and passes.
+            props = {**where, "enforcement": excepted.enforcement, "exception": excepted.message}
+            if excepted.suppressed:
+                props["suppressed"] = "; ".join(excepted.suppressed)
+            out.append(
+                self.entry(
+                    excepted.policy,
+                    excepted.rule,
+                    "skip",
+                    f"excepted by the package's exception rule ({excepted.message})",
+                    scored=False,
+                    resource=ref,
+                    properties=props,
+                )
+            )
         doubtful = self.doubtful.get(i, set())
         matched = _matched(result)
         if matched is None:
@@ -319,6 +337,7 @@ class _Results:
                 out.append(self.entry(SOURCE, OBJECT_PASS_RULE, "pass", message, resource=ref, properties=where))
         else:
             violated = {(v.policy, v.rule) for v in result.violations}
+            violated |= {(e.policy, e.rule) for e in result.exceptions}
             for policy_id in matched:
                 policy = self.policies.get(policy_id)
                 if policy_id in failed or policy_id in doubtful or policy is None:
@@ -335,11 +354,10 @@ class _Results:
         out.sort(key=lambda r: (r["policy"], r.get("rule", ""), _RESULT_ORDER[r["result"]], r["message"]))
         return out
 
-    def _violation(self, v: Violation, ref: dict[str, str], where: Mapping[str, str]) -> dict[str, Any]:
+    def _violation(self, v: Violation, ref: dict[str, str] | None, where: Mapping[str, str]) -> dict[str, Any]:
         props = {**where, "enforcement": v.enforcement}
-        implied_by = getattr(v, "implied_by", None)  # the ExpansionTemplate, for a workload's generated Pod
-        if isinstance(implied_by, str) and implied_by:
-            props["impliedBy"] = implied_by
+        if v.implied_by:  # the ExpansionTemplate, for a workload's generated Pod
+            props["impliedBy"] = v.implied_by
         if v.details not in (None, "", {}, []):
             props["details"] = json.dumps(v.details, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         result = _RESULT_OF.get(v.enforcement, "fail")

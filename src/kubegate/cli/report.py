@@ -58,6 +58,8 @@ class ObjectResult:
     Attributes:
         exceptions: conftest exceptions applied to it (suppressed results).
         files: for the combined input of ``--combine``: the files it holds.
+        matched: ids of the policies that decided on it (their match selected
+            it), when the check recorded them; ``None``: not recorded.
     """
 
     document: Document
@@ -65,6 +67,7 @@ class ObjectResult:
     skipped: tuple[SkippedPolicy, ...] = ()
     exceptions: tuple[ExceptedRule, ...] = field(default=(), kw_only=True)
     files: tuple[str, ...] = field(default=(), kw_only=True)
+    matched: tuple[str, ...] | None = field(default=None, kw_only=True)
 
     @property
     def combined(self) -> bool:

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from kubegate.policy.conftest import ExceptedRule
+
 __all__ = ["ENFORCEMENT_ORDER", "Decision", "DecisionObserver", "ReviewResult", "SkippedPolicy", "Violation"]
 
 ENFORCEMENT_ORDER = {"deny": 3, "warn": 2, "dryrun": 1}
@@ -62,6 +64,8 @@ class Decision:
         error: why evaluation failed (``allowed`` is then ``False``: kubegate
             fails closed), else ``None``.
         started_ns: when evaluation started (``time.time_ns()``), for tracing.
+        exceptions: entry rules the package's conftest ``exception`` rule
+            excepted on this input (their results are not in ``violations``).
     """
 
     policy: str
@@ -72,6 +76,7 @@ class Decision:
     policy_set_version: str
     error: str | None = None
     started_ns: int = 0
+    exceptions: tuple[ExceptedRule, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -84,6 +89,8 @@ class Decision:
         }
         if self.error is not None:
             out["error"] = self.error
+        if self.exceptions:
+            out["exceptions"] = [e.to_dict() for e in self.exceptions]
         return out
 
 
@@ -122,6 +129,11 @@ class ReviewResult:
     @property
     def violations(self) -> tuple[Violation, ...]:
         return tuple(v for d in self.decisions for v in d.violations)
+
+    @property
+    def exceptions(self) -> tuple[ExceptedRule, ...]:
+        """What conftest ``exception`` rules excepted, over every decision."""
+        return tuple(e for d in self.decisions for e in d.exceptions)
 
     @property
     def errors(self) -> tuple[Decision, ...]:

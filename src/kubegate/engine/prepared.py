@@ -38,7 +38,7 @@ from kubegate.engine.decision import Decision, ReviewResult, SkippedPolicy, Viol
 from kubegate.engine.expanded import review_resultants
 from kubegate.errors import BackendError, EvaluationError, KubegateError, Location, RegoCompileError
 from kubegate.policy.catalog import Catalog
-from kubegate.policy.conftest import reads_data
+from kubegate.policy.conftest import ExceptedRule, apply_exceptions, reads_data
 from kubegate.policy.expansion import ExpansionSystem
 from kubegate.policy.inventory import Inventory
 from kubegate.policy.match import MatchTarget
@@ -52,6 +52,7 @@ __all__ = ["DISPATCH_PACKAGE", "CompiledUnit", "PreparedPolicySet", "prepare"]
 
 DISPATCH_PACKAGE = ("kubegate", "dispatch")
 _DISPATCH_MODULE = "kubegate/dispatch.rego"
+EXCEPTION_ITEM = "exception"  # dispatch items ["exception", names] carry conftest exception values
 _MAX_RECOMPILES = 64
 
 
@@ -78,6 +79,13 @@ def _dispatch_module(policies: Sequence[Policy]) -> str:
             body = (ast.Literal(ast.SomeIn(None, r, target), withs=withs),)
             head = ast.RuleHead(
                 ast.Ref(ast.Var(_entry_name(policy.id)), ()), key=ast.ArrayTerm((ast.Scalar(rule_name), r))
+            )
+            rules.append(ast.Rule(head, body, has_if=True))
+        if policy.exception_rule:
+            target = ast.Ref(ast.Var("data"), tuple(ast.Scalar(p) for p in (*policy.package, "exception")))
+            body = (ast.Literal(ast.SomeIn(None, r, target), withs=withs),)
+            head = ast.RuleHead(
+                ast.Ref(ast.Var(_entry_name(policy.id)), ()), key=ast.ArrayTerm((ast.Scalar(EXCEPTION_ITEM), r))
             )
             rules.append(ast.Rule(head, body, has_if=True))
     # An entrypoint must exist even for a unit without policies (a shared library).
@@ -187,12 +195,27 @@ class PreparedPolicySet:
         items = [] if result is UNDEFINED else result
         if not isinstance(items, list):
             raise EvaluationError(f"policy {policy.id}: unexpected result {result!r}")
-        violations = tuple(
-            sorted((_violation(policy, item) for item in items), key=lambda v: (v.enforcement, v.rule, v.message))
-        )
+        excepting = [i[1] for i in items if isinstance(i, list) and len(i) == 2 and i[0] == EXCEPTION_ITEM]
+        found = [
+            _violation(policy, item) for item in items if not (isinstance(item, list) and item[:1] == [EXCEPTION_ITEM])
+        ]
+        exceptions: tuple[ExceptedRule, ...] = ()
+        if policy.exception_rule:
+            kept, excepted = apply_exceptions(policy, found, excepting)
+            found, exceptions = kept, tuple(excepted)
+        violations = tuple(sorted(found, key=lambda v: (v.enforcement, v.rule, v.message)))
         elapsed = (time.perf_counter() - start) * 1000
         allowed = not any(v.enforcement == "deny" for v in violations)
-        return Decision(policy.id, policy.version, allowed, violations, elapsed, self.version, started_ns=started_ns)
+        return Decision(
+            policy.id,
+            policy.version,
+            allowed,
+            violations,
+            elapsed,
+            self.version,
+            started_ns=started_ns,
+            exceptions=exceptions,
+        )
 
     def _run_isolated(self, evaluator: Evaluator, index: int) -> Decision:
         """Like :meth:`_run`, but a failing policy yields a failed decision instead of raising."""

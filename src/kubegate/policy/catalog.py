@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kubegate.errors import KubegateError, Location, PolicyLoadError, RegoCompileError, RegoParseError
+from kubegate.policy.conftest import has_exception_rule
 from kubegate.policy.constraint import Constraint, validate_parameters
 from kubegate.policy.expansion import ExpansionSystem, ExpansionTemplate
 from kubegate.policy.rego_policy import merge_parameters, package_info
@@ -579,6 +580,17 @@ class _Builder:
                 return
         if not params and info.parameters is None and info.id not in self.parameters:
             params = None
+        exception_rule = has_exception_rule(modules)
+        if exception_rule and info.input_style != "object":
+            self.warnings.append(
+                PolicyLoadError(
+                    f"package {dotted} reads input.review: its exception rule is not applied "
+                    "(conftest exceptions are for policies that read the document as input)",
+                    info.location,
+                    code="exception_rule_ignored",
+                )
+            )
+            exception_rule = False
         self.policies.append(
             Policy(
                 id=info.id,
@@ -594,6 +606,7 @@ class _Builder:
                 description=info.description,
                 severity=info.severity,
                 metadata=info.custom,
+                exception_rule=exception_rule,
             )
         )
         self.owners[owner].append(info.id)

@@ -101,6 +101,9 @@ class Policy:
             parameters for constraints).
         location: where it is defined.
         template: the constraint kind for constraints.
+        exception_rule: the package defines conftest's ``exception`` rule, whose
+            named entry rules are excepted on each input
+            (https://www.conftest.dev/exceptions/; :mod:`kubegate.policy.conftest`).
     """
 
     id: str
@@ -118,6 +121,7 @@ class Policy:
     severity: str = ""
     warnings: tuple[str, ...] = ()
     metadata: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    exception_rule: bool = False
 
     @property
     def enforcement(self) -> str:
