@@ -30,7 +30,7 @@ so that one run reports them all. Files are read within the bounds of
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +50,7 @@ __all__ = [
     "raise_errors",
     "read_document",
     "read_source",
+    "rule_path_conflicts",
     "split_prefix",
 ]
 
@@ -292,20 +293,33 @@ class _Loader:
 
     def check_rule_paths(self, modules: Iterable[ast.Module]) -> None:
         """OPA's path-conflict check: no rule where the data holds a value."""
-        reported: set[tuple[str, ...]] = set()
-        for module in modules:
-            for rule in module.rules:
-                path = (*module.package.path, *_const_head(rule))
-                if path in reported or not _data_at(self.data, path):
-                    continue
-                reported.add(path)
-                self.errors.append(
-                    RegoCompileError(
-                        f"conflicting rule for data path {'/'.join(path)} found",
-                        rule.loc or module.loc,
-                        code="rego_compile_error",
-                    )
+        self.errors.extend(rule_path_conflicts(modules, self.data))
+
+
+def rule_path_conflicts(
+    modules: Iterable[ast.Module], data: Mapping[str, Any], note: str = ""
+) -> list[RegoCompileError]:
+    """OPA's path-conflict check between rules and base data: one
+    ``rego_compile_error`` "conflicting rule for data path ... found" per rule
+    path where ``data`` holds a value (OPA ``ast/compile.go``
+    ``checkRuleConflicts`` with the store's ``storage.NonEmpty``); ``note`` is
+    appended to each message (``" (given by --data)"``)."""
+    errors: list[RegoCompileError] = []
+    reported: set[tuple[str, ...]] = set()
+    for module in modules:
+        for rule in module.rules:
+            path = (*module.package.path, *_const_head(rule))
+            if path in reported or not _data_at(data, path):
+                continue
+            reported.add(path)
+            errors.append(
+                RegoCompileError(
+                    f"conflicting rule for data path {'/'.join(path)} found{note}",
+                    rule.loc or module.loc,
+                    code="rego_compile_error",
                 )
+            )
+    return errors
 
 
 def _const_head(rule: ast.Rule) -> list[str]:
@@ -318,7 +332,7 @@ def _const_head(rule: ast.Rule) -> list[str]:
     return out
 
 
-def _data_at(data: dict[str, Any], path: tuple[str, ...]) -> bool:
+def _data_at(data: Mapping[str, Any], path: tuple[str, ...]) -> bool:
     """Whether ``data`` is non-empty at ``path``, or holds a non-object on the way
     (OPA's ``storage.NonEmpty``)."""
     node: Any = data

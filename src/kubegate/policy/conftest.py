@@ -35,8 +35,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from kubegate.errors import ErrorList, InputError, KubegateError, Location, RegoCompileError, UsageError
-from kubegate.evaluator.loading import DATA_EXTENSIONS, load_paths, read_document, split_prefix
+from kubegate.errors import ErrorList, InputError, KubegateError, Location, UsageError
+from kubegate.evaluator.loading import DATA_EXTENSIONS, load_paths, read_document, rule_path_conflicts, split_prefix
 from kubegate.policy.documents import Document
 from kubegate.policy.units import Policy
 from kubegate.rego import ast
@@ -371,44 +371,7 @@ def data_conflicts(modules: Iterable[ast.Module], data: Mapping[str, Any]) -> li
         modules: the modules as written (their rules carry source locations).
         data: the base data.
     """
-    errors: list[KubegateError] = []
-    reported: set[tuple[str, ...]] = set()
-    for module in modules:
-        for rule in module.rules:
-            path = (*module.package.path, *_head_path(rule))
-            if path in reported or not _data_at(data, path):
-                continue
-            reported.add(path)
-            errors.append(
-                RegoCompileError(
-                    f"conflicting rule for data path {'/'.join(path)} found (given by --data)",
-                    rule.loc or module.loc,
-                    code="rego_compile_error",
-                )
-            )
-    return errors
-
-
-def _head_path(rule: ast.Rule) -> list[str]:
-    out = [rule.head.name]
-    for seg in rule.head.ref.path:
-        if not (isinstance(seg, ast.Scalar) and type(seg.value) is str):
-            break
-        out.append(seg.value)
-    return out
-
-
-def _data_at(data: Mapping[str, Any], path: tuple[str, ...]) -> bool:
-    """Whether ``data`` is non-empty at ``path`` or holds a non-object on the way
-    (OPA's ``storage.NonEmpty``)."""
-    node: Any = data
-    for name in path:
-        if not isinstance(node, dict):
-            return True
-        if name not in node:
-            return False
-        node = node[name]
-    return not (isinstance(node, dict) and not node)
+    return list(rule_path_conflicts(modules, data, " (given by --data)"))
 
 
 def has_exception_rule(modules: Iterable[ast.Module]) -> bool:
