@@ -33,7 +33,14 @@ import yaml
 from kubegate.cli.report import CheckReport, ObjectResult
 from kubegate.errors import KubegateError
 
-__all__ = ["render_github", "render_junit", "render_tap", "render_verify_junit"]
+__all__ = [
+    "render_github",
+    "render_junit",
+    "render_tap",
+    "render_verify_junit",
+    "tap_yaml_block",
+    "workflow_command",
+]
 
 
 def _object_label(result: ObjectResult) -> str:
@@ -114,7 +121,8 @@ def _exceptions(summary: dict[str, Any]) -> str:
     return f"{summary['exceptions']} exceptions, " if summary["exceptions"] else ""
 
 
-def _yaml_block(data: dict[str, Any]) -> list[str]:
+def tap_yaml_block(data: dict[str, Any]) -> list[str]:
+    """A TAP 14 YAML diagnostic block (``---`` ... ``...``, indented two spaces)."""
     text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000).rstrip("\n")
     return ["  ---", *(f"  {line}" for line in text.splitlines()), "  ..."]
 
@@ -140,14 +148,14 @@ def render_tap(report: CheckReport) -> str:
                 for e in result.exceptions
             ]
         if diagnostic:
-            lines += _yaml_block(diagnostic)
+            lines += tap_yaml_block(diagnostic)
     for error in report.errors:
         n += 1
         lines.append(f"not ok {n} - error {error.code}")
         data: dict[str, Any] = {"message": error.message, "code": error.code}
         if error.location is not None:
             data["at"] = str(error.location)
-        lines += _yaml_block(data)
+        lines += tap_yaml_block(data)
     summary = report.summary()
     lines.append(
         f"# {summary['objects']} objects, {summary['deny']} deny, {summary['warn']} warn, "
@@ -164,7 +172,11 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def _command(level: str, message: str, *, file: str | None, line: int = 0, col: int = 0, title: str = "") -> str:
+def workflow_command(
+    level: str, message: str, *, file: str | None, line: int = 0, col: int = 0, title: str = ""
+) -> str:
+    """A GitHub Actions workflow command (``::error file=...,line=...::message``), escaped
+    as https://docs.github.com/actions/using-workflows/workflow-commands-for-github-actions says."""
     props = []
     if file:
         props.append(f"file={_escape_property(file)}")
@@ -189,7 +201,7 @@ def render_github(report: CheckReport) -> str:
         file = None if result.combined else doc.source
         for v in result.violations:
             lines.append(
-                _command(
+                workflow_command(
                     _GITHUB_LEVEL[v.enforcement],
                     f"{_object_label(result)}: {v.message}",
                     file=file,
@@ -200,7 +212,7 @@ def render_github(report: CheckReport) -> str:
         for e in result.exceptions:
             suppressed = "".join(f"\nsuppressed {e.rule}: {m}" for m in e.suppressed)
             lines.append(
-                _command(
+                workflow_command(
                     "notice",
                     f"{_object_label(result)}: {e.message}{suppressed}",
                     file=file,
@@ -211,7 +223,7 @@ def render_github(report: CheckReport) -> str:
     for error in report.errors:
         loc = error.location
         lines.append(
-            _command(
+            workflow_command(
                 "error",
                 error.message,
                 file=loc.file if loc else None,

@@ -1,7 +1,9 @@
 """``kubegate verify``: run Gatekeeper test suites (``gator verify`` format).
 
 Prints one line per failing case and ends with ``N passed, N failed``
-(``-v``: every case, with its time in ms); ``-o json`` and ``-o junit`` for CI.
+(``-v``: every case, with its time in ms); ``-o json``, ``junit``, ``tap``,
+``github`` (workflow annotations) and ``sarif`` for CI
+(:mod:`kubegate.cli.verify_formats`).
 ``--run REGEX`` keeps the cases whose ``suite-path test/case`` label matches
 (Python ``re.search``, like ``opa test --run``). Exit status 0 only when every
 selected case passed (2 when no suite could be read).
@@ -17,6 +19,7 @@ import click
 from kubegate.cli.ci_formats import render_verify_junit
 from kubegate.cli.options import backend_option
 from kubegate.cli.suites import CaseResult, find_suites, run_suites
+from kubegate.cli.verify_formats import render_verify_github, render_verify_sarif, render_verify_tap
 from kubegate.engine.backends import make_backend
 from kubegate.errors import UsageError
 
@@ -56,7 +59,13 @@ def _json(records: list[CaseResult], passed: int, failed: int, skipped: int) -> 
 @click.command("verify")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--verbose", "-v", is_flag=True, help="Also print passing and skipped cases, with their times.")
-@click.option("--output", "-o", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["text", "json", "junit", "tap", "github", "sarif"]),
+    default="text",
+    show_default=True,
+)
 @click.option("--run", "run_pattern", metavar="REGEX", help="Only cases whose 'suite test/case' label matches.")
 @backend_option
 @click.pass_context
@@ -88,6 +97,13 @@ def verify(
         click.echo(_json(records, passed, failed, skipped))
     elif output == "junit":
         click.echo(render_verify_junit(records), nl=False)
+    elif output == "tap":
+        click.echo(render_verify_tap(records))
+    elif output == "github":
+        click.echo(render_verify_github(records))
+    elif output == "sarif":
+        version = ctx.obj.get("version", "") if isinstance(ctx.obj, dict) else ""
+        click.echo(render_verify_sarif(records, version))
     else:
         tail = f", {skipped} skipped" if skipped else ""
         click.echo(f"{passed} passed, {failed} failed{tail}")
