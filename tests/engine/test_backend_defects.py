@@ -189,3 +189,23 @@ def test_kubegate_rewrites_deprecated_builtins() -> None:
         p { re_match("^a", "abc"); any([false, true]); not all([true, false]); print("x") }
     """
     assert kubegate(module, "t/p") is True
+
+
+# 9. A comparison whose two sides both iterate finds nothing (OPA enumerates both).
+BOTH_SIDES_ITERATE = """
+    package t
+    import rego.v1
+    same contains [i, j] if { some i, j; input[i].kind == input[j].kind; i != j }
+    less contains [i, j] if { input[i].n < input[j].n }
+"""
+ITEMS = [{"kind": "A", "n": 1}, {"kind": "A", "n": 2}, {"kind": "B", "n": 3}]
+
+
+def test_defect_comparison_of_two_iterating_refs_finds_nothing() -> None:
+    assert values(raw(BOTH_SIDES_ITERATE, "data.t.same", ITEMS)) == []
+    assert values(raw(BOTH_SIDES_ITERATE, "data.t.less", ITEMS)) == []
+
+
+def test_kubegate_binds_the_left_side_first() -> None:
+    assert sorted(kubegate(BOTH_SIDES_ITERATE, "t/same", ITEMS)) == [[0, 1], [1, 0]]
+    assert sorted(kubegate(BOTH_SIDES_ITERATE, "t/less", ITEMS)) == [[0, 1], [0, 2], [1, 2]]

@@ -227,6 +227,9 @@ def term_vars(node: object) -> set[str]:
     return {t.name for t in ast.shallow_nodes(node) if isinstance(t, ast.Var) and not t.is_wildcard}
 
 
+_COMPARISONS = frozenset({"==", "!=", "<", "<=", ">", ">="})
+
+
 class _Scope:
     """Which variables are bound at the current literal of a body.
 
@@ -414,8 +417,15 @@ class _Normalizer:
         if isinstance(term, ast.Call):
             return replace(term, args=tuple(self.hoist(a, True, out, scope) for a in term.args))
         if isinstance(term, ast.InfixCall):
+            # rego-cpp finds nothing for a comparison whose two sides both iterate
+            # (`input[i].k == input[j].k`); binding the left side first means the same.
+            both = term.op in _COMPARISONS and all(
+                isinstance(t, ast.Ref) and scope.is_generator(t) for t in (term.lhs, term.rhs)
+            )
             return replace(
-                term, lhs=self.hoist(term.lhs, in_args, out, scope), rhs=self.hoist(term.rhs, in_args, out, scope)
+                term,
+                lhs=self.hoist(term.lhs, in_args or both, out, scope),
+                rhs=self.hoist(term.rhs, in_args, out, scope),
             )
         if isinstance(term, ast.Member):
             key = self.hoist(term.key, True, out, scope) if term.key is not None else None
