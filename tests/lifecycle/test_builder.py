@@ -63,3 +63,37 @@ def test_errors_no_single_file_explains_reject_the_whole_update(builder: PolicyS
     assert duplicate.applied and set(duplicate.rejected) == {"again.kgr"}
     assert duplicate.rejected["again.kgr"][0].code == "duplicate_policy_id"
     assert messages(duplicate) == ["t v1"]
+
+
+EXPANSION = (
+    "apiVersion: expansion.gatekeeper.sh/v1beta1\nkind: ExpansionTemplate\nmetadata: {name: expand-widgets}\n"
+    "spec:\n  applyTo: [{groups: [example.com], kinds: [WidgetSet], versions: [v1]}]\n"
+    "  templateSource: spec.template\n  generatedGVK: {group: '', version: v1, kind: Pod}\n"
+)
+
+
+def test_expansion_templates_are_part_of_the_policy_set(builder: PolicySetBuilder) -> None:
+    files = {"t.yaml": template("K8sT", "t v1"), "c.yaml": constraint("K8sT", "c")}
+    plain = builder.build(files)
+    names = [t.name for t in plain.prepared.expansion.templates]
+    assert names == ["kubegate-expand-cronjobs", "kubegate-expand-workloads"]  # the built-in ones
+    with_widgets = builder.build({**files, "widgets.yaml": EXPANSION}, plain)
+    assert with_widgets.applied and "expand-widgets" in [t.name for t in with_widgets.prepared.expansion.templates]
+    assert with_widgets.prepared.version != plain.prepared.version  # decision caches see the change
+    widget_set = {
+        "apiVersion": "example.com/v1",
+        "kind": "WidgetSet",
+        "metadata": {"name": "w", "namespace": "shop"},
+        "spec": {"template": {"spec": {"containers": []}}},
+    }
+    from kubegate.policy.review import review_from_object
+
+    result = with_widgets.prepared.review(review_from_object(widget_set))
+    assert [v.message for v in result.violations] == ["[Implied by expand-widgets] t v1"]
+    # A broken edit keeps the file's last good content, as for any policy file.
+    broken = builder.build(
+        {**files, "widgets.yaml": EXPANSION.replace("templateSource: spec.template", "")}, with_widgets
+    )
+    assert set(broken.rejected) == {"widgets.yaml"}
+    assert broken.rejected["widgets.yaml"][0].code == "invalid_expansion_template"
+    assert "expand-widgets" in [t.name for t in broken.prepared.expansion.templates]
