@@ -31,6 +31,13 @@ from kubegate.policy.expansion import (
 from kubegate.policy.kinds import kind_case_misses
 from kubegate.policy.match import split_api_version
 from kubegate.policy.template import TEMPLATE_GROUP, template_from_object
+from kubegate.policy.vap import (
+    ADMISSION_REGISTRATION_GROUP,
+    BINDING_KIND,
+    POLICY_KIND,
+    binding_from_object,
+    policy_from_object,
+)
 from kubegate.yamlio import check_value
 
 __all__ = [
@@ -72,6 +79,20 @@ def _object_sources(obj: Mapping[str, Any], location: Location, lines: list[str]
             sources.crds.append(obj)
         elif group == EXPANSION_GROUP and obj.get("kind") == "ExpansionTemplate":
             sources.expansions.append(expansion_template_from_object(obj, location))
+        elif group == ADMISSION_REGISTRATION_GROUP and obj.get("kind") in (POLICY_KIND, BINDING_KIND):
+            # Checked now, so a malformed one gets its own error; enforcing them
+            # needs the CEL evaluator (issue 13). Never passed over silently: a
+            # policy the run cannot enforce must not let it say PASSED.
+            parsed = policy_from_object if obj.get("kind") == POLICY_KIND else binding_from_object
+            name = parsed(obj, location).name
+            sources.errors.append(
+                PolicyLoadError(
+                    f"{obj.get('kind')} {name}: CEL admission policies are not evaluated by this kubegate "
+                    "version, so it is not enforced",
+                    location,
+                    code="unsupported_engine",
+                )
+            )
         else:
             sources.warnings.append(
                 PolicyLoadError(
