@@ -54,3 +54,38 @@ def test_crds_name_their_resources_and_scope() -> None:
     assert mapper.resource("", "Namespace") == Resource("", "namespaces", False)
     assert mapper.resource("apps", "Deployment", has_namespace=False) == Resource("apps", "deployments", True)
     assert mapper.resource("unknown.io", "Thing", has_namespace=False) == Resource("unknown.io", "things", False)
+
+
+def test_attributes_of_a_review_synthesised_from_a_manifest() -> None:
+    from kubegate.policy.review import review_from_object
+    from kubegate.policy.vap_match import attributes_from_review
+
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "shop", "labels": {"a": "b"}},
+    }
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "labels": {"env": "prod"}}}
+    attrs = attributes_from_review(review_from_object(deployment, operation="UPDATE"), ResourceMapper(), namespace)
+    assert attrs == RequestAttributes(
+        "UPDATE", "apps", "v1", "deployments", "", "web", "shop", {"a": "b"}, None, {"env": "prod"}
+    )
+    cluster_role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "admin"}}
+    attrs = attributes_from_review(review_from_object(cluster_role), ResourceMapper())
+    assert (attrs.resource, attrs.namespace, attrs.namespace_labels) == ("clusterroles", "", None)
+
+
+def test_attributes_use_the_api_servers_resource_when_given() -> None:
+    from kubegate.policy.vap_match import attributes_from_review
+
+    review = {
+        "kind": {"group": "", "version": "v1", "kind": "Pod"},
+        "resource": {"group": "", "version": "v1", "resource": "pods"},
+        "subResource": "ephemeralcontainers",
+        "operation": "UPDATE",
+        "name": "p",
+        "namespace": "shop",
+        "object": {"metadata": {"name": "p"}},
+    }
+    attrs = attributes_from_review(review, ResourceMapper())
+    assert (attrs.resource, attrs.subresource, attrs.old_labels) == ("pods", "ephemeralcontainers", None)

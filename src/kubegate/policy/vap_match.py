@@ -24,8 +24,9 @@ from typing import Any
 
 from kubegate.errors import Location, PolicyLoadError
 from kubegate.policy.match import LabelSelector
+from kubegate.policy.resources import ResourceMapper
 
-__all__ = ["MatchResources", "RequestAttributes", "ResourceRule", "parse_match_resources"]
+__all__ = ["MatchResources", "RequestAttributes", "ResourceRule", "attributes_from_review", "parse_match_resources"]
 
 OPERATIONS = ("CREATE", "UPDATE", "DELETE", "CONNECT", "*")
 SCOPES = ("Cluster", "Namespaced", "*")
@@ -60,6 +61,55 @@ class RequestAttributes:
     @property
     def is_namespace(self) -> bool:
         return self.group == "" and self.resource == "namespaces"
+
+
+def attributes_from_review(
+    review: Mapping[str, Any], mapper: ResourceMapper, namespace_object: Mapping[str, Any] | None = None
+) -> RequestAttributes:
+    """The attributes of ``input.review`` (an AdmissionRequest, :mod:`kubegate.policy.review`).
+
+    The request's ``resource``/``subResource`` are used when the API server
+    gave them; a review synthesised from a manifest has none, so the resource
+    comes from the kind (``mapper``). ``namespace_object`` is the request's
+    Namespace when known (inventory or ``namespaceObject``).
+    """
+    kind: Mapping[str, Any] = review["kind"] if isinstance(review.get("kind"), Mapping) else {}
+    obj = review.get("object") if isinstance(review.get("object"), Mapping) else None
+    old = review.get("oldObject") if isinstance(review.get("oldObject"), Mapping) else None
+    subject: Mapping[str, Any] = obj or old or {}
+    group, version = str(kind.get("group", "")), str(kind.get("version", ""))
+    resource_field: Mapping[str, Any] = review["resource"] if isinstance(review.get("resource"), Mapping) else {}
+    resource = str(resource_field.get("resource") or "")
+    namespace = str(review.get("namespace") or "")
+    if not resource:
+        found = mapper.resource(group, str(kind.get("kind", "")), has_namespace=bool(namespace))
+        resource = found.resource
+        if not found.namespaced:
+            namespace = "" if not (group == "" and resource == "namespaces") else namespace
+    ns_meta = namespace_object.get("metadata") if isinstance(namespace_object, Mapping) else None
+    return RequestAttributes(
+        operation=str(review.get("operation") or "CREATE"),
+        group=group,
+        version=version,
+        resource=resource,
+        subresource=str(review.get("subResource") or ""),
+        name=str(review.get("name") or _meta(subject, "name")),
+        namespace=namespace,
+        labels=_labels(obj),
+        old_labels=_labels(old),
+        namespace_labels=_labels(namespace_object) if isinstance(ns_meta, Mapping) else None,
+    )
+
+
+def _meta(obj: Mapping[str, Any], key: str) -> str:
+    meta = obj.get("metadata")
+    return str(meta.get(key) or "") if isinstance(meta, Mapping) else ""
+
+
+def _labels(obj: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    meta = obj.get("metadata") if isinstance(obj, Mapping) else None
+    labels = meta.get("labels") if isinstance(meta, Mapping) else None
+    return labels if isinstance(labels, Mapping) else ({} if obj is not None else None)
 
 
 def _exact_or_wildcard(items: Sequence[str], requested: str) -> bool:
