@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from kubegate.cli.suites_cel import CelTest, load_cel_test
 from kubegate.engine.backend import Backend
 from kubegate.engine.inputs import build_review
 from kubegate.engine.prepared import PreparedPolicySet, prepare
@@ -128,8 +129,15 @@ def check_assertion(assertion: Mapping[str, Any], messages: list[str]) -> str | 
 
 class _TestRunner:
     def __init__(
-        self, suite: Suite, test: Mapping[str, Any], backend: Backend, selected: Callable[[str], bool]
+        self,
+        suite: Suite,
+        test: Mapping[str, Any],
+        backend: Backend,
+        selected: Callable[[str], bool],
+        engine: str = "rego",
     ) -> None:
+        self.engine = engine
+        self.cel: CelTest | None = None
         self.suite = suite
         self.test = test
         self.name = str(test.get("name", "?"))
@@ -158,6 +166,16 @@ class _TestRunner:
         if self.test.get("skip") or self.suite.skip:
             for c in cases:
                 yield self.result(str(c.get("name", "?")), True, skipped=True)
+            return
+        try:
+            self.cel = load_cel_test(
+                self.path(self.test.get("template")), [self.path(self.test.get("constraint"))], self.engine
+            )
+        except KubegateError as exc:
+            yield self.result("", False, str(exc))
+            return
+        if self.cel is not None:
+            yield from self.run_cel(cases)
             return
         try:
             paths = [self.path(self.test.get("template")), self.path(self.test.get("constraint"))]
@@ -199,12 +217,28 @@ class _TestRunner:
                 failure = str(exc)
             yield self.result(name, failure is None, failure or "")
 
+    def run_cel(self, cases: list[Any]) -> Iterator[CaseResult]:
+        """The cases through the template's CEL (:mod:`kubegate.cli.suites_cel`)."""
+        if self.test.get("invalid"):
+            yield self.result("", False, "invalid: tests of constraint schemas run through Rego only")
+            return
+        for case in cases:
+            name = str(case.get("name", "?"))
+            if case.get("skip"):
+                yield self.result(name, True, skipped=True)
+                continue
+            try:
+                failure = self.case(None, case)
+            except KubegateError as exc:
+                failure = str(exc)
+            yield self.result(name, failure is None, failure or "")
+
     def label(self, case: Any) -> str:
         """``suite-path test/case``, what ``--run`` matches."""
         name = str(case.get("name", "?")) if isinstance(case, Mapping) else "?"
         return f"{self.suite.path} {self.name}/{name}"
 
-    def case(self, base: PreparedPolicySet, case: Mapping[str, Any]) -> str | None:
+    def case(self, base: PreparedPolicySet | None, case: Mapping[str, Any]) -> str | None:
         assertions = case.get("assertions") or []
         if not assertions:
             return "assertions must be non-empty"
@@ -214,41 +248,58 @@ class _TestRunner:
         obj = docs[0].obj
         prepared = base
         inventory_files = case.get("inventory") or []
-        if inventory_files:
-            objects = [d.obj for f in inventory_files for d in load_file(self.path(f))]
+        objects = [d.obj for f in inventory_files for d in load_file(self.path(f))]
+        if objects and base is not None:
             prepared = prepare(base.catalog, self.backend, Inventory.from_objects(objects), previous=base)
         group, _ = split_api_version(str(obj.get("apiVersion", "")))
         if obj.get("kind") == "AdmissionReview" and group == ADMISSION_GROUP:
             review = build_review(obj)
-            prepared = replace(prepared, expansion=ExpansionSystem())  # gator expands objects only
+            if prepared is not None:
+                prepared = replace(prepared, expansion=ExpansionSystem())  # gator expands objects only
         else:
             review = review_from_object(obj, operation="")
+        if prepared is None:
+            assert self.cel is not None
+            namespaces = {
+                str((o.get("metadata") or {}).get("name")): o for o in objects if o.get("kind") == "Namespace"
+            }
+            return _assertions(assertions, self.cel.messages(review, namespaces, GATOR_ENFORCEMENT_POINT))
         result = prepared.review(review)
         if result.skipped:
             # As gator: a namespaceSelector needing a Namespace the case does not provide is an error.
             return "; ".join(f"policy {s.policy} could not decide: {s.reason}" for s in result.skipped)
-        messages = [v.message for v in result.violations]
-        for assertion in assertions:
-            if not isinstance(assertion, Mapping):
-                return "each assertion must be an object"
-            failure = check_assertion(assertion, messages)
-            if failure:
-                return failure
-        return None
+        return _assertions(assertions, [v.message for v in result.violations])
+
+
+def _assertions(assertions: Any, messages: list[str]) -> str | None:
+    """The first failing assertion's message, or ``None``."""
+    for assertion in assertions:
+        if not isinstance(assertion, Mapping):
+            return "each assertion must be an object"
+        failure = check_assertion(assertion, messages)
+        if failure:
+            return failure
+    return None
 
 
 def run_suites(
-    suites: Iterable[Suite], backend: Backend, selected: Callable[[str], bool] = lambda label: True
+    suites: Iterable[Suite],
+    backend: Backend,
+    selected: Callable[[str], bool] = lambda label: True,
+    engine: str = "rego",
 ) -> Iterator[CaseResult]:
     """Runs every case of every suite, yielding results as they come.
 
     Args:
         selected: which cases run, by label ``suite-path test/case`` (``kubegate
             verify --run``); a test whose cases are all left out is not loaded.
+        engine: ``rego``, or ``cel`` to evaluate templates that have a
+            K8sNativeValidation block through their CEL (Gatekeeper's default is
+            Rego; a template with only CEL always runs through CEL).
     """
     for suite in suites:
         for test in suite.tests:
             if not isinstance(test, Mapping):
                 yield CaseResult(suite.path, "?", "", False, message="each test must be an object")
                 continue
-            yield from _TestRunner(suite, test, backend, selected).run()
+            yield from _TestRunner(suite, test, backend, selected, engine).run()

@@ -67,10 +67,23 @@ def _json(records: list[CaseResult], passed: int, failed: int, skipped: int) -> 
     show_default=True,
 )
 @click.option("--run", "run_pattern", metavar="REGEX", help="Only cases whose 'suite test/case' label matches.")
+@click.option(
+    "--engine",
+    type=click.Choice(["rego", "cel"]),
+    default="rego",
+    show_default=True,
+    help="Templates with both engines run through Rego (Gatekeeper's default) or their K8sNativeValidation CEL.",
+)
 @backend_option
 @click.pass_context
 def verify(
-    ctx: click.Context, paths: tuple[str, ...], verbose: bool, output: str, run_pattern: str | None, backend: str
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    verbose: bool,
+    output: str,
+    run_pattern: str | None,
+    engine: str,
+    backend: str,
 ) -> None:
     """Run Gatekeeper suite.yaml test suites found in PATHS (files or directories)."""
     pattern = _selector(run_pattern)
@@ -78,7 +91,7 @@ def verify(
     passed = failed = skipped = 0
     records = []
     selected = (lambda label: pattern.search(label) is not None) if pattern is not None else (lambda label: True)
-    for result in run_suites(suites, make_backend(backend), selected):
+    for result in run_suites(suites, make_backend(backend), selected, engine):
         records.append(result)
         timing = f" ({result.duration_ms:.1f} ms)" if verbose else ""
         if result.skipped:

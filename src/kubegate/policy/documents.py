@@ -24,10 +24,12 @@ from kubegate.yamlio import STDIN, iter_yaml_stream, read_json, read_text
 __all__ = [
     "YAML_SUFFIXES",
     "Document",
+    "ScalarPosition",
     "iter_input_files",
     "load_documents",
     "load_file",
     "locate_field",
+    "locate_value",
     "read_text",
 ]
 
@@ -203,13 +205,45 @@ def iter_input_files(paths: Iterable[str], suffixes: tuple[str, ...] = YAML_SUFF
             raise InputError(f"no such file or directory: {path}", Location(path), code="file_not_found")
 
 
-def locate_field(text: str, source: str, line: int, path: Sequence[str | int]) -> Location | None:
-    """Where the key at ``path`` (keys and list indexes) is written in the document
-    starting at ``line`` of ``text``, or ``None`` when it cannot be found.
+@dataclass(frozen=True)
+class ScalarPosition:
+    """Where a scalar value is written: ``line``/``column`` (1-based) of its first
+    character (the indicator of a block scalar), its YAML ``style`` (``""``
+    plain, ``'``, ``"``, ``|``, ``>``) and, for a block scalar, the indentation
+    of its content (spaces)."""
 
-    Only called for errors, so the text (already read within the bounds of
-    :mod:`kubegate.yamlio`) is composed again without keeping the nodes.
-    """
+    source: str
+    line: int
+    column: int
+    style: str
+    indent: int = 0
+
+
+def locate_value(text: str, source: str, line: int, path: Sequence[str | int]) -> ScalarPosition | None:
+    """The position of the scalar value at ``path`` in the document starting at
+    ``line`` of ``text`` (see :func:`locate_field`), or ``None``."""
+    node = _node_at(text, line, path)
+    if not isinstance(node, yaml.ScalarNode):
+        return None
+    style = node.style or ""
+    indent = 0
+    if style in ("|", ">"):
+        lines = text.splitlines()
+        for candidate in lines[int(node.start_mark.line) + 1 :]:
+            if candidate.strip():
+                indent = len(candidate) - len(candidate.lstrip(" "))
+                break
+    return ScalarPosition(source, int(node.start_mark.line) + 1, int(node.start_mark.column) + 1, style, indent)
+
+
+def _node_at(text: str, line: int, path: Sequence[str | int]) -> yaml.Node | None:
+    found = _walk(text, line, path)
+    return found[1] if found is not None else None
+
+
+def _walk(text: str, line: int, path: Sequence[str | int]) -> tuple[Any, yaml.Node] | None:
+    """The node at ``path`` in the document starting at ``line``, with the mark
+    of the last step (the key's, or the list item's), or ``None``."""
     try:
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.YAMLError:
@@ -224,14 +258,27 @@ def locate_field(text: str, source: str, line: int, path: Sequence[str | int]) -
                 found = found.value[step]
                 mark = found.start_mark
             elif isinstance(step, str) and isinstance(found, yaml.MappingNode):
-                pair = next(
-                    (kv for kv in found.value if isinstance(kv[0], yaml.ScalarNode) and kv[0].value == step), None
-                )
+                keys = (kv for kv in found.value if isinstance(kv[0], yaml.ScalarNode))
+                pair = next((kv for kv in keys if kv[0].value == step), None)
                 if pair is None:
                     return None
                 mark = pair[0].start_mark
                 found = pair[1]
             else:
                 return None
-        return Location(source, int(mark.line) + 1, int(mark.column) + 1) if mark is not None else None
+        return mark, found
     return None
+
+
+def locate_field(text: str, source: str, line: int, path: Sequence[str | int]) -> Location | None:
+    """Where the key at ``path`` (keys and list indexes) is written in the document
+    starting at ``line`` of ``text``, or ``None`` when it cannot be found.
+
+    Only called for errors, so the text (already read within the bounds of
+    :mod:`kubegate.yamlio`) is composed again without keeping the nodes.
+    """
+    found = _walk(text, line, path)
+    if found is None or found[0] is None:
+        return None
+    mark = found[0]
+    return Location(source, int(mark.line) + 1, int(mark.column) + 1)

@@ -1,0 +1,98 @@
+"""Source rewrites that give cel-cpp the semantics of cel-go, which Kubernetes and
+Gatekeeper run.
+
+Presence tests: in cel-go a ``has(x.f)`` whose operand ``x`` is not a map, list
+or message (``null``, a string...) is ``false`` (``interpreter/attributes.go``
+``refQualify``: a presence test on another value finds nothing), so
+``has(variables.params.x)`` is false when a constraint has no parameters.
+cel-cpp reports ``Applying SELECT to non-message type`` instead. Each
+``has(x.f)`` is rewritten to ``(type(x) == map ? has(x.f) : false)``; an
+operand that is itself an error still fails, as in cel-go. The original text
+is compiled too, for diagnostics located in the user's text.
+"""
+
+from __future__ import annotations
+
+__all__ = ["presence_tests"]
+
+_IDENT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+_OPEN, _CLOSE = "([{", ")]}"
+
+
+def _skip_string(text: str, i: int) -> int:
+    """The index after the string literal starting at ``text[i]`` (a quote)."""
+    quote = text[i]
+    triple = text.startswith(quote * 3, i)
+    end = quote * 3 if triple else quote
+    j = i + (3 if triple else 1)
+    while j < len(text):
+        if text[j] == "\\":
+            j += 2
+            continue
+        if text.startswith(end, j):
+            return j + len(end)
+        j += 1
+    return len(text)
+
+
+def _matching(text: str, start: int) -> int:
+    """The index of the ``)`` closing the ``(`` at ``start`` (``-1``: unbalanced)."""
+    depth = 0
+    i = start
+    while i < len(text):
+        ch = text[i]
+        if ch in "'\"":
+            i = _skip_string(text, i)
+            continue
+        if ch in _OPEN:
+            depth += 1
+        elif ch in _CLOSE:
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
+def _last_select(arg: str) -> int:
+    """The index of the last top-level ``.`` of ``arg`` (``-1``: none)."""
+    depth, i, found = 0, 0, -1
+    while i < len(arg):
+        ch = arg[i]
+        if ch in "'\"":
+            i = _skip_string(arg, i)
+            continue
+        if ch in _OPEN:
+            depth += 1
+        elif ch in _CLOSE:
+            depth -= 1
+        elif ch == "." and depth == 0 and not (i + 1 < len(arg) and arg[i + 1].isdigit()):
+            found = i
+        i += 1
+    return found
+
+
+def presence_tests(text: str) -> str:
+    """``text`` with every ``has(x.f)`` guarded as cel-go evaluates it (see the module docstring)."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch in "'\"":
+            j = _skip_string(text, i)
+            out.append(text[i:j])
+            i = j
+            continue
+        if text.startswith("has(", i) and (i == 0 or (text[i - 1] not in _IDENT and text[i - 1] != ".")):
+            close = _matching(text, i + 3)
+            if close != -1:
+                arg = presence_tests(text[i + 4 : close])
+                dot = _last_select(arg)
+                if dot > 0:
+                    operand = arg[:dot].strip()
+                    out.append(f"(type({operand}) == map ? has({arg}) : false)")
+                    i = close + 1
+                    continue
+        out.append(ch)
+        i += 1
+    return "".join(out)

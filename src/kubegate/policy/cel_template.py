@@ -1,0 +1,222 @@
+"""Gatekeeper's ``K8sNativeValidation`` template engine: CEL in a ConstraintTemplate.
+
+A template's ``code: [{engine: K8sNativeValidation, source: {variables,
+validations, matchConditions, failurePolicy}}]`` is evaluated as Gatekeeper's
+``pkg/drivers/k8scel`` does (docs/cel-notes.md §6):
+
+* the variables ``anyObject`` (``oldObject`` for a DELETE, else ``object``) and
+  ``params`` (the constraint's ``spec.parameters``, or null) come first, then
+  the template's own, in order; a variable named ``params`` or ``anyObject``,
+  or prefixed ``gatekeeper_internal_``, is an error;
+* ``params`` is the whole constraint object, ``request`` the AdmissionRequest
+  (``input.review``), ``object``/``oldObject`` its objects, ``namespaceObject``
+  the request's Namespace (or null);
+* every ``matchConditions`` entry must be true for the template to apply;
+* a validation that is false is a violation with its ``messageExpression``
+  result, else its ``message``, else ``failed expression: <expression>``;
+* an expression that fails follows ``failurePolicy`` (default ``Fail``: a
+  violation carrying the error, as Kubernetes' validator denies with it).
+
+Variables are evaluated in order before the validations; one that fails is
+left out of ``variables``, so only expressions that read it fail (with its
+error), which keeps Kubernetes' lazy-variable semantics for what a review
+reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kubegate.cel.program import CelError, CelProgram, EmbeddedCel, activation, compile_expression
+from kubegate.errors import Location, PolicyLoadError
+
+__all__ = ["CEL_ENGINE", "CelTemplate", "CelValidation", "cel_template_from_source"]
+
+CEL_ENGINE = "K8sNativeValidation"
+VARIABLES = ("object", "oldObject", "request", "params", "namespaceObject", "variables")
+_GATEKEEPER_VARIABLES = (
+    ("anyObject", 'has(request.operation) && request.operation == "DELETE" && object == null ? oldObject : object'),
+    ("params", "!has(params.spec) ? null : !has(params.spec.parameters) ? null : params.spec.parameters"),
+)
+_RESERVED_PREFIX = "gatekeeper_internal_"
+Locator = Callable[[str, list[str | int]], EmbeddedCel]
+"""Given an expression's text and its path under ``source``, where it is written."""
+
+
+@dataclass(frozen=True)
+class CelValidation:
+    """One ``validations`` entry, compiled."""
+
+    program: CelProgram
+    message: str = ""
+    message_program: CelProgram | None = None
+
+
+@dataclass(frozen=True)
+class CelTemplate:
+    """A compiled K8sNativeValidation source."""
+
+    kind: str
+    variables: tuple[tuple[str, CelProgram], ...]
+    validations: tuple[CelValidation, ...]
+    match_conditions: tuple[tuple[str, CelProgram], ...] = ()
+    failure_policy: str = "Fail"
+
+    def evaluate(
+        self,
+        review: Mapping[str, Any],
+        constraint: Mapping[str, Any],
+        namespace_object: Mapping[str, Any] | None = None,
+    ) -> list[str]:
+        """The violation messages of ``review`` under ``constraint``.
+
+        An expression that fails under ``failurePolicy: Fail`` is a violation
+        whose message is Kubernetes' ``expression '<text>' resulted in error:
+        <error>`` (the validator denies with it, and Gatekeeper reports denials
+        as violations); under ``Ignore`` it is passed over.
+
+        Args:
+            review: ``input.review`` (an AdmissionRequest).
+            constraint: the whole Constraint object (Gatekeeper's ``params``).
+            namespace_object: the request's Namespace, when known.
+        """
+        values: dict[str, Any] = {
+            "object": review.get("object"),
+            "oldObject": review.get("oldObject"),
+            "request": dict(review),
+            "params": dict(constraint),
+            "namespaceObject": dict(namespace_object) if namespace_object is not None else None,
+        }
+        bound: dict[str, Any] = {}
+        failed: dict[str, CelError] = {}
+        for name, program in self.variables:
+            try:
+                bound[name] = program.evaluate(activation(program, {**values, "variables": bound}))
+            except CelError as exc:
+                failed[name] = exc
+        values["variables"] = bound
+
+        def run(program: CelProgram) -> Any:
+            try:
+                return program.evaluate(activation(program, values))
+            except CelError as exc:
+                missing = next((n for n in failed if f'"{n}"' in exc.message), None)
+                raise failed[missing] if missing is not None else exc from None
+
+        def failure(program: CelProgram, error: CelError) -> list[str]:
+            if self.failure_policy == "Ignore":
+                return []
+            return [f"expression '{program.source.text.strip()}' resulted in error: {error.message}"]
+
+        for _, condition in self.match_conditions:
+            try:
+                if run(condition) is not True:
+                    return []
+            except CelError as exc:
+                return failure(condition, exc)
+        messages: list[str] = []
+        for validation in self.validations:
+            try:
+                result = run(validation.program)
+            except CelError as exc:
+                messages.extend(failure(validation.program, exc))
+                continue
+            if not isinstance(result, bool):
+                error = CelError(f"must evaluate to a bool, got {type(result).__name__}", None)
+                messages.extend(failure(validation.program, error))
+                continue
+            if result:
+                continue
+            message = validation.message or f"failed expression: {validation.program.source.text.strip()}"
+            if validation.message_program is not None:
+                try:
+                    text = run(validation.message_program)
+                    message = text if isinstance(text, str) and text.strip() else message
+                except CelError:
+                    pass  # Kubernetes falls back to message when messageExpression fails
+            messages.append(message)
+        return messages
+
+
+def _entries(source: Mapping[str, Any], key: str, where: str, location: Location | None) -> list[Mapping[str, Any]]:
+    value = source.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+        raise PolicyLoadError(f"{where}: source.{key} must be a list of objects", location, code="invalid_template")
+    return list(value)
+
+
+def cel_template_from_source(source: Any, kind: str, locate: Locator, location: Location | None = None) -> CelTemplate:
+    """Compiles a K8sNativeValidation ``source``.
+
+    Args:
+        source: the ``code[].source`` object.
+        kind: the template's constraint kind (for messages).
+        locate: where each expression is written (``(text, path)`` ->
+            :class:`EmbeddedCel`), so errors name file:line:col.
+        location: the template's location, for structural errors.
+
+    Raises:
+        PolicyLoadError: ``invalid_template`` (a malformed source, a reserved
+            variable name, a validation without ``expression``).
+        CelError: ``cel_parse_error`` / ``cel_type_error`` for an expression.
+    """
+    where = f"ConstraintTemplate for {kind} (K8sNativeValidation)"
+    if not isinstance(source, Mapping):
+        raise PolicyLoadError(f"{where}: source must be an object", location, code="invalid_template")
+
+    def program(text: Any, path: list[str | int]) -> CelProgram:
+        if not isinstance(text, str) or not text.strip():
+            dotted = ".".join(str(p) for p in path)
+            raise PolicyLoadError(f"{where}: {dotted} must be a CEL expression", location, code="invalid_template")
+        return compile_expression(locate(text, path), VARIABLES)
+
+    def gatekeeper(name: str, text: str) -> tuple[str, CelProgram]:
+        return name, compile_expression(EmbeddedCel(text, f"Gatekeeper's variables.{name}"), VARIABLES)
+
+    variables = [gatekeeper(n, t) for n, t in _GATEKEEPER_VARIABLES]
+    for i, entry in enumerate(_entries(source, "variables", where, location)):
+        name = entry.get("name")
+        if not isinstance(name, str) or not name:
+            raise PolicyLoadError(f"{where}: variables[{i}] needs a name", location, code="invalid_template")
+        if name in ("params", "anyObject") or name.startswith(_RESERVED_PREFIX):
+            raise PolicyLoadError(
+                f"{where}: variable name {name!r} is reserved by Gatekeeper", location, code="invalid_template"
+            )
+        variables.append((name, program(entry.get("expression"), ["variables", i, "expression"])))
+    validations = []
+    for i, entry in enumerate(_entries(source, "validations", where, location)):
+        message_expression = entry.get("messageExpression")
+        validations.append(
+            CelValidation(
+                program(entry.get("expression"), ["validations", i, "expression"]),
+                str(entry.get("message") or ""),
+                program(message_expression, ["validations", i, "messageExpression"])
+                if message_expression is not None
+                else None,
+            )
+        )
+    conditions = []
+    for i, entry in enumerate(_entries(source, "matchConditions", where, location)):
+        name = str(entry.get("name") or f"matchConditions[{i}]")
+        if name.startswith(_RESERVED_PREFIX):
+            raise PolicyLoadError(
+                f"{where}: match condition {name!r} is reserved by Gatekeeper", location, code="invalid_template"
+            )
+        conditions.append((name, program(entry.get("expression"), ["matchConditions", i, "expression"])))
+    policy = source.get("failurePolicy", "Fail")
+    if policy not in ("Fail", "Ignore"):
+        raise PolicyLoadError(
+            f"{where}: failurePolicy {policy!r} is not Fail or Ignore", location, code="invalid_template"
+        )
+    return CelTemplate(kind, tuple(variables), tuple(validations), tuple(conditions), str(policy))
+
+
+def plain_locator(file: str = "") -> Locator:
+    """A locator for sources with no YAML positions (in-memory objects)."""
+
+    def locate(text: str, path: Sequence[str | int]) -> EmbeddedCel:
+        return EmbeddedCel(text, "source." + ".".join(str(p) for p in path), file)
+
+    return locate

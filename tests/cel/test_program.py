@@ -1,0 +1,73 @@
+"""CEL programs: compile once, evaluate, errors with stable codes located in the YAML."""
+
+from __future__ import annotations
+
+import pytest
+
+from kubegate.cel.program import CelError, EmbeddedCel, activation, compile_expression
+from kubegate.errors import Location
+
+VARS = ("object", "variables")
+
+
+def run(text: str, obj: object) -> object:
+    program = compile_expression(EmbeddedCel(text, "t"), VARS)
+    return program.evaluate(activation(program, {"object": obj, "variables": {}}))
+
+
+def test_values_come_back_as_python_values() -> None:
+    assert run("object.spec.replicas <= 5", {"spec": {"replicas": 3}}) is True
+    assert run("object.items.map(i, i * 2)", {"items": [1, 2]}) == [2, 4]
+    assert run("['a', 'b'].join(', ')", {}) == "a, b"  # strings extension v2
+    assert run("object.?spec.?replicas.orValue(1)", {}) == 1  # optionals
+    assert run("sets.contains([1, 2, 3], [2])", {}) is True
+
+
+@pytest.mark.parametrize(
+    ("embedded", "text", "code", "where"),
+    [
+        # a plain one-line scalar at line 7, column 21: the error is 11 characters in
+        (EmbeddedCel("object.x +", "v", "t.yaml", 7, 21, ""), "object.x +", "cel_parse_error", (7, 31)),
+        # a single-quoted scalar '''a'' + 1' at column 20: the quote and each '' count
+        (EmbeddedCel("'a' + 1", "v", "t.yaml", 3, 20, "'"), "'a' + 1", "cel_type_error", (3, 27)),
+        # a literal block: the indicator at line 10, content indented 8
+        (EmbeddedCel("object.a &&\n  size(1) > 0", "v", "t.yaml", 10, 15, "|", 8), "", "cel_type_error", (12, 15)),
+    ],
+)
+def test_compile_errors_are_located_in_the_file(
+    embedded: EmbeddedCel, text: str, code: str, where: tuple[int, int]
+) -> None:
+    with pytest.raises(CelError) as info:
+        compile_expression(embedded, VARS)
+    assert info.value.code == code
+    assert info.value.location == Location("t.yaml", *where)
+    assert info.value.message.startswith("v: ")
+
+
+def test_every_compile_error_is_kept() -> None:
+    with pytest.raises(CelError) as info:
+        compile_expression(EmbeddedCel("1 + 'a' && nope", "v"), VARS)
+    assert info.value.details["errors"] and "undeclared reference to 'nope'" in info.value.details["errors"][0]
+
+
+def test_eval_errors_are_located_at_the_expression() -> None:
+    program = compile_expression(EmbeddedCel("object.spec.replicas > 1", "v", "t.yaml", 4, 9), VARS)
+    with pytest.raises(CelError) as info:
+        program.evaluate(activation(program, {"object": {"spec": {}}, "variables": {}}))
+    assert info.value.code == "cel_eval_error" and info.value.location == Location("t.yaml", 4, 9)
+    assert "replicas" in info.value.message
+
+
+def test_a_runaway_comprehension_is_cel_cost_exceeded() -> None:
+    program = compile_expression(EmbeddedCel("object.items.map(i, i + 1).size()", "v"), VARS)
+    with pytest.raises(CelError) as info:
+        program.evaluate(activation(program, {"object": {"items": list(range(10_001))}, "variables": {}}))
+    assert info.value.code == "cel_cost_exceeded" and "10,000" in info.value.message
+
+
+def test_presence_tests_follow_cel_go() -> None:
+    assert run("has(object.params.x)", {"params": None}) is False
+    assert run("has(object.name.x)", {"name": "text"}) is False
+    assert run("has(object.params.x)", {"params": {"x": 1}}) is True
+    with pytest.raises(CelError):
+        run("has(object.missing.x)", {})  # an operand that is itself an error still fails

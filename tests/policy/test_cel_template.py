@@ -1,0 +1,107 @@
+"""Gatekeeper's K8sNativeValidation engine: variables, matchConditions, messages,
+failurePolicy, reserved names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kubegate.errors import PolicyLoadError
+from kubegate.policy.cel_template import cel_template_from_source, plain_locator
+from kubegate.policy.review import review_from_object
+
+POD = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "p", "namespace": "shop"},
+    "spec": {"containers": [{"name": "c", "image": "x:latest"}]},
+}
+CONSTRAINT: dict[str, Any] = {"kind": "K8sT", "metadata": {"name": "t"}, "spec": {"parameters": {"tag": "latest"}}}
+
+
+def template(**source: Any) -> Any:
+    return cel_template_from_source(source, "K8sT", plain_locator("t.yaml"))
+
+
+def test_gatekeeper_variables_and_messages() -> None:
+    t = template(
+        variables=[
+            {
+                "name": "bad",
+                "expression": "variables.anyObject.spec.containers"
+                '.filter(c, c.image.endsWith(":" + variables.params.tag))',
+            }
+        ],
+        validations=[
+            {
+                "expression": "size(variables.bad) == 0",
+                "messageExpression": '"bad: " + variables.bad.map(c, c.name).join(",")',
+            },
+            {"expression": "false"},
+            {"expression": "false", "message": "always"},
+        ],
+    )
+    assert t.evaluate(review_from_object(POD), CONSTRAINT) == ["bad: c", "failed expression: false", "always"]
+
+
+def test_params_is_null_without_parameters_and_presence_tests_are_false() -> None:
+    t = template(validations=[{"expression": "!has(variables.params.tag)", "message": "has a tag"}])
+    assert t.evaluate(review_from_object(POD), {"kind": "K8sT", "spec": {}}) == []
+    assert t.evaluate(review_from_object(POD), CONSTRAINT) == ["has a tag"]
+
+
+def test_match_conditions_gate_the_validations() -> None:
+    t = template(
+        matchConditions=[{"name": "shop-only", "expression": 'variables.anyObject.metadata.namespace == "shop"'}],
+        validations=[{"expression": "false", "message": "denied"}],
+    )
+    assert t.evaluate(review_from_object(POD), CONSTRAINT) == ["denied"]
+    other = {**POD, "metadata": {"name": "p", "namespace": "dev"}}
+    assert t.evaluate(review_from_object(other), CONSTRAINT) == []
+
+
+def test_errors_follow_the_failure_policy() -> None:
+    source = {
+        "validations": [
+            {"expression": "variables.anyObject.spec.replicas > 1"},
+            {"expression": "false", "message": "m"},
+        ]
+    }
+    fail = template(**source)
+    [error, message] = fail.evaluate(review_from_object(POD), CONSTRAINT)
+    assert error.startswith("expression 'variables.anyObject.spec.replicas > 1' resulted in error:") and message == "m"
+    ignore = template(**source, failurePolicy="Ignore")
+    assert ignore.evaluate(review_from_object(POD), CONSTRAINT) == ["m"]
+
+
+def test_a_failing_variable_fails_only_what_reads_it() -> None:
+    t = template(
+        variables=[{"name": "broken", "expression": "variables.anyObject.spec.nope > 1"}],
+        validations=[{"expression": "variables.broken"}, {"expression": "false", "message": "still evaluated"}],
+    )
+    first, second = t.evaluate(review_from_object(POD), CONSTRAINT)
+    assert "variables.0.expression" in first and "nope" in first and second == "still evaluated"
+
+
+def test_a_delete_reviews_the_old_object() -> None:
+    t = template(validations=[{"expression": "variables.anyObject.metadata.name != 'p'", "message": "old p"}])
+    review = review_from_object(POD, operation="DELETE")
+    review["object"] = None
+    assert t.evaluate(review, CONSTRAINT) == ["old p"]
+
+
+@pytest.mark.parametrize(
+    ("source", "fragment"),
+    [
+        ({"variables": [{"name": "params", "expression": "1"}]}, "'params' is reserved"),
+        ({"variables": [{"name": "gatekeeper_internal_x", "expression": "1"}]}, "reserved by Gatekeeper"),
+        ({"validations": [{"message": "no expression"}]}, "validations.0.expression must be a CEL expression"),
+        ({"failurePolicy": "Maybe"}, "failurePolicy 'Maybe'"),
+        ({"validations": "x"}, "source.validations must be a list of objects"),
+    ],
+)
+def test_malformed_sources(source: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(PolicyLoadError) as info:
+        template(**source)
+    assert info.value.code == "invalid_template" and fragment in info.value.message
