@@ -9,6 +9,7 @@ def test_all_is_sorted_and_complete() -> None:
     exported = [name for name in dir(kubegate) if not name.startswith("_")]
     modules = {
         "audit",
+        "cel",
         "cli",
         "dsl",
         "engine",

@@ -34,7 +34,7 @@ from kubegate.audit.redact import redactor_for
 from kubegate.cli.ci_formats import render_github, render_junit, render_tap
 from kubegate.cli.conftest_run import ConftestRun
 from kubegate.cli.inputs import CONFIGURATION_GROUPS, load_parameters, not_a_kubernetes_object, read_inputs
-from kubegate.cli.options import backend_option
+from kubegate.cli.options import backend_option, template_engine_option
 from kubegate.cli.policy_report import REPORT_APIS, render_policyreport
 from kubegate.cli.progress import progress_wanted, tracked
 from kubegate.cli.report import CheckReport, ObjectResult, render_json, render_sarif, render_text
@@ -85,6 +85,7 @@ def run_check(
     combine: bool = False,
     kustomize: bool = False,
     progress: bool = False,
+    template_engine: str = "rego",
 ) -> CheckReport:
     """Runs the check and returns the report (the CLI renders it).
 
@@ -133,6 +134,7 @@ def run_check(
         backend=backend,
         expansion=expansion,
         data=data,
+        template_engine=template_engine,
     )
     errors.extend(engine.errors)
     conftest = ConftestRun(engine, namespaces, combine)
@@ -343,6 +345,7 @@ def _decision_logger(directory: str | None, mode: str, redaction_config: str | N
     help="Give conftest-style policies (input: the document) all documents as one input, "
     '[{"path": FILE, "contents": DOC}, ...], as conftest --combine; other policies still see each object.',
 )
+@template_engine_option
 @click.option(
     "--no-expansion",
     is_flag=True,
@@ -385,6 +388,7 @@ def check(
     combine: bool,
     kustomize: bool,
     no_expansion: bool,
+    template_engine: str,
     jobs: int | None,
     kubernetes_version: str,
     decision_log: str | None,
@@ -428,6 +432,7 @@ def check(
             ignore=ignore,
             fail_on_warn=fail_on_warn,
             expansion=not no_expansion,
+            template_engine=template_engine,
             data_paths=data_paths,
             namespaces=None if all_namespaces or not namespaces else namespaces,
             combine=combine,

@@ -18,7 +18,7 @@ import click
 
 from kubegate.cli.audit import decision_log_options, log_settings
 from kubegate.cli.inputs import load_parameters
-from kubegate.cli.options import backend_option
+from kubegate.cli.options import backend_option, template_engine_option
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
 from kubegate.webhook.server import ServeConfig, build_server
 from kubegate.webhook.service import WebhookSettings
@@ -33,6 +33,7 @@ __all__ = ["serve"]
     "--policies", "-p", "policy_dirs", multiple=True, type=click.Path(), help="Policy file or directory (repeatable)."
 )
 @click.option("--no-builtin", is_flag=True, help="Do not load kubegate's built-in compliance library.")
+@template_engine_option
 @click.option(
     "--no-expansion",
     is_flag=True,
@@ -178,6 +179,7 @@ def serve(
     policy_dirs: tuple[str, ...],
     no_builtin: bool,
     no_expansion: bool,
+    template_engine: str,
     parameters_file: str | None,
     inventory: tuple[str, ...],
     host: str,
@@ -247,6 +249,7 @@ def serve(
         policies=policy_dirs,
         builtin=not no_builtin,
         expansion=not no_expansion,
+        template_engine=template_engine,
         parameters=load_parameters(parameters_file),
         inventory=inventory,
         host=host,

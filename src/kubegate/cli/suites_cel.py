@@ -13,11 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kubegate.cel.program import EmbeddedCel
 from kubegate.errors import InputError, KubegateError, Location
-from kubegate.policy.cel_template import CEL_ENGINE, CelTemplate, cel_template_from_source
+from kubegate.policy.cel_template import CelTemplate, cel_block, cel_constraint_template
 from kubegate.policy.constraint import Constraint, constraint_from_object
-from kubegate.policy.documents import load_file, locate_value, read_text
+from kubegate.policy.documents import load_file, read_text
 from kubegate.policy.match import MatchTarget
 from kubegate.policy.template import TEMPLATE_GROUP
 
@@ -65,22 +64,6 @@ class CelTest:
         return out
 
 
-def _cel_block(obj: Mapping[str, Any]) -> tuple[int, Any, bool] | None:
-    """``(index, source, has_rego)`` of the template's K8sNativeValidation code, or ``None``."""
-    spec = obj.get("spec")
-    targets = spec.get("targets") if isinstance(spec, Mapping) else None
-    target = targets[0] if isinstance(targets, list) and targets and isinstance(targets[0], Mapping) else {}
-    raw_codes = target.get("code")
-    codes: list[Any] = raw_codes if isinstance(raw_codes, list) else []
-    has_rego = isinstance(target.get("rego"), str) or any(
-        isinstance(c, Mapping) and c.get("engine") == "Rego" for c in codes
-    )
-    for i, code in enumerate(codes):
-        if isinstance(code, Mapping) and code.get("engine") == CEL_ENGINE:
-            return i, code.get("source"), has_rego
-    return None
-
-
 def load_cel_test(template_file: str, constraint_files: Sequence[str], engine: str) -> CelTest | None:
     """The CEL form of a suite test, or ``None`` when it runs through Rego (no CEL
     block, or ``engine`` is ``rego`` and the template also has Rego).
@@ -93,22 +76,12 @@ def load_cel_test(template_file: str, constraint_files: Sequence[str], engine: s
     if len(docs) != 1 or not docs[0].api_version.startswith(TEMPLATE_GROUP + "/"):
         return None
     doc = docs[0]
-    block = _cel_block(doc.obj)
+    block = cel_block(doc.obj)
     if block is None or (engine != "cel" and block[2]):
         return None
-    index, source, _ = block
-    text = read_text(template_file)
-    base: list[str | int] = ["spec", "targets", 0, "code", index, "source"]
-
-    def locate(expression: str, path: list[str | int]) -> EmbeddedCel:
-        where = ".".join(str(p) for p in ["source", *path])
-        pos = locate_value(text, template_file, doc.line, [*base, *path]) if doc.line else None
-        if pos is None:
-            return EmbeddedCel(expression, where, template_file, doc.line, 1 if doc.line else 0)
-        return EmbeddedCel(expression, where, template_file, pos.line, pos.column, pos.style, pos.indent)
-
-    kind = str(((doc.obj.get("spec") or {}).get("crd") or {}).get("spec", {}).get("names", {}).get("kind", ""))
-    template = cel_template_from_source(source, kind, locate, doc.location)
+    compiled = cel_constraint_template(doc.obj, doc.location, read_text(template_file))
+    if compiled is None:  # pragma: no cover - cel_block found one
+        return None
     constraints = []
     for file in constraint_files:
         for c in load_file(file):
@@ -116,4 +89,4 @@ def load_cel_test(template_file: str, constraint_files: Sequence[str], engine: s
                 constraints.append(constraint_from_object(c.obj, c.location))
             except KubegateError as exc:
                 raise type(exc)(exc.message, exc.location or Location(file), code=exc.code) from None
-    return CelTest(template, tuple(c for c in constraints if c.kind == kind))
+    return CelTest(compiled.template, tuple(c for c in constraints if c.kind == compiled.kind))

@@ -17,7 +17,7 @@ import re
 import click
 
 from kubegate.cli.ci_formats import render_verify_junit
-from kubegate.cli.options import backend_option
+from kubegate.cli.options import backend_option, template_engine_option
 from kubegate.cli.suites import CaseResult, find_suites, run_suites
 from kubegate.cli.verify_formats import render_verify_github, render_verify_sarif, render_verify_tap
 from kubegate.engine.backends import make_backend
@@ -67,13 +67,7 @@ def _json(records: list[CaseResult], passed: int, failed: int, skipped: int) -> 
     show_default=True,
 )
 @click.option("--run", "run_pattern", metavar="REGEX", help="Only cases whose 'suite test/case' label matches.")
-@click.option(
-    "--engine",
-    type=click.Choice(["rego", "cel"]),
-    default="rego",
-    show_default=True,
-    help="Templates with both engines run through Rego (Gatekeeper's default) or their K8sNativeValidation CEL.",
-)
+@template_engine_option
 @backend_option
 @click.pass_context
 def verify(
@@ -82,7 +76,7 @@ def verify(
     verbose: bool,
     output: str,
     run_pattern: str | None,
-    engine: str,
+    template_engine: str,
     backend: str,
 ) -> None:
     """Run Gatekeeper suite.yaml test suites found in PATHS (files or directories)."""
@@ -91,7 +85,7 @@ def verify(
     passed = failed = skipped = 0
     records = []
     selected = (lambda label: pattern.search(label) is not None) if pattern is not None else (lambda label: True)
-    for result in run_suites(suites, make_backend(backend), selected, engine):
+    for result in run_suites(suites, make_backend(backend), selected, template_engine):
         records.append(result)
         timing = f" ({result.duration_ms:.1f} ms)" if verbose else ""
         if result.skipped:

@@ -73,6 +73,9 @@ class Engine:
             cannot be written (a full log with ``fail_closed``) raises.
         tracing: told about every review and evaluation too (e.g. a
             :class:`kubegate.audit.tracing.Tracing`, for OpenTelemetry spans).
+        template_engine: ``rego`` (Gatekeeper's default) or ``cel``: which code
+            runs for ConstraintTemplates that have both Rego and
+            K8sNativeValidation; templates with only CEL always run their CEL.
         expansion: add kubegate's built-in ExpansionTemplates for the standard
             workload kinds, so Pod policies also review the Pods a Deployment,
             Job... generates (:mod:`kubegate.policy.expansion`); ExpansionTemplates
@@ -110,6 +113,7 @@ class Engine:
         tracing: DecisionObserver | None = None,
         expansion: bool = True,
         data: Mapping[str, Any] | None = None,
+        template_engine: str = "rego",
     ) -> None:
         base_data = check_base_data(data)
         self._backend = make_backend(backend)
@@ -138,7 +142,11 @@ class Engine:
         sources = compile_dsl_sources(sources, kubernetes_version)
         self._sources = sources
         self._lock = threading.Lock()
-        catalog = build_catalog(sources, parameters=self._parameters, enforcement_point=enforcement_point)
+        if template_engine not in ("rego", "cel"):
+            raise UsageError(f"template engine {template_engine!r} is not rego or cel", code="unknown_engine")
+        catalog = build_catalog(
+            sources, parameters=self._parameters, enforcement_point=enforcement_point, template_engine=template_engine
+        )
         self._prepared = prepare(catalog, self._backend, Inventory.from_objects(inventory), data=base_data)
         if strict and self._prepared.errors:
             raise ErrorList(self._prepared.errors)

@@ -217,6 +217,28 @@ class PreparedPolicySet:
             exceptions=exceptions,
         )
 
+    def _run_cel(self, review: Mapping[str, Any], index: int) -> Decision:
+        """A constraint whose template's K8sNativeValidation code evaluates it
+        (:mod:`kubegate.policy.cel_template`); a failing expression is a violation
+        carrying its error under ``failurePolicy: Fail``, as in Gatekeeper."""
+        policy = self.policies[index]
+        started_ns = time.time_ns()
+        start = time.perf_counter()
+        ns_name = str(review.get("namespace") or "")
+        namespace = self.inventory.namespace_object(ns_name) if ns_name else None
+        action = policy.rules.get("violation", "deny")
+        try:
+            messages = policy.cel.evaluate(review, policy.raw, namespace)
+        except KubegateError as exc:
+            elapsed = (time.perf_counter() - start) * 1000
+            return Decision(
+                policy.id, policy.version, False, (), elapsed, self.version, error=exc.message, started_ns=started_ns
+            )
+        violations = tuple(Violation(policy.id, m, {}, action) for m in sorted(messages))
+        elapsed = (time.perf_counter() - start) * 1000
+        allowed = not any(v.enforcement == "deny" for v in violations)
+        return Decision(policy.id, policy.version, allowed, violations, elapsed, self.version, started_ns=started_ns)
+
     def _run_isolated(self, evaluator: Evaluator, index: int) -> Decision:
         """Like :meth:`_run`, but a failing policy yields a failed decision instead of raising."""
         started_ns = time.time_ns()
@@ -241,6 +263,10 @@ class PreparedPolicySet:
             EvaluationError: the backend failed.
         """
         index = self._index[policy_id]
+        if self.policies[index].engine == "cel":
+            if not isinstance(input_value, Mapping) or not isinstance(input_value.get("review"), Mapping):
+                raise EvaluationError(f"policy {policy_id} is CEL: its input must be {{'review': AdmissionRequest}}")
+            return self._run_cel(input_value["review"], index)
         evaluator = self.backend.evaluator()
         start = time.perf_counter()
         evaluator.set_input(evaluator.prepare_input(input_value))
@@ -287,7 +313,8 @@ class PreparedPolicySet:
 
     def _run_share(self, review: Mapping[str, Any], indexes: Sequence[int]) -> list[Decision]:
         """Evaluates some selected policies on this thread's evaluator."""
-        decisions: list[Decision] = []
+        decisions: list[Decision] = [self._run_cel(review, i) for i in indexes if self.policies[i].engine == "cel"]
+        indexes = [i for i in indexes if self.policies[i].engine != "cel"]
         evaluator = self.backend.evaluator()
         review_style = [i for i in indexes if self.policies[i].input_style == "review"]
         object_style = [i for i in indexes if self.policies[i].input_style == "object"]

@@ -139,6 +139,7 @@ class PolicySetBuilder:
         inventory: ``data.inventory``.
         expansion: add kubegate's built-in ExpansionTemplates (workloads'
             Pods are reviewed with them; :mod:`kubegate.policy.expansion`).
+        template_engine: ``rego`` or ``cel``, for templates with both.
     """
 
     def __init__(
@@ -151,7 +152,9 @@ class PolicySetBuilder:
         kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
         inventory: Inventory | None = None,
         expansion: bool = True,
+        template_engine: str = "rego",
     ) -> None:
+        self.template_engine = template_engine
         self.backend = backend
         self.builtin = builtin
         self.parameters = dict(parameters or {})
@@ -169,7 +172,11 @@ class PolicySetBuilder:
         sources = self._builtin.merged(load_policy_texts(files, self._loader))
         sources = compile_dsl_sources(sources, self.kubernetes_version)
         catalog = build_catalog(
-            sources, parameters=self.parameters, enforcement_point=self.enforcement_point, cache=self._catalog
+            sources,
+            parameters=self.parameters,
+            enforcement_point=self.enforcement_point,
+            cache=self._catalog,
+            template_engine=self.template_engine,
         )
         return prepare(catalog, self.backend, self.inventory, previous=previous, cache=self._analysis)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kubegate.errors import KubegateError, Location, PolicyLoadError, RegoCompileError, RegoParseError
+from kubegate.policy.cel_template import CelConstraintTemplate
 from kubegate.policy.conftest import has_exception_rule
 from kubegate.policy.constraint import Constraint, validate_parameters
 from kubegate.policy.expansion import ExpansionSystem, ExpansionTemplate
@@ -163,6 +164,7 @@ class PolicySources:
     dsl_files: tuple[DslFile, ...] = ()
     crds: tuple[Mapping[str, Any], ...] = ()
     expansions: tuple[ExpansionTemplate, ...] = ()
+    cel_templates: tuple[CelConstraintTemplate, ...] = ()
 
     def merged(self, other: PolicySources) -> PolicySources:
         return PolicySources(
@@ -174,6 +176,7 @@ class PolicySources:
             self.dsl_files + other.dsl_files,
             self.crds + other.crds,
             self.expansions + other.expansions,
+            self.cel_templates + other.cel_templates,
         )
 
 
@@ -453,20 +456,21 @@ class _Builder:
         )
         self._cached(key, lambda: self._constraint(constraint, template, compiled))
 
-    def _constraint(
-        self, constraint: Constraint, template: ConstraintTemplate, compiled: tuple[str, tuple[str, ...]]
-    ) -> None:
-        version, package = compiled
+    def _checked(
+        self, constraint: Constraint, schema: Mapping[str, Any] | None
+    ) -> tuple[Any, str, dict[str, Any]] | None:
+        """The constraint's validated parameters, its action here and its metadata;
+        ``None`` when it is not enforced here or is invalid (errors recorded)."""
         try:
             params, pruned = validate_parameters(
                 constraint.parameters,
-                template.parameters_schema,
-                owner=f"constraint {constraint.id} ({template.kind} schema)",
+                schema,
+                owner=f"constraint {constraint.id} ({constraint.kind} schema)",
                 location=constraint.location,
             )
         except PolicyLoadError as exc:
             self.errors.append(exc)
-            return
+            return None
         for path in pruned:
             self.warnings.append(
                 PolicyLoadError(
@@ -477,12 +481,48 @@ class _Builder:
             )
         action = constraint.action_for(self.enforcement_point)
         if action is None:
-            return
+            return None
         try:
             metadata = _constraint_metadata(constraint)
         except PolicyLoadError as exc:
             self.errors.append(exc)
+            return None
+        return params, action, metadata
+
+    def cel_constraint(self, constraint: Constraint, cel: CelConstraintTemplate) -> None:
+        """A constraint evaluated by its template's K8sNativeValidation code."""
+        checked = self._checked(constraint, cel.parameters_schema)
+        if checked is None:
             return
+        params, action, metadata = checked
+        spec = dict(constraint.raw.get("spec") or {})
+        self.policies.append(
+            Policy(
+                id=constraint.id,
+                kind="constraint",
+                package=(),
+                rules={"violation": action},
+                match=constraint.match,
+                input_style="review",
+                parameters=params,
+                version=sha256_text(cel.version, sha256_json(spec)),
+                location=constraint.location,
+                template=constraint.kind,
+                metadata=metadata,
+                engine="cel",
+                cel=cel.template,
+                raw=constraint.raw,
+            )
+        )
+
+    def _constraint(
+        self, constraint: Constraint, template: ConstraintTemplate, compiled: tuple[str, tuple[str, ...]]
+    ) -> None:
+        version, package = compiled
+        checked = self._checked(constraint, template.parameters_schema)
+        if checked is None:
+            return
+        params, action, metadata = checked
         spec = dict(constraint.raw.get("spec") or {})
         self.policies.append(
             Policy(
@@ -618,8 +658,13 @@ def build_catalog(
     parameters: Mapping[str, Mapping[str, Any]] | None = None,
     enforcement_point: str = "validation.gatekeeper.sh",
     cache: CatalogCache | None = None,
+    template_engine: str = "rego",
 ) -> Catalog:
     """Checks and normalises ``sources``.
+
+    ``template_engine`` chooses the code of ConstraintTemplates that have both
+    Rego and K8sNativeValidation (CEL): ``rego`` (Gatekeeper's default) or
+    ``cel``; a template with only CEL is always evaluated through CEL.
 
     Args:
         sources: what the loader read.
@@ -651,6 +696,7 @@ def build_catalog(
             continue
         templates[t.kind] = t
     compiled: dict[str, tuple[str, tuple[str, ...]] | None] = {k: b.template(t) for k, t in sorted(templates.items())}
+    cel_templates = {t.kind: t for t in sources.cel_templates}
 
     seen: dict[str, Location] = {}
     for c in sources.constraints:
@@ -662,6 +708,10 @@ def build_catalog(
             )
             continue
         seen[c.id] = c.location
+        cel = cel_templates.get(c.kind)
+        if cel is not None and (template_engine == "cel" or c.kind not in templates):
+            b.cel_constraint(c, cel)
+            continue
         template = templates.get(c.kind)
         if template is None:
             b.errors.append(

@@ -31,8 +31,19 @@ from typing import Any
 
 from kubegate.cel.program import CelError, CelProgram, EmbeddedCel, activation, compile_expression
 from kubegate.errors import Location, PolicyLoadError
+from kubegate.policy.documents import locate_value
+from kubegate.policy.units import sha256_json
 
-__all__ = ["CEL_ENGINE", "CelTemplate", "CelValidation", "cel_template_from_source"]
+__all__ = [
+    "CEL_ENGINE",
+    "CelConstraintTemplate",
+    "CelTemplate",
+    "CelValidation",
+    "cel_block",
+    "cel_constraint_template",
+    "cel_template_from_source",
+    "plain_locator",
+]
 
 CEL_ENGINE = "K8sNativeValidation"
 VARIABLES = ("object", "oldObject", "request", "params", "namespaceObject", "variables")
@@ -220,3 +231,89 @@ def plain_locator(file: str = "") -> Locator:
         return EmbeddedCel(text, "source." + ".".join(str(p) for p in path), file)
 
     return locate
+
+
+@dataclass(frozen=True)
+class CelConstraintTemplate:
+    """A ConstraintTemplate's K8sNativeValidation code, compiled.
+
+    Attributes:
+        name, kind: the template's name and constraint kind.
+        template: the compiled CEL.
+        has_rego: the template also has Rego code (which runs unless the CEL
+            engine is chosen, as in Gatekeeper).
+        parameters_schema: ``openAPIV3Schema`` of the constraint parameters.
+        version: sha256 of the CEL source, for policy versions.
+        location: where the template starts.
+    """
+
+    name: str
+    kind: str
+    template: CelTemplate
+    has_rego: bool
+    parameters_schema: Mapping[str, Any] | None
+    version: str
+    location: Location | None = None
+
+
+def cel_block(obj: Mapping[str, Any]) -> tuple[int, Any, bool] | None:
+    """``(index, source, has_rego)`` of a ConstraintTemplate's K8sNativeValidation
+    code (``spec.targets[0].code[index]``), or ``None`` when it has none."""
+    spec = obj.get("spec")
+    targets = spec.get("targets") if isinstance(spec, Mapping) else None
+    target = targets[0] if isinstance(targets, list) and targets and isinstance(targets[0], Mapping) else {}
+    raw_codes = target.get("code")
+    codes: list[Any] = raw_codes if isinstance(raw_codes, list) else []
+    has_rego = isinstance(target.get("rego"), str) or any(
+        isinstance(c, Mapping) and c.get("engine") == "Rego" for c in codes
+    )
+    for i, code in enumerate(codes):
+        if isinstance(code, Mapping) and code.get("engine") == CEL_ENGINE:
+            return i, code.get("source"), has_rego
+    return None
+
+
+def cel_constraint_template(
+    obj: Mapping[str, Any], location: Location | None, text: str = ""
+) -> CelConstraintTemplate | None:
+    """The compiled CEL of a ConstraintTemplate object, or ``None`` when it has no
+    K8sNativeValidation code. ``text`` (the YAML file) locates expression errors.
+
+    Raises:
+        PolicyLoadError: ``invalid_template``.
+        CelError: ``cel_parse_error`` / ``cel_type_error``.
+    """
+    block = cel_block(obj)
+    if block is None:
+        return None
+    index, source, has_rego = block
+    spec = obj.get("spec") if isinstance(obj.get("spec"), Mapping) else {}
+    crd = (spec or {}).get("crd") or {}
+    crd_spec = crd.get("spec") if isinstance(crd, Mapping) else {}
+    names = (crd_spec or {}).get("names") or {}
+    kind = str(names.get("kind") or "") if isinstance(names, Mapping) else ""
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
+    name = str((meta or {}).get("name") or kind.lower())
+    validation = (crd_spec or {}).get("validation") if isinstance(crd_spec, Mapping) else None
+    schema = validation.get("openAPIV3Schema") if isinstance(validation, Mapping) else None
+    base: list[str | int] = ["spec", "targets", 0, "code", index, "source"]
+    file = location.file if location is not None else ""
+    start = location.line if location is not None else 0
+
+    def locate(expression: str, path: list[str | int]) -> EmbeddedCel:
+        where = ".".join(str(p) for p in ["source", *path])
+        pos = locate_value(text, file, start, [*base, *path]) if text and start else None
+        if pos is None:
+            return EmbeddedCel(expression, where, file, start, 1 if start else 0)
+        return EmbeddedCel(expression, where, file, pos.line, pos.column, pos.style, pos.indent)
+
+    template = cel_template_from_source(source, kind, locate, location)
+    return CelConstraintTemplate(
+        name,
+        kind,
+        template,
+        has_rego,
+        schema if isinstance(schema, Mapping) else None,
+        sha256_json(source),
+        location,
+    )

@@ -20,6 +20,7 @@ from kubegate.dsl.compiler import DSL_SUFFIX, compile_source
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION, SchemaSet
 from kubegate.errors import InputError, KubegateError, Location, PolicyLoadError
 from kubegate.policy.catalog import DslFile, PolicySources, RegoFile, is_test_file, test_file_notice
+from kubegate.policy.cel_template import CelConstraintTemplate, cel_block, cel_constraint_template
 from kubegate.policy.constraint import CONSTRAINT_GROUP, constraint_from_object
 from kubegate.policy.documents import YAML_SUFFIXES, iter_input_files, load_documents, locate_field, read_text
 from kubegate.policy.expansion import (
@@ -57,11 +58,44 @@ _CRD_GROUP = "apiextensions.k8s.io"
 BUILTIN_PACKAGE = "kubegate.policy.library"
 
 
-def _object_sources(obj: Mapping[str, Any], location: Location, lines: list[str], sources: _Collector) -> None:
+def _templates(obj: Mapping[str, Any], location: Location, lines: list[str], text: str, sources: _Collector) -> None:
+    """A ConstraintTemplate's Rego and its K8sNativeValidation CEL, whichever it has.
+
+    A CEL block that does not compile is an error when the template has no
+    Rego, else a ``cel_code_not_loaded`` warning (the Rego still runs).
+    """
+    cel_error: KubegateError | None = None
+    try:
+        cel = cel_constraint_template(obj, location, text)
+    except KubegateError as exc:
+        cel, cel_error = None, exc
+    block = cel_block(obj)
+    if block is not None and not block[2]:  # CEL only
+        if cel_error is not None:
+            raise cel_error
+        if cel is not None:
+            sources.cel_templates.append(cel)
+        return
+    sources.templates.append(template_from_object(obj, location, lines))
+    if cel is not None:
+        sources.cel_templates.append(cel)
+    elif cel_error is not None:
+        sources.warnings.append(
+            PolicyLoadError(
+                f"{cel_error.message} (the template's Rego is used)",
+                cel_error.location,
+                code="cel_code_not_loaded",
+            )
+        )
+
+
+def _object_sources(
+    obj: Mapping[str, Any], location: Location, lines: list[str], sources: _Collector, text: str = ""
+) -> None:
     group, _ = split_api_version(str(obj.get("apiVersion", "")))
     try:
         if group == TEMPLATE_GROUP and obj.get("kind") == "ConstraintTemplate":
-            sources.templates.append(template_from_object(obj, location, lines))
+            _templates(obj, location, lines, text, sources)
         elif group == CONSTRAINT_GROUP:
             constraint = constraint_from_object(obj, location)
             sources.constraints.append(constraint)
@@ -116,6 +150,7 @@ class _Collector:
         self.dsl: list[DslFile] = []
         self.crds: list[Mapping[str, Any]] = []
         self.expansions: list[ExpansionTemplate] = []
+        self.cel_templates: list[CelConstraintTemplate] = []
 
     def result(self) -> PolicySources:
         return PolicySources(
@@ -127,6 +162,7 @@ class _Collector:
             tuple(self.dsl),
             tuple(self.crds),
             tuple(self.expansions),
+            tuple(self.cel_templates),
         )
 
 
@@ -149,7 +185,7 @@ def _file_sources(name: str, text: str) -> PolicySources:
         lines = text.splitlines()
         for doc in docs:
             before = len(c.errors)
-            _object_sources(doc.obj, doc.location, lines, c)
+            _object_sources(doc.obj, doc.location, lines, c, text)
             c.errors[before:] = [_at_field(e, text, name, doc.line) for e in c.errors[before:]]
     return c.result()
 
@@ -309,4 +345,5 @@ def compile_dsl_sources(sources: PolicySources, kubernetes_version: str = DEFAUL
         (),
         sources.crds,
         sources.expansions,
+        sources.cel_templates,
     )

@@ -101,6 +101,10 @@ class Policy:
             parameters for constraints).
         location: where it is defined.
         template: the constraint kind for constraints.
+        engine: ``rego``, or ``cel`` for a constraint whose template's
+            K8sNativeValidation code evaluates it (``cel`` then holds the
+            :class:`kubegate.policy.cel_template.CelTemplate` and ``raw`` the
+            Constraint object, Gatekeeper's ``params``).
         exception_rule: the package defines conftest's ``exception`` rule, whose
             named entry rules are excepted on each input
             (https://www.conftest.dev/exceptions/; :mod:`kubegate.policy.conftest`).
@@ -122,6 +126,9 @@ class Policy:
     warnings: tuple[str, ...] = ()
     metadata: Mapping[str, Any] = field(default_factory=dict, compare=False)
     exception_rule: bool = False
+    engine: str = "rego"
+    cel: Any = field(default=None, compare=False, repr=False)
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def enforcement(self) -> str:

@@ -65,6 +65,7 @@ class ServeConfig:
         builtin: load the built-in library.
         expansion: add kubegate's built-in ExpansionTemplates, so a workload's
             Pods are reviewed when the workload is admitted.
+        template_engine: ``rego`` or ``cel``, for templates with both engines.
         parameters: per policy id, parameter overrides.
         inventory: files or directories of objects for ``data.inventory``
             (Namespaces for ``namespaceSelector``, Services, Ingresses...).
@@ -100,6 +101,7 @@ class ServeConfig:
     policies: tuple[str, ...] = ()
     builtin: bool = True
     expansion: bool = True
+    template_engine: str = "rego"
     parameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     inventory: tuple[str, ...] = ()
     host: str = "0.0.0.0"
@@ -273,6 +275,7 @@ def build_server(config: ServeConfig) -> TransportServer:
         make_backend(config.backend),
         builtin=config.builtin,
         expansion=config.expansion,
+        template_engine=config.template_engine,
         parameters=config.parameters,
         kubernetes_version=config.kubernetes_version,
         inventory=inventory,
