@@ -1,5 +1,5 @@
-"""ValidatingAdmissionPolicy / Binding objects: structure, defaults, errors, and that the
-loader never passes over one it cannot enforce yet."""
+"""ValidatingAdmissionPolicy / Binding objects: structure, defaults, errors, and the
+loader reading them."""
 
 from __future__ import annotations
 
@@ -126,11 +126,13 @@ def test_binding_errors(path: list[Any], value: Any, fragment: str) -> None:
     assert info.value.code == "invalid_validating_admission_policy" and fragment in info.value.message
 
 
-def test_the_loader_reports_them_as_not_enforced(tmp_path: Path) -> None:
+def test_the_loader_compiles_policies_and_reads_bindings(tmp_path: Path) -> None:
     import yaml
 
     path = tmp_path / "vap.yaml"
     path.write_text(yaml.safe_dump_all([POLICY, BINDING]))
     sources = load_policy_paths([str(path)])
-    assert [e.code for e in sources.errors] == ["unsupported_engine", "unsupported_engine"]
-    assert "not enforced" in sources.errors[0].message and not sources.warnings
+    assert not sources.errors and not sources.warnings
+    [compiled] = sources.vap_policies
+    assert compiled.policy.name == "replicas.example.com" and len(compiled.template.validations) == 2
+    assert [b.name for b in sources.vap_bindings] == ["replicas-prod"]

@@ -42,6 +42,7 @@ from kubegate.policy.conftest import ExceptedRule, apply_exceptions, reads_data
 from kubegate.policy.expansion import ExpansionSystem
 from kubegate.policy.inventory import Inventory
 from kubegate.policy.match import MatchTarget
+from kubegate.policy.resources import ResourceMapper
 from kubegate.policy.units import Policy, PolicyModule, sha256_json, sha256_text
 from kubegate.rego import ast
 from kubegate.rego.compat import COMPAT_MODULE_NAME, compat_printed
@@ -164,6 +165,7 @@ class PreparedPolicySet:
     version: str
     compile_ms: float
     expansion: ExpansionSystem = field(default_factory=ExpansionSystem)
+    resources: ResourceMapper = field(default_factory=ResourceMapper, repr=False)
     data: Mapping[str, Any] = field(default_factory=dict)
     data_version: str = ""
     _index: Mapping[str, int] = field(default_factory=dict, repr=False)
@@ -228,7 +230,10 @@ class PreparedPolicySet:
         namespace = self.inventory.namespace_object(ns_name) if ns_name else None
         action = policy.rules.get("violation", "deny")
         try:
-            messages = policy.cel.evaluate(review, policy.raw, namespace)
+            if policy.engine == "vap":
+                messages = policy.cel.evaluate(review, self.inventory, namespace)
+            else:
+                messages = policy.cel.evaluate(review, policy.raw, namespace)
         except KubegateError as exc:
             elapsed = (time.perf_counter() - start) * 1000
             return Decision(
@@ -263,7 +268,7 @@ class PreparedPolicySet:
             EvaluationError: the backend failed.
         """
         index = self._index[policy_id]
-        if self.policies[index].engine == "cel":
+        if self.policies[index].engine in ("cel", "vap"):
             if not isinstance(input_value, Mapping) or not isinstance(input_value.get("review"), Mapping):
                 raise EvaluationError(f"policy {policy_id} is CEL: its input must be {{'review': AdmissionRequest}}")
             return self._run_cel(input_value["review"], index)
@@ -302,7 +307,12 @@ class PreparedPolicySet:
         for i, policy in enumerate(self.policies):
             if policy_ids is not None and policy.id not in policy_ids:
                 continue
-            matched = policy.match.matches_any(targets)
+            if policy.engine == "vap":  # Kubernetes' matching, never on generated objects
+                ns_name = str(review.get("namespace") or "")
+                namespace = self.inventory.namespace_object(ns_name) if ns_name else None
+                matched = policy.cel.matches(review, self.resources, namespace) if not generated else False
+            else:
+                matched = policy.match.matches_any(targets)
             if matched:
                 selected.append(i)
             elif matched is None:
@@ -313,8 +323,10 @@ class PreparedPolicySet:
 
     def _run_share(self, review: Mapping[str, Any], indexes: Sequence[int]) -> list[Decision]:
         """Evaluates some selected policies on this thread's evaluator."""
-        decisions: list[Decision] = [self._run_cel(review, i) for i in indexes if self.policies[i].engine == "cel"]
-        indexes = [i for i in indexes if self.policies[i].engine != "cel"]
+        decisions: list[Decision] = [
+            self._run_cel(review, i) for i in indexes if self.policies[i].engine in ("cel", "vap")
+        ]
+        indexes = [i for i in indexes if self.policies[i].engine not in ("cel", "vap")]
         evaluator = self.backend.evaluator()
         review_style = [i for i in indexes if self.policies[i].input_style == "review"]
         object_style = [i for i in indexes if self.policies[i].input_style == "object"]
@@ -513,6 +525,7 @@ def prepare(
         _index={p.id: i for i, p in enumerate(policies)},
         _unit_of=unit_of,
         expansion=expansion,
+        resources=ResourceMapper(catalog.crds),
         data=base_data,
         data_version=data_version,
     )

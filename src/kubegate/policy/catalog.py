@@ -20,10 +20,13 @@ from kubegate.policy.cel_template import CelConstraintTemplate
 from kubegate.policy.conftest import has_exception_rule
 from kubegate.policy.constraint import Constraint, validate_parameters
 from kubegate.policy.expansion import ExpansionSystem, ExpansionTemplate
+from kubegate.policy.match import Match
 from kubegate.policy.rego_policy import merge_parameters, package_info
 from kubegate.policy.rollout import parse_rollout
 from kubegate.policy.template import ConstraintTemplate, EmbeddedRego
 from kubegate.policy.units import Policy, PolicyModule, sha256_json, sha256_text
+from kubegate.policy.vap import PolicyBinding
+from kubegate.policy.vap_program import CompiledPolicy, enforcement_of
 from kubegate.rego import ast
 from kubegate.rego.check import check_negation_safety
 from kubegate.rego.normalize import normalize_module
@@ -165,6 +168,8 @@ class PolicySources:
     crds: tuple[Mapping[str, Any], ...] = ()
     expansions: tuple[ExpansionTemplate, ...] = ()
     cel_templates: tuple[CelConstraintTemplate, ...] = ()
+    vap_policies: tuple[CompiledPolicy, ...] = ()
+    vap_bindings: tuple[PolicyBinding, ...] = ()
 
     def merged(self, other: PolicySources) -> PolicySources:
         return PolicySources(
@@ -177,6 +182,8 @@ class PolicySources:
             self.crds + other.crds,
             self.expansions + other.expansions,
             self.cel_templates + other.cel_templates,
+            self.vap_policies + other.vap_policies,
+            self.vap_bindings + other.vap_bindings,
         )
 
 
@@ -199,6 +206,7 @@ class Catalog:
     warnings: tuple[KubegateError, ...] = ()
     owners: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     expansions: tuple[ExpansionTemplate, ...] = ()
+    crds: tuple[Mapping[str, Any], ...] = field(default=(), compare=False, repr=False)
 
     def without_owner(self, owner: str, error: KubegateError) -> Catalog:
         """Drops a unit (its modules and the policies built on it), recording ``error``."""
@@ -515,6 +523,66 @@ class _Builder:
             )
         )
 
+    def vap_bindings(self, policies: Sequence[CompiledPolicy], bindings: Sequence[PolicyBinding]) -> None:
+        """One policy per ValidatingAdmissionPolicyBinding (a policy without a
+        binding enforces nothing, as in Kubernetes: a warning says so)."""
+        by_name: dict[str, CompiledPolicy] = {}
+        for p in policies:
+            if p.policy.name in by_name:
+                self.errors.append(
+                    PolicyLoadError(
+                        f"ValidatingAdmissionPolicy {p.policy.name} is defined twice",
+                        p.policy.location,
+                        code="duplicate_policy_id",
+                    )
+                )
+                continue
+            by_name[p.policy.name] = p
+        bound: set[str] = set()
+        for binding in bindings:
+            compiled = by_name.get(binding.policy_name)
+            if compiled is None:
+                self.errors.append(
+                    PolicyLoadError(
+                        f"ValidatingAdmissionPolicyBinding {binding.name}: no ValidatingAdmissionPolicy "
+                        f"{binding.policy_name!r} is loaded",
+                        binding.location,
+                        code="policy_not_found",
+                    )
+                )
+                continue
+            bound.add(binding.policy_name)
+            vap = compiled.bind(binding)
+            action = enforcement_of(binding.validation_actions)
+            self.policies.append(
+                Policy(
+                    id=vap.id,
+                    kind="constraint",
+                    package=(),
+                    rules={"violation": action},
+                    match=Match(),
+                    input_style="review",
+                    parameters=None,
+                    version=sha256_text(sha256_json(compiled.policy.raw), sha256_json(binding.raw)),
+                    location=binding.location or compiled.policy.location or Location("<memory>"),
+                    template="ValidatingAdmissionPolicy",
+                    title=compiled.policy.name,
+                    metadata={"enforcementAction": action, "validationActions": list(binding.validation_actions)},
+                    engine="vap",
+                    cel=vap,
+                )
+            )
+        for name, p in sorted(by_name.items()):
+            if name not in bound:
+                self.warnings.append(
+                    PolicyLoadError(
+                        f"ValidatingAdmissionPolicy {name} has no ValidatingAdmissionPolicyBinding, "
+                        "so it enforces nothing",
+                        p.policy.location,
+                        code="policy_not_bound",
+                    )
+                )
+
     def _constraint(
         self, constraint: Constraint, template: ConstraintTemplate, compiled: tuple[str, tuple[str, ...]]
     ) -> None:
@@ -735,6 +803,7 @@ def build_catalog(
         b.constraint(c, template, result)
 
     b.rego_packages(sources.rego_files)
+    b.vap_bindings(sources.vap_policies, sources.vap_bindings)
 
     by_id: dict[str, Policy] = {}
     for p in b.policies:
@@ -759,6 +828,7 @@ def build_catalog(
         warnings=tuple(b.warnings),
         owners={k: tuple(v) for k, v in b.owners.items()},
         expansions=expansion.templates,
+        crds=sources.crds,
     )
 
 

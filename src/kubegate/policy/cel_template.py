@@ -78,7 +78,7 @@ class CelTemplate:
     def evaluate(
         self,
         review: Mapping[str, Any],
-        constraint: Mapping[str, Any],
+        constraint: Mapping[str, Any] | None,
         namespace_object: Mapping[str, Any] | None = None,
     ) -> list[str]:
         """The violation messages of ``review`` under ``constraint``.
@@ -90,14 +90,15 @@ class CelTemplate:
 
         Args:
             review: ``input.review`` (an AdmissionRequest).
-            constraint: the whole Constraint object (Gatekeeper's ``params``).
+            constraint: the whole Constraint object (Gatekeeper's ``params``), or
+                a ValidatingAdmissionPolicy's param object (``None``: no params).
             namespace_object: the request's Namespace, when known.
         """
         values: dict[str, Any] = {
             "object": review.get("object"),
             "oldObject": review.get("oldObject"),
             "request": dict(review),
-            "params": dict(constraint),
+            "params": dict(constraint) if constraint is not None else None,
             "namespaceObject": dict(namespace_object) if namespace_object is not None else None,
         }
         bound: dict[str, Any] = {}

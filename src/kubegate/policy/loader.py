@@ -36,9 +36,11 @@ from kubegate.policy.vap import (
     ADMISSION_REGISTRATION_GROUP,
     BINDING_KIND,
     POLICY_KIND,
+    PolicyBinding,
     binding_from_object,
     policy_from_object,
 )
+from kubegate.policy.vap_program import CompiledPolicy, compile_policy
 from kubegate.yamlio import check_value
 
 __all__ = [
@@ -114,19 +116,10 @@ def _object_sources(
         elif group == EXPANSION_GROUP and obj.get("kind") == "ExpansionTemplate":
             sources.expansions.append(expansion_template_from_object(obj, location))
         elif group == ADMISSION_REGISTRATION_GROUP and obj.get("kind") in (POLICY_KIND, BINDING_KIND):
-            # Checked now, so a malformed one gets its own error; enforcing them
-            # needs the CEL evaluator (issue 13). Never passed over silently: a
-            # policy the run cannot enforce must not let it say PASSED.
-            parsed = policy_from_object if obj.get("kind") == POLICY_KIND else binding_from_object
-            name = parsed(obj, location).name
-            sources.errors.append(
-                PolicyLoadError(
-                    f"{obj.get('kind')} {name}: CEL admission policies are not evaluated by this kubegate "
-                    "version, so it is not enforced",
-                    location,
-                    code="unsupported_engine",
-                )
-            )
+            if obj.get("kind") == POLICY_KIND:
+                sources.vap_policies.append(compile_policy(policy_from_object(obj, location), text, location.line))
+            else:
+                sources.vap_bindings.append(binding_from_object(obj, location))
         else:
             sources.warnings.append(
                 PolicyLoadError(
@@ -151,6 +144,8 @@ class _Collector:
         self.crds: list[Mapping[str, Any]] = []
         self.expansions: list[ExpansionTemplate] = []
         self.cel_templates: list[CelConstraintTemplate] = []
+        self.vap_policies: list[CompiledPolicy] = []
+        self.vap_bindings: list[PolicyBinding] = []
 
     def result(self) -> PolicySources:
         return PolicySources(
@@ -163,6 +158,8 @@ class _Collector:
             tuple(self.crds),
             tuple(self.expansions),
             tuple(self.cel_templates),
+            tuple(self.vap_policies),
+            tuple(self.vap_bindings),
         )
 
 
@@ -346,4 +343,6 @@ def compile_dsl_sources(sources: PolicySources, kubernetes_version: str = DEFAUL
         sources.crds,
         sources.expansions,
         sources.cel_templates,
+        sources.vap_policies,
+        sources.vap_bindings,
     )

@@ -11,7 +11,7 @@ compiled here. Matching is :mod:`kubegate.policy.vap_match`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kubegate.errors import Location, PolicyLoadError
@@ -72,6 +72,7 @@ class ValidatingAdmissionPolicy:
     param_kind: tuple[str, str] | None = None
     failure_policy: str = "Fail"
     location: Location | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class PolicyBinding:
     match_resources: MatchResources | None = None
     param_ref: ParamRef | None = None
     location: Location | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def _fail(message: str, location: Location | None) -> PolicyLoadError:
@@ -212,6 +214,7 @@ def policy_from_object(obj: Mapping[str, Any], location: Location | None = None)
         param_kind,
         str(failure),
         location,
+        obj,
     )
 
 
@@ -251,4 +254,4 @@ def binding_from_object(obj: Mapping[str, Any], location: Location | None = None
     match = None
     if spec.get("matchResources") is not None:
         match = parse_match_resources(spec.get("matchResources"), f"{where}: spec.matchResources", location)
-    return PolicyBinding(name, policy_name, tuple(str(a) for a in actions), match, param_ref, location)
+    return PolicyBinding(name, policy_name, tuple(str(a) for a in actions), match, param_ref, location, obj)

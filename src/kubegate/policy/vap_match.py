@@ -163,13 +163,15 @@ class MatchResources:
     object_selector: LabelSelector = field(default_factory=LabelSelector)
     match_policy: str = "Equivalent"
 
-    def matches(self, attrs: RequestAttributes) -> bool | None:
+    def matches(self, attrs: RequestAttributes, rules_required: bool = True) -> bool | None:
         """``True``/``False``, or ``None`` when a ``namespaceSelector`` needs the
-        request's Namespace and it is unknown."""
+        request's Namespace and it is unknown. ``rules_required=False`` is a
+        binding's ``matchResources``, where no ``resourceRules`` means every
+        resource the policy matches."""
         if any(r.matches(attrs) for r in self.exclude_resource_rules):
             return False
         equivalent = self.match_policy == "Equivalent"
-        if not any(
+        if (rules_required or self.resource_rules) and not any(
             r.matches(attrs) or (equivalent and r.matches(attrs, any_version=True)) for r in self.resource_rules
         ):
             return False

@@ -1,0 +1,157 @@
+"""A ValidatingAdmissionPolicy with one of its bindings, compiled and evaluated.
+
+Follows the Kubernetes documentation ("Validating Admission Policy") and
+k8s.io/apiserver ``pkg/admission/plugin/policy/validating``:
+
+* a request is in scope when the policy's ``matchConstraints`` and the
+  binding's ``matchResources`` both match it (:mod:`kubegate.policy.vap_match`);
+* ``params`` is the object the binding's ``paramRef`` names (``name``, or every
+  object its ``selector`` selects), looked up among the inventory objects of
+  the policy's ``paramKind`` (in ``paramRef.namespace``, else the request's
+  namespace for namespaced kinds); none found means a violation under
+  ``parameterNotFoundAction: Deny``, nothing under ``Allow``;
+* ``matchConditions`` must all be true; ``variables`` are evaluated in order;
+* a false validation is a violation with its ``messageExpression`` result,
+  else its ``message``, else ``failed expression: <expression>``; an
+  expression that fails under ``failurePolicy: Fail`` is a violation carrying
+  the error;
+* ``validationActions``: ``Deny`` → deny, ``Warn`` → warn, ``Audit`` alone →
+  dryrun (recorded in the decision log, never enforced).
+
+Kubernetes' CEL libraries (quantity, url, ip...) are not part of the
+environment yet; an expression that uses them is a ``cel_type_error``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kubegate.cel.program import EmbeddedCel, compile_expression
+from kubegate.policy.cel_template import VARIABLES, CelTemplate, CelValidation
+from kubegate.policy.documents import locate_value
+from kubegate.policy.inventory import Inventory
+from kubegate.policy.match import field_path
+from kubegate.policy.resources import ResourceMapper
+from kubegate.policy.vap import CelExpression, PolicyBinding, ValidatingAdmissionPolicy
+from kubegate.policy.vap_match import attributes_from_review
+
+__all__ = ["CompiledPolicy", "VapBinding", "compile_policy", "enforcement_of"]
+
+_ACTION_ORDER = (("Deny", "deny"), ("Warn", "warn"), ("Audit", "dryrun"))
+
+
+def enforcement_of(actions: tuple[str, ...]) -> str:
+    """kubegate's enforcement action for a binding's ``validationActions``."""
+    return next((ours for theirs, ours in _ACTION_ORDER if theirs in actions), "deny")
+
+
+@dataclass(frozen=True)
+class VapBinding:
+    """A policy and one of its bindings: what kubegate evaluates as one policy."""
+
+    policy: ValidatingAdmissionPolicy
+    binding: PolicyBinding
+    template: CelTemplate
+
+    @property
+    def id(self) -> str:
+        return f"ValidatingAdmissionPolicyBinding/{self.binding.name}"
+
+    def matches(
+        self, review: Mapping[str, Any], mapper: ResourceMapper, namespace: Mapping[str, Any] | None
+    ) -> bool | None:
+        """Whether the request is in scope (``None``: a namespaceSelector needs an unknown Namespace)."""
+        attrs = attributes_from_review(review, mapper, namespace)
+        first = self.policy.match_constraints.matches(attrs)
+        if first is False:
+            return False
+        resources = self.binding.match_resources
+        second = resources.matches(attrs, rules_required=False) if resources is not None else True
+        if second is False:
+            return False
+        return None if None in (first, second) else True
+
+    def params(self, review: Mapping[str, Any], inventory: Inventory) -> list[Mapping[str, Any] | None] | None:
+        """The param objects to evaluate with (``[None]`` without ``paramKind``), or
+        ``None`` when none was found."""
+        if self.policy.param_kind is None or self.binding.param_ref is None:
+            return [None]
+        api_version, kind = self.policy.param_kind
+        ref = self.binding.param_ref
+        namespace = ref.namespace or str(review.get("namespace") or "")
+        trees = [inventory.data.get("cluster", {})]
+        if namespace:
+            trees.insert(0, inventory.data.get("namespace", {}).get(namespace, {}))
+        found: list[Mapping[str, Any] | None] = []
+        for tree in trees:
+            objects = tree.get(api_version, {}).get(kind, {})
+            if ref.name:
+                if ref.name in objects:
+                    found.append(objects[ref.name])
+            elif ref.selector is not None:
+                found.extend(
+                    o for o in objects.values() if ref.selector.matches((o.get("metadata") or {}).get("labels"))
+                )
+            if found:
+                break
+        return found or None
+
+    def evaluate(
+        self, review: Mapping[str, Any], inventory: Inventory, namespace: Mapping[str, Any] | None
+    ) -> list[str]:
+        """The violation messages of ``review``."""
+        params = self.params(review, inventory)
+        if params is None:
+            if self.binding.param_ref is not None and self.binding.param_ref.parameter_not_found_action == "Allow":
+                return []
+            return [f"no params found for binding {self.binding.name} of policy {self.policy.name}"]
+        messages: list[str] = []
+        for param in params:
+            messages.extend(self.template.evaluate(review, param, namespace))
+        return messages
+
+
+@dataclass(frozen=True)
+class CompiledPolicy:
+    """A ValidatingAdmissionPolicy with its expressions compiled."""
+
+    policy: ValidatingAdmissionPolicy
+    template: CelTemplate
+
+    def bind(self, binding: PolicyBinding) -> VapBinding:
+        return VapBinding(self.policy, binding, self.template)
+
+
+def compile_policy(policy: ValidatingAdmissionPolicy, text: str = "", line: int = 0) -> CompiledPolicy:
+    """Compiles ``policy``'s expressions (``text``/``line``: its YAML file and the
+    line its document starts at, to locate errors).
+
+    Raises:
+        CelError: ``cel_parse_error`` / ``cel_type_error``, located in the YAML.
+    """
+    file = policy.location.file if policy.location is not None else ""
+
+    def program(expression: CelExpression) -> Any:
+        pos = locate_value(text, file, line, field_path(expression.path)) if text and line else None
+        where = f"{policy.name}: {expression.path}"
+        if pos is None:
+            embedded = EmbeddedCel(expression.text, where, file, line, 1 if line else 0)
+        else:
+            embedded = EmbeddedCel(expression.text, where, file, pos.line, pos.column, pos.style, pos.indent)
+        return compile_expression(embedded, VARIABLES)
+
+    template = CelTemplate(
+        policy.name,
+        tuple((name, program(e)) for name, e in policy.variables),
+        tuple(
+            CelValidation(
+                program(v.expression), v.message, program(v.message_expression) if v.message_expression else None
+            )
+            for v in policy.validations
+        ),
+        tuple((name, program(e)) for name, e in policy.match_conditions),
+        policy.failure_policy,
+    )
+    return CompiledPolicy(policy, template)
