@@ -24,3 +24,15 @@ from kubegate.cel.rewrite import presence_tests
 )
 def test_rewrite(text: str, want: str) -> None:
     assert presence_tests(text) == want
+
+
+def test_variables_are_inlined_in_order_and_only_when_read() -> None:
+    from kubegate.cel.rewrite import inline_variables
+
+    definitions = [("a", "object.x"), ("b", "variables.a + 1"), ("unused", "1 / 0")]
+    assert inline_variables("variables.b > 2 && 'variables.a' != ''", definitions) == (
+        "cel.bind(__kgv_a, object.x, cel.bind(__kgv_b, __kgv_a + 1, __kgv_b > 2 && 'variables.a' != ''))"
+    )
+    assert inline_variables("variables['a']", definitions) is None  # not a plain select
+    assert inline_variables("has(variables.a)", definitions) is None
+    assert inline_variables("variables.missing", definitions) is None

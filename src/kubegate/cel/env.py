@@ -27,20 +27,25 @@ EXTENSIONS_YAML = """extensions:
 """The EnvConfig extensions of kubegate's CEL environment."""
 
 
+_INTERNAL_YAML = EXTENSIONS_YAML + "  - name: bindings\n"
+
+
 @functools.lru_cache(maxsize=32)
-def _environment(variables: tuple[str, ...]) -> cel.Env:
+def _environment(variables: tuple[str, ...], internal: bool) -> cel.Env:
     dyn = cel.Type.DYN
     return cel.NewEnv(
-        config=cel.NewEnvConfigFromYaml(EXTENSIONS_YAML),
+        config=cel.NewEnvConfigFromYaml(_INTERNAL_YAML if internal else EXTENSIONS_YAML),
         variables={name: dyn for name in variables},
     )
 
 
-def environment(variables: Sequence[str]) -> cel.Env:
+def environment(variables: Sequence[str], internal: bool = False) -> cel.Env:
     """The environment declaring ``variables`` (each of dynamic type), cached.
 
     Args:
         variables: top-level names (``object``, ``oldObject``, ``request``,
             ``params``, ``namespaceObject``, ``variables``...).
+        internal: also enable ``cel.bind``, for text kubegate generates (never
+            for user text: Kubernetes does not offer it).
     """
-    return _environment(tuple(sorted(set(variables))))
+    return _environment(tuple(sorted(set(variables))), internal)

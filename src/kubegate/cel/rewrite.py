@@ -9,11 +9,19 @@ cel-cpp reports ``Applying SELECT to non-message type`` instead. Each
 ``has(x.f)`` is rewritten to ``(type(x) == map ? has(x.f) : false)``; an
 operand that is itself an error still fails, as in cel-go. The original text
 is compiled too, for diagnostics located in the user's text.
+
+Variables: :func:`inline_variables` turns the ``variables.NAME`` an
+expression reads into ``cel.bind`` bindings, so a review evaluates every
+expression on one activation instead of one per variable (measured 8-10x
+faster, docs/cel-notes.md §5).
 """
 
 from __future__ import annotations
 
-__all__ = ["presence_tests"]
+import re
+from collections.abc import Sequence
+
+__all__ = ["inline_variables", "presence_tests", "variable_refs"]
 
 _IDENT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _OPEN, _CLOSE = "([{", ")]}"
@@ -96,3 +104,77 @@ def presence_tests(text: str) -> str:
         out.append(ch)
         i += 1
     return "".join(out)
+
+
+_VARIABLE = re.compile(r"(?<![\w.])variables\.([A-Za-z_][A-Za-z0-9_]*)")
+_ANY_VARIABLES = re.compile(r"(?<![\w.])variables\b")
+
+
+def _outside_strings(text: str) -> str:
+    """``text`` with string literals blanked (same length), to scan identifiers."""
+    out, i = [], 0
+    while i < len(text):
+        if text[i] in "'\"":
+            j = _skip_string(text, i)
+            out.append(" " * (j - i))
+            i = j
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def variable_refs(text: str) -> list[str] | None:
+    """The ``variables.NAME`` names ``text`` reads, in order of first use, or
+    ``None`` when it uses ``variables`` another way (``variables['x']``,
+    ``has(variables.x)``), which inlining cannot express."""
+    plain = _outside_strings(text)
+    names = list(dict.fromkeys(m.group(1) for m in _VARIABLE.finditer(plain)))
+    others = len(_ANY_VARIABLES.findall(plain)) - len(_VARIABLE.findall(plain))
+    if others or re.search(r"has\(\s*variables\.\w+\s*\)", plain):
+        return None
+    return names
+
+
+def inline_variables(text: str, definitions: Sequence[tuple[str, str]]) -> str | None:
+    """``text`` with the Kubernetes ``variables`` it reads inlined as lazy,
+    memoised ``cel.bind`` bindings (``__kgv_NAME``), in definition order, or
+    ``None`` when some text uses ``variables`` in a way inlining cannot keep.
+
+    Evaluating the result needs one activation for every expression of a
+    review (docs/cel-notes.md §5); a variable that fails is an error only for
+    the expressions that read it, as in Kubernetes.
+    """
+    defined = dict(definitions)
+    order = [name for name, _ in definitions]
+    needed: set[str] = set()
+    pending = variable_refs(text)
+    if pending is None:
+        return None
+    while pending:
+        name = pending.pop()
+        if name in needed:
+            continue
+        if name not in defined:
+            return None
+        needed.add(name)
+        refs = variable_refs(defined[name])
+        if refs is None:
+            return None
+        pending.extend(refs)
+
+    def rename(source: str) -> str:
+        plain = _outside_strings(source)
+        spans = [(m.start(), m.end(), m.group(1)) for m in _VARIABLE.finditer(plain)]
+        out, last = [], 0
+        for start, end, name in spans:
+            out.append(source[last:start])
+            out.append(f"__kgv_{name}")
+            last = end
+        out.append(source[last:])
+        return "".join(out)
+
+    body = rename(text)
+    for name in reversed([n for n in order if n in needed]):
+        body = f"cel.bind(__kgv_{name}, {rename(defined[name])}, {body})"
+    return body

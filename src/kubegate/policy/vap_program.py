@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubegate.cel.program import EmbeddedCel, compile_expression
-from kubegate.policy.cel_template import VARIABLES, CelTemplate, CelValidation
+from kubegate.policy.cel_template import VARIABLES, CelTemplate, CelValidation, accelerated
 from kubegate.policy.documents import locate_value
 from kubegate.policy.inventory import Inventory
 from kubegate.policy.match import field_path
@@ -142,16 +142,18 @@ def compile_policy(policy: ValidatingAdmissionPolicy, text: str = "", line: int 
             embedded = EmbeddedCel(expression.text, where, file, pos.line, pos.column, pos.style, pos.indent)
         return compile_expression(embedded, VARIABLES)
 
-    template = CelTemplate(
-        policy.name,
-        tuple((name, program(e)) for name, e in policy.variables),
-        tuple(
-            CelValidation(
-                program(v.expression), v.message, program(v.message_expression) if v.message_expression else None
-            )
-            for v in policy.validations
-        ),
-        tuple((name, program(e)) for name, e in policy.match_conditions),
-        policy.failure_policy,
+    template = accelerated(
+        CelTemplate(
+            policy.name,
+            tuple((name, program(e)) for name, e in policy.variables),
+            tuple(
+                CelValidation(
+                    program(v.expression), v.message, program(v.message_expression) if v.message_expression else None
+                )
+                for v in policy.validations
+            ),
+            tuple((name, program(e)) for name, e in policy.match_conditions),
+            policy.failure_policy,
+        )
     )
     return CompiledPolicy(policy, template)
