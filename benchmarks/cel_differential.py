@@ -1,0 +1,76 @@
+"""Differential check: a template's CEL and its Rego reach the same verdict.
+
+For every gatekeeper-library template with both Rego and K8sNativeValidation
+code, each sample constraint is loaded twice (``--engine rego`` and
+``--engine cel``) and every object of the template's samples plus the
+benchmark corpus (benchmarks/corpus/manifests) is reviewed by both; the two
+must agree on whether the object violates and how many violations it has.
+Messages are not compared (a CEL validation without a message reports
+Kubernetes' default ``failed expression: ...``).
+
+This is a measurement, not a test: it never runs in CI. Usage:
+``python -m benchmarks.cel_differential --gatekeeper-library DIR``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from benchmarks.review_latency import CORPUS
+from kubegate import Engine
+from kubegate.policy.documents import iter_input_files, load_file
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gatekeeper-library", type=Path, required=True)
+    args = parser.parse_args()
+    corpus = [d.obj for f in iter_input_files([str(CORPUS / "manifests")]) for d in load_file(f)]
+    counts: Counter[str] = Counter()
+    disagreements: list[dict[str, Any]] = []
+    for template in sorted((args.gatekeeper_library / "library").glob("**/template.yaml")):
+        text = template.read_text()
+        if "K8sNativeValidation" not in text or "engine: Rego" not in text:
+            continue
+        for constraint in sorted(template.parent.glob("samples/*/constraint.yaml")):
+            paths = [str(template), str(constraint)]
+            rego = Engine(paths, builtin=False, expansion=False)
+            cel = Engine(paths, builtin=False, expansion=False, template_engine="cel")
+            if rego.errors or cel.errors:
+                counts["not loaded"] += 1
+                continue
+            samples = [
+                d.obj
+                for f in sorted(constraint.parent.glob("*.yaml"))
+                if f.name != "constraint.yaml"
+                for d in load_file(str(f))
+                if d.kind != "AdmissionReview"
+            ]
+            for obj in [*samples, *corpus]:
+                try:
+                    a, b = rego.review(obj), cel.review(obj)
+                except Exception as exc:  # counted and shown, never hidden
+                    counts["review failed"] += 1
+                    disagreements.append({"constraint": str(constraint), "error": str(exc)[:200]})
+                    continue
+                counts["reviews"] += 1
+                same = len(a.violations) == len(b.violations) and a.allowed == b.allowed
+                counts["agree" if same else "disagree"] += 1
+                if not same:
+                    disagreements.append(
+                        {
+                            "constraint": str(constraint.relative_to(args.gatekeeper_library)),
+                            "object": f"{obj.get('kind')}/{(obj.get('metadata') or {}).get('name')}",
+                            "rego": [v.message for v in a.violations],
+                            "cel": [v.message for v in b.violations],
+                        }
+                    )
+    print(json.dumps({"counts": dict(counts), "disagreements": disagreements[:30]}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
