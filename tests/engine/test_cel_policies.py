@@ -77,3 +77,19 @@ def test_a_cel_compile_error_is_a_load_error_and_rego_still_runs() -> None:
 def test_an_unknown_engine_is_a_usage_error() -> None:
     with pytest.raises(UsageError):
         Engine(builtin=False, template_engine="wasm")
+
+
+def test_the_deadline_is_checked_before_each_cel_policy() -> None:
+    import time
+
+    from kubegate.engine.backend import set_thread_deadline
+    from kubegate.errors import EvaluationError
+
+    e = Engine(objects=[load(n) for n in POLICIES], builtin=False, expansion=False)
+    set_thread_deadline(time.monotonic() - 1)
+    try:
+        with pytest.raises(EvaluationError) as info:
+            e.review(load("pod-latest.yaml"))
+        assert info.value.code == "eval_cancel_error"
+    finally:
+        set_thread_deadline(0)

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kubegate.engine.analysis import AnalysisCache, components, static_checks
-from kubegate.engine.backend import UNDEFINED, Backend, CompiledPolicy, Evaluator, ModuleSource
+from kubegate.engine.backend import UNDEFINED, Backend, CompiledPolicy, Evaluator, ModuleSource, thread_deadline
 from kubegate.engine.decision import Decision, ReviewResult, SkippedPolicy, Violation
 from kubegate.engine.expanded import review_resultants
 from kubegate.errors import BackendError, EvaluationError, KubegateError, Location, RegoCompileError
@@ -224,6 +224,11 @@ class PreparedPolicySet:
         (:mod:`kubegate.policy.cel_template`); a failing expression is a violation
         carrying its error under ``failurePolicy: Fail``, as in Gatekeeper."""
         policy = self.policies[index]
+        deadline = thread_deadline()
+        if deadline and time.monotonic() > deadline:
+            # A CEL evaluation cannot be interrupted once started (docs/cel-notes.md §4):
+            # the deadline is checked before each CEL policy.
+            raise EvaluationError(f"policy {policy.id}: evaluation deadline passed", code="eval_cancel_error")
         started_ns = time.time_ns()
         start = time.perf_counter()
         ns_name = str(review.get("namespace") or "")
