@@ -206,6 +206,17 @@ class _TestRunner:
         if base.errors:
             yield self.result("", False, "; ".join(str(e) for e in base.errors))
             return
+        yield from self.cases(base, cases)
+
+    def run_cel(self, cases: list[Any]) -> Iterator[CaseResult]:
+        """The cases through the template's CEL (:mod:`kubegate.cli.suites_cel`)."""
+        if self.test.get("invalid"):
+            yield self.result("", False, "invalid: tests of constraint schemas run through Rego only")
+            return
+        yield from self.cases(None, cases)
+
+    def cases(self, base: PreparedPolicySet | None, cases: list[Any]) -> Iterator[CaseResult]:
+        """Each case's result (``base``: the Rego policy set, ``None`` for CEL)."""
         for case in cases:
             name = str(case.get("name", "?"))
             if case.get("skip"):
@@ -213,22 +224,6 @@ class _TestRunner:
                 continue
             try:
                 failure = self.case(base, case)
-            except KubegateError as exc:
-                failure = str(exc)
-            yield self.result(name, failure is None, failure or "")
-
-    def run_cel(self, cases: list[Any]) -> Iterator[CaseResult]:
-        """The cases through the template's CEL (:mod:`kubegate.cli.suites_cel`)."""
-        if self.test.get("invalid"):
-            yield self.result("", False, "invalid: tests of constraint schemas run through Rego only")
-            return
-        for case in cases:
-            name = str(case.get("name", "?"))
-            if case.get("skip"):
-                yield self.result(name, True, skipped=True)
-                continue
-            try:
-                failure = self.case(None, case)
             except KubegateError as exc:
                 failure = str(exc)
             yield self.result(name, failure is None, failure or "")

@@ -499,7 +499,21 @@ class _Builder:
 
     def cel_constraint(self, constraint: Constraint, cel: CelConstraintTemplate) -> None:
         """A constraint evaluated by its template's K8sNativeValidation code."""
-        checked = self._checked(constraint, cel.parameters_schema)
+        self._add_constraint(constraint, cel.parameters_schema, (), cel.version, engine="cel", cel=cel.template)
+
+    def _add_constraint(
+        self,
+        constraint: Constraint,
+        schema: Mapping[str, Any] | None,
+        package: tuple[str, ...],
+        version: str,
+        title: str = "",
+        description: str = "",
+        **engine: Any,
+    ) -> None:
+        """Appends the constraint's policy (``engine``: ``engine="cel", cel=...``
+        for a CEL template; Rego otherwise)."""
+        checked = self._checked(constraint, schema)
         if checked is None:
             return
         params, action, metadata = checked
@@ -508,20 +522,23 @@ class _Builder:
             Policy(
                 id=constraint.id,
                 kind="constraint",
-                package=(),
+                package=package,
                 rules={"violation": action},
                 match=constraint.match,
                 input_style="review",
                 parameters=params,
-                version=sha256_text(cel.version, sha256_json(spec)),
+                version=sha256_text(version, sha256_json(spec)),
                 location=constraint.location,
                 template=constraint.kind,
+                title=title,
+                description=description,
                 metadata=metadata,
-                engine="cel",
-                cel=cel.template,
                 raw=constraint.raw,
+                **engine,
             )
         )
+        if "cel" not in engine:
+            self.owners[f"template:{constraint.kind}"].append(constraint.id)
 
     def vap_bindings(self, policies: Sequence[CompiledPolicy], bindings: Sequence[PolicyBinding]) -> None:
         """One policy per ValidatingAdmissionPolicyBinding (a policy without a
@@ -587,29 +604,9 @@ class _Builder:
         self, constraint: Constraint, template: ConstraintTemplate, compiled: tuple[str, tuple[str, ...]]
     ) -> None:
         version, package = compiled
-        checked = self._checked(constraint, template.parameters_schema)
-        if checked is None:
-            return
-        params, action, metadata = checked
-        spec = dict(constraint.raw.get("spec") or {})
-        self.policies.append(
-            Policy(
-                id=constraint.id,
-                kind="constraint",
-                package=package,
-                rules={"violation": action},
-                match=constraint.match,
-                input_style="review",
-                parameters=params,
-                version=sha256_text(version, sha256_json(spec)),
-                location=constraint.location,
-                template=constraint.kind,
-                title=template.title,
-                description=template.description,
-                metadata=metadata,
-            )
+        self._add_constraint(
+            constraint, template.parameters_schema, package, version, template.title, template.description
         )
-        self.owners[f"template:{constraint.kind}"].append(constraint.id)
 
     # ---- plain Rego
     def rego_packages(self, files: Sequence[RegoFile]) -> None:
