@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from kubegate.cli.suites_cel import CelTest, load_cel_test
 from kubegate.engine.backend import Backend
 from kubegate.engine.inputs import build_review
 from kubegate.engine.prepared import PreparedPolicySet, prepare
@@ -137,7 +136,6 @@ class _TestRunner:
         engine: str = "rego",
     ) -> None:
         self.engine = engine
-        self.cel: CelTest | None = None
         self.suite = suite
         self.test = test
         self.name = str(test.get("name", "?"))
@@ -168,22 +166,12 @@ class _TestRunner:
                 yield self.result(str(c.get("name", "?")), True, skipped=True)
             return
         try:
-            self.cel = load_cel_test(
-                self.path(self.test.get("template")), [self.path(self.test.get("constraint"))], self.engine
-            )
-        except KubegateError as exc:
-            yield self.result("", False, str(exc))
-            return
-        if self.cel is not None:
-            yield from self.run_cel(cases)
-            return
-        try:
             paths = [self.path(self.test.get("template")), self.path(self.test.get("constraint"))]
             if self.test.get("expansion"):
                 # gator: the test's ExpansionTemplates; no built-in ones in a suite.
                 paths.append(self.path(self.test.get("expansion")))
             sources = load_policy_paths(paths)
-            catalog = build_catalog(sources, enforcement_point=GATOR_ENFORCEMENT_POINT)
+            catalog = build_catalog(sources, enforcement_point=GATOR_ENFORCEMENT_POINT, template_engine=self.engine)
         except KubegateError as exc:
             yield self.result("", False, str(exc))
             return
@@ -206,17 +194,6 @@ class _TestRunner:
         if base.errors:
             yield self.result("", False, "; ".join(str(e) for e in base.errors))
             return
-        yield from self.cases(base, cases)
-
-    def run_cel(self, cases: list[Any]) -> Iterator[CaseResult]:
-        """The cases through the template's CEL (:mod:`kubegate.cli.suites_cel`)."""
-        if self.test.get("invalid"):
-            yield self.result("", False, "invalid: tests of constraint schemas run through Rego only")
-            return
-        yield from self.cases(None, cases)
-
-    def cases(self, base: PreparedPolicySet | None, cases: list[Any]) -> Iterator[CaseResult]:
-        """Each case's result (``base``: the Rego policy set, ``None`` for CEL)."""
         for case in cases:
             name = str(case.get("name", "?"))
             if case.get("skip"):
@@ -233,7 +210,7 @@ class _TestRunner:
         name = str(case.get("name", "?")) if isinstance(case, Mapping) else "?"
         return f"{self.suite.path} {self.name}/{name}"
 
-    def case(self, base: PreparedPolicySet | None, case: Mapping[str, Any]) -> str | None:
+    def case(self, base: PreparedPolicySet, case: Mapping[str, Any]) -> str | None:
         assertions = case.get("assertions") or []
         if not assertions:
             return "assertions must be non-empty"
@@ -243,22 +220,15 @@ class _TestRunner:
         obj = docs[0].obj
         prepared = base
         inventory_files = case.get("inventory") or []
-        objects = [d.obj for f in inventory_files for d in load_file(self.path(f))]
-        if objects and base is not None:
+        if inventory_files:
+            objects = [d.obj for f in inventory_files for d in load_file(self.path(f))]
             prepared = prepare(base.catalog, self.backend, Inventory.from_objects(objects), previous=base)
         group, _ = split_api_version(str(obj.get("apiVersion", "")))
         if obj.get("kind") == "AdmissionReview" and group == ADMISSION_GROUP:
             review = build_review(obj)
-            if prepared is not None:
-                prepared = replace(prepared, expansion=ExpansionSystem())  # gator expands objects only
+            prepared = replace(prepared, expansion=ExpansionSystem())  # gator expands objects only
         else:
             review = review_from_object(obj, operation="")
-        if prepared is None:
-            assert self.cel is not None
-            namespaces = {
-                str((o.get("metadata") or {}).get("name")): o for o in objects if o.get("kind") == "Namespace"
-            }
-            return _assertions(assertions, self.cel.messages(review, namespaces, GATOR_ENFORCEMENT_POINT))
         result = prepared.review(review)
         if result.skipped:
             # As gator: a namespaceSelector needing a Namespace the case does not provide is an error.
