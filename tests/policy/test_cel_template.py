@@ -107,3 +107,15 @@ def test_malformed_sources(source: dict[str, Any], fragment: str) -> None:
     with pytest.raises(PolicyLoadError) as info:
         template(**source)
     assert info.value.code == "invalid_template" and fragment in info.value.message
+
+
+def test_templates_that_cannot_be_inlined_evaluate_the_same() -> None:
+    source = {
+        "variables": [{"name": "tag", "expression": "variables.params.tag"}],
+        "validations": [
+            {"expression": "has(variables.tag) && false", "message": "not inlined"},  # has(variables.x): no inlining
+        ],
+    }
+    t = template(**source)
+    assert not t.fast
+    assert t.evaluate(review_from_object(POD), CONSTRAINT) == ["not inlined"]

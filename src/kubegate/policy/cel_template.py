@@ -107,7 +107,8 @@ class CelTemplate:
             "namespaceObject": dict(namespace_object) if namespace_object is not None else None,
         }
         if self.fast:
-            return self._evaluate_inlined({**values, "variables": {}})
+            shared = activation(next(iter(self.fast.values())), {**values, "variables": {}})
+            return self._verdicts(lambda key, _: self.fast[key].evaluate(shared))
         bound: dict[str, Any] = {}
         failed: dict[str, CelError] = {}
         for name, program in self.variables:
@@ -116,32 +117,39 @@ class CelTemplate:
             except CelError as exc:
                 failed[name] = exc
         values["variables"] = bound
-        shared: list[Any] = []  # one activation for every expression after the variables
+        shared_once: list[Any] = []  # one activation for every expression after the variables
 
-        def run(program: CelProgram) -> Any:
-            if not shared:
-                shared.append(activation(program, values))
+        def run(_: str, program: CelProgram) -> Any:
+            if not shared_once:
+                shared_once.append(activation(program, values))
             try:
-                return program.evaluate(shared[0])
+                return program.evaluate(shared_once[0])
             except CelError as exc:
                 missing = next((n for n in failed if f'"{n}"' in exc.message), None)
                 raise failed[missing] if missing is not None else exc from None
+
+        return self._verdicts(run)
+
+    def _verdicts(self, run: Callable[[str, CelProgram], Any]) -> list[str]:
+        """The match conditions, then the validations and their messages, each
+        evaluated by ``run(key, program)`` (``key``: ``c<i>``/``v<i>``/``m<i>``,
+        the expression's entry in :attr:`fast`)."""
 
         def failure(program: CelProgram, error: CelError) -> list[str]:
             if self.failure_policy == "Ignore":
                 return []
             return [f"expression '{program.source.text.strip()}' resulted in error: {error.message}"]
 
-        for _, condition in self.match_conditions:
+        for i, (_, condition) in enumerate(self.match_conditions):
             try:
-                if run(condition) is not True:
+                if run(f"c{i}", condition) is not True:
                     return []
             except CelError as exc:
                 return failure(condition, exc)
         messages: list[str] = []
-        for validation in self.validations:
+        for i, validation in enumerate(self.validations):
             try:
-                result = run(validation.program)
+                result = run(f"v{i}", validation.program)
             except CelError as exc:
                 messages.extend(failure(validation.program, exc))
                 continue
@@ -154,49 +162,10 @@ class CelTemplate:
             message = validation.message or f"failed expression: {validation.program.source.text.strip()}"
             if validation.message_program is not None:
                 try:
-                    text = run(validation.message_program)
+                    text = run(f"m{i}", validation.message_program)
                     message = text if isinstance(text, str) and text.strip() else message
                 except CelError:
                     pass  # Kubernetes falls back to message when messageExpression fails
-            messages.append(message)
-        return messages
-
-    def _evaluate_inlined(self, values: dict[str, Any]) -> list[str]:
-        """:meth:`evaluate` on the inlined expressions, one activation for all."""
-        shared = activation(next(iter(self.fast.values())), values)
-
-        def failure(program: CelProgram, error: CelError) -> list[str]:
-            if self.failure_policy == "Ignore":
-                return []
-            return [f"expression '{program.source.text.strip()}' resulted in error: {error.message}"]
-
-        for i in range(len(self.match_conditions)):
-            program = self.fast[f"c{i}"]
-            try:
-                if program.evaluate(shared) is not True:
-                    return []
-            except CelError as exc:
-                return failure(program, exc)
-        messages: list[str] = []
-        for i, validation in enumerate(self.validations):
-            program = self.fast[f"v{i}"]
-            try:
-                result = program.evaluate(shared)
-            except CelError as exc:
-                messages.extend(failure(program, exc))
-                continue
-            if not isinstance(result, bool):
-                messages.extend(failure(program, CelError(f"must evaluate to a bool, got {type(result).__name__}")))
-                continue
-            if result:
-                continue
-            message = validation.message or f"failed expression: {validation.program.source.text.strip()}"
-            if f"m{i}" in self.fast:
-                try:
-                    text = self.fast[f"m{i}"].evaluate(shared)
-                    message = text if isinstance(text, str) and text.strip() else message
-                except CelError:
-                    pass
             messages.append(message)
         return messages
 
