@@ -43,75 +43,9 @@ def _skip_string(text: str, i: int) -> int:
     return len(text)
 
 
-def _matching(text: str, start: int) -> int:
-    """The index of the ``)`` closing the ``(`` at ``start`` (``-1``: unbalanced)."""
-    depth = 0
-    i = start
-    while i < len(text):
-        ch = text[i]
-        if ch in "'\"":
-            i = _skip_string(text, i)
-            continue
-        if ch in _OPEN:
-            depth += 1
-        elif ch in _CLOSE:
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    return -1
-
-
-def _last_select(arg: str) -> int:
-    """The index of the last top-level ``.`` of ``arg`` (``-1``: none)."""
-    depth, i, found = 0, 0, -1
-    while i < len(arg):
-        ch = arg[i]
-        if ch in "'\"":
-            i = _skip_string(arg, i)
-            continue
-        if ch in _OPEN:
-            depth += 1
-        elif ch in _CLOSE:
-            depth -= 1
-        elif ch == "." and depth == 0 and not (i + 1 < len(arg) and arg[i + 1].isdigit()):
-            found = i
-        i += 1
-    return found
-
-
-def presence_tests(text: str) -> str:
-    """``text`` with every ``has(x.f)`` guarded as cel-go evaluates it (see the module docstring)."""
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch in "'\"":
-            j = _skip_string(text, i)
-            out.append(text[i:j])
-            i = j
-            continue
-        if text.startswith("has(", i) and (i == 0 or (text[i - 1] not in _IDENT and text[i - 1] != ".")):
-            close = _matching(text, i + 3)
-            if close != -1:
-                arg = presence_tests(text[i + 4 : close])
-                dot = _last_select(arg)
-                if dot > 0:
-                    operand = arg[:dot].strip()
-                    out.append(f"(type({operand}) == map ? has({arg}) : false)")
-                    i = close + 1
-                    continue
-        out.append(ch)
-        i += 1
-    return "".join(out)
-
-
-_VARIABLE = re.compile(r"(?<![\w.])variables\.([A-Za-z_][A-Za-z0-9_]*)")
-_ANY_VARIABLES = re.compile(r"(?<![\w.])variables\b")
-
-
 def _outside_strings(text: str) -> str:
-    """``text`` with string literals blanked (same length), to scan identifiers."""
+    """``text`` with string literals blanked (same length): what the scans below read,
+    so brackets, dots and names inside strings are never taken for syntax."""
     out, i = [], 0
     while i < len(text):
         if text[i] in "'\"":
@@ -122,6 +56,56 @@ def _outside_strings(text: str) -> str:
             out.append(text[i])
             i += 1
     return "".join(out)
+
+
+def _matching(plain: str, start: int) -> int:
+    """The index of the ``)`` closing the ``(`` at ``start`` (``-1``: unbalanced)."""
+    depth = 0
+    for i in range(start, len(plain)):
+        if plain[i] in _OPEN:
+            depth += 1
+        elif plain[i] in _CLOSE:
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1
+
+
+def _last_select(plain: str) -> int:
+    """The index of the last top-level ``.`` of ``plain`` (``-1``: none; not a decimal point)."""
+    depth, found = 0, -1
+    for i, ch in enumerate(plain):
+        if ch in _OPEN:
+            depth += 1
+        elif ch in _CLOSE:
+            depth -= 1
+        elif ch == "." and depth == 0 and not (i + 1 < len(plain) and plain[i + 1].isdigit()):
+            found = i
+    return found
+
+
+def presence_tests(text: str) -> str:
+    """``text`` with every ``has(x.f)`` guarded as cel-go evaluates it (see the module docstring)."""
+    plain = _outside_strings(text)
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if plain.startswith("has(", i) and (i == 0 or (plain[i - 1] not in _IDENT and plain[i - 1] != ".")):
+            close = _matching(plain, i + 3)
+            if close != -1:
+                arg = presence_tests(text[i + 4 : close])
+                dot = _last_select(_outside_strings(arg))
+                if dot > 0:
+                    out.append(f"(type({arg[:dot].strip()}) == map ? has({arg}) : false)")
+                    i = close + 1
+                    continue
+        out.append(text[i])
+        i += 1
+    return "".join(out)
+
+
+_VARIABLE = re.compile(r"(?<![\w.])variables\.([A-Za-z_][A-Za-z0-9_]*)")
+_ANY_VARIABLES = re.compile(r"(?<![\w.])variables\b")
 
 
 def variable_refs(text: str) -> list[str] | None:
