@@ -44,6 +44,7 @@ from kubegate.policy.inventory import Inventory
 from kubegate.policy.match import MatchTarget
 from kubegate.policy.resources import ResourceMapper
 from kubegate.policy.units import Policy, PolicyModule, sha256_json, sha256_text
+from kubegate.policy.vap_match import RequestAttributes, attributes_from_review
 from kubegate.rego import ast
 from kubegate.rego.compat import COMPAT_MODULE_NAME, compat_printed
 from kubegate.rego.printer import print_module
@@ -309,13 +310,16 @@ class PreparedPolicySet:
         targets = self.match_targets(review, generated)
         selected: list[int] = []
         skipped: list[SkippedPolicy] = []
+        attrs: list[RequestAttributes] = []  # for ValidatingAdmissionPolicies, once per review
         for i, policy in enumerate(self.policies):
             if policy_ids is not None and policy.id not in policy_ids:
                 continue
             if policy.engine == "vap":  # Kubernetes' matching, never on generated objects
-                ns_name = str(review.get("namespace") or "")
-                namespace = self.inventory.namespace_object(ns_name) if ns_name else None
-                matched = policy.cel.matches(review, self.resources, namespace) if not generated else False
+                if not attrs:
+                    ns_name = str(review.get("namespace") or "")
+                    namespace = self.inventory.namespace_object(ns_name) if ns_name else None
+                    attrs.append(attributes_from_review(review, self.resources, namespace))
+                matched = policy.cel.matches(attrs[0]) if not generated else False
             else:
                 matched = policy.match.matches_any(targets)
             if matched:

@@ -44,6 +44,7 @@ __all__ = [
     "cel_block",
     "cel_constraint_template",
     "cel_template_from_source",
+    "embedded_in_yaml",
     "plain_locator",
 ]
 
@@ -295,6 +296,17 @@ class CelConstraintTemplate:
     location: Location | None = None
 
 
+def embedded_in_yaml(
+    expression: str, where: str, text: str, file: str, line: int, path: Sequence[str | int]
+) -> EmbeddedCel:
+    """``expression`` as written at ``path`` of the YAML document starting at ``line``
+    of ``text`` (the object's start when the scalar cannot be found)."""
+    pos = locate_value(text, file, line, path) if text and line else None
+    if pos is None:
+        return EmbeddedCel(expression, where, file, line, 1 if line else 0)
+    return EmbeddedCel(expression, where, file, pos.line, pos.column, pos.style, pos.indent)
+
+
 def cel_block(obj: Mapping[str, Any]) -> tuple[int, Any, bool] | None:
     """``(index, source, has_rego)`` of a ConstraintTemplate's K8sNativeValidation
     code (``spec.targets[0].code[index]``), or ``None`` when it has none."""
@@ -341,10 +353,7 @@ def cel_constraint_template(
 
     def locate(expression: str, path: list[str | int]) -> EmbeddedCel:
         where = ".".join(str(p) for p in ["source", *path])
-        pos = locate_value(text, file, start, [*base, *path]) if text and start else None
-        if pos is None:
-            return EmbeddedCel(expression, where, file, start, 1 if start else 0)
-        return EmbeddedCel(expression, where, file, pos.line, pos.column, pos.style, pos.indent)
+        return embedded_in_yaml(expression, where, text, file, start, [*base, *path])
 
     template = cel_template_from_source(source, kind, locate, location)
     return CelConstraintTemplate(

@@ -11,6 +11,7 @@ expansion, float64 numbers, valid Unicode), JSON files included.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -241,14 +242,20 @@ def _node_at(text: str, line: int, path: Sequence[str | int]) -> yaml.Node | Non
     return found[1] if found is not None else None
 
 
+@functools.lru_cache(maxsize=2)
+def _composed(text: str) -> tuple[yaml.Node | None, ...]:
+    """The node trees of ``text``'s documents, composed once per text (a template's
+    expressions are located one after another in the same file)."""
+    try:
+        return tuple(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError:
+        return ()
+
+
 def _walk(text: str, line: int, path: Sequence[str | int]) -> tuple[Any, yaml.Node] | None:
     """The node at ``path`` in the document starting at ``line``, with the mark
     of the last step (the key's, or the list item's), or ``None``."""
-    try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-    except yaml.YAMLError:
-        return None
-    for node in nodes:
+    for node in _composed(text):
         if node is None or int(node.start_mark.line) + 1 != line:
             continue
         found: yaml.Node = node

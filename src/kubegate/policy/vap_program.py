@@ -28,14 +28,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kubegate.cel.program import EmbeddedCel, compile_expression
-from kubegate.policy.cel_template import VARIABLES, CelTemplate, CelValidation, accelerated
-from kubegate.policy.documents import locate_value
+from kubegate.cel.program import compile_expression
+from kubegate.policy.cel_template import VARIABLES, CelTemplate, CelValidation, accelerated, embedded_in_yaml
 from kubegate.policy.inventory import Inventory
 from kubegate.policy.match import field_path
-from kubegate.policy.resources import ResourceMapper
 from kubegate.policy.vap import CelExpression, PolicyBinding, ValidatingAdmissionPolicy
-from kubegate.policy.vap_match import attributes_from_review
+from kubegate.policy.vap_match import RequestAttributes
 
 __all__ = ["CompiledPolicy", "VapBinding", "compile_policy", "enforcement_of"]
 
@@ -59,11 +57,9 @@ class VapBinding:
     def id(self) -> str:
         return f"ValidatingAdmissionPolicyBinding/{self.binding.name}"
 
-    def matches(
-        self, review: Mapping[str, Any], mapper: ResourceMapper, namespace: Mapping[str, Any] | None
-    ) -> bool | None:
-        """Whether the request is in scope (``None``: a namespaceSelector needs an unknown Namespace)."""
-        attrs = attributes_from_review(review, mapper, namespace)
+    def matches(self, attrs: RequestAttributes) -> bool | None:
+        """Whether the request (:func:`kubegate.policy.vap_match.attributes_from_review`)
+        is in scope (``None``: a namespaceSelector needs an unknown Namespace)."""
         first = self.policy.match_constraints.matches(attrs)
         if first is False:
             return False
@@ -134,12 +130,8 @@ def compile_policy(policy: ValidatingAdmissionPolicy, text: str = "", line: int 
     file = policy.location.file if policy.location is not None else ""
 
     def program(expression: CelExpression) -> Any:
-        pos = locate_value(text, file, line, field_path(expression.path)) if text and line else None
         where = f"{policy.name}: {expression.path}"
-        if pos is None:
-            embedded = EmbeddedCel(expression.text, where, file, line, 1 if line else 0)
-        else:
-            embedded = EmbeddedCel(expression.text, where, file, pos.line, pos.column, pos.style, pos.indent)
+        embedded = embedded_in_yaml(expression.text, where, text, file, line, field_path(expression.path))
         return compile_expression(embedded, VARIABLES)
 
     template = accelerated(
