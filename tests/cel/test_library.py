@@ -1,4 +1,11 @@
-"""Kubernetes' CEL lists and regex libraries (cases in cases/library.yaml)."""
+"""Kubernetes' CEL libraries: the YAML cases in ``cases/library/*.yaml``.
+
+Each case is ``{expr, want}`` (the result, compared with its Python type),
+``{expr, error}`` (an evaluation error containing the text) or
+``{expr, compile_error}`` (a compile error containing the text); ``object``
+may give the value of ``object``; ``skip: <reason>`` marks a case of the
+Kubernetes test files that cannot pass here (reported as skipped).
+"""
 
 from __future__ import annotations
 
@@ -10,16 +17,33 @@ import yaml
 
 from kubegate.cel.program import CelError, EmbeddedCel, activation, compile_expression
 
-CASES = yaml.safe_load((Path(__file__).parent / "cases" / "library.yaml").read_text())
+CASE_DIR = Path(__file__).parent / "cases" / "library"
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c["expr"])
+def _cases() -> list[Any]:
+    found = []
+    for path in sorted(CASE_DIR.glob("*.yaml")):
+        for case in yaml.safe_load(path.read_text()) or []:
+            marks = [pytest.mark.skip(reason=case["skip"])] if "skip" in case else []
+            found.append(pytest.param(case, id=f"{path.stem}: {case['expr']}", marks=marks))
+    return found
+
+
+@pytest.mark.parametrize("case", _cases())
 def test_library(case: dict[str, Any]) -> None:
-    program = compile_expression(EmbeddedCel(case["expr"], "t"), ["object"])
+    source = EmbeddedCel(case["expr"], "t")
+    if "compile_error" in case:
+        with pytest.raises(CelError) as info:
+            compile_expression(source, ["object"])
+        assert case["compile_error"] in info.value.message
+        assert info.value.code in ("cel_type_error", "cel_parse_error")
+        return
+    program = compile_expression(source, ["object"])
+    bindings = activation(program, {"object": case.get("object")})
     if "error" in case:
         with pytest.raises(CelError) as info:
-            program.evaluate(activation(program, {"object": None}))
+            program.evaluate(bindings)
         assert case["error"] in info.value.message
         return
-    got = program.evaluate(activation(program, {"object": None}))
+    got = program.evaluate(bindings)
     assert got == case["want"] and type(got) is type(case["want"])

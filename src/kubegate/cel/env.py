@@ -17,7 +17,8 @@ from collections.abc import Sequence
 
 from cel_expr_python import cel
 
-from kubegate.cel.library import lists, regex
+from kubegate.cel import carriers
+from kubegate.cel.library import LIBRARIES
 
 __all__ = ["EXTENSIONS_YAML", "environment"]
 
@@ -39,7 +40,8 @@ def _environment(variables: tuple[str, ...], internal: bool) -> cel.Env:
     return cel.NewEnv(
         config=cel.NewEnvConfigFromYaml(_INTERNAL_YAML if internal else EXTENSIONS_YAML),
         variables={name: dyn for name in variables},
-        extensions=[lists.extension(), regex.extension()],
+        extensions=[library.extension() for library in LIBRARIES],
+        descriptor_pool=carriers.POOL,
     )
 
 
