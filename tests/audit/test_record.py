@@ -276,6 +276,7 @@ def test_facts_round_trip_through_their_json_form() -> None:
         "shadow": [dict(s) for s in FACTS.shadow],
         "message": "denied by replica-limit: 5 replicas is more than 3",
         "warnings": ["web has no team label"],
+        "auditAnnotations": {},
     }
     assert DecisionFacts.from_dict(doc) == FACTS
     assert DecisionFacts.from_dict(json.loads(json.dumps(doc))) == FACTS

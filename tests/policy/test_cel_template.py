@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from kubegate.errors import PolicyLoadError
-from kubegate.policy.cel_template import cel_template_from_source, plain_locator
+from kubegate.policy.cel_source import cel_template_from_source, plain_locator
 from kubegate.policy.review import review_from_object
 
 POD = {
@@ -42,13 +42,13 @@ def test_gatekeeper_variables_and_messages() -> None:
             {"expression": "false", "message": "always"},
         ],
     )
-    assert t.evaluate(review_from_object(POD), CONSTRAINT) == ["bad: c", "failed expression: false", "always"]
+    assert t.evaluate(review_from_object(POD), CONSTRAINT).messages == ["bad: c", "failed expression: false", "always"]
 
 
 def test_params_is_null_without_parameters_and_presence_tests_are_false() -> None:
     t = template(validations=[{"expression": "!has(variables.params.tag)", "message": "has a tag"}])
-    assert t.evaluate(review_from_object(POD), {"kind": "K8sT", "spec": {}}) == []
-    assert t.evaluate(review_from_object(POD), CONSTRAINT) == ["has a tag"]
+    assert t.evaluate(review_from_object(POD), {"kind": "K8sT", "spec": {}}).messages == []
+    assert t.evaluate(review_from_object(POD), CONSTRAINT).messages == ["has a tag"]
 
 
 def test_match_conditions_gate_the_validations() -> None:
@@ -56,9 +56,9 @@ def test_match_conditions_gate_the_validations() -> None:
         matchConditions=[{"name": "shop-only", "expression": 'variables.anyObject.metadata.namespace == "shop"'}],
         validations=[{"expression": "false", "message": "denied"}],
     )
-    assert t.evaluate(review_from_object(POD), CONSTRAINT) == ["denied"]
+    assert t.evaluate(review_from_object(POD), CONSTRAINT).messages == ["denied"]
     other = {**POD, "metadata": {"name": "p", "namespace": "dev"}}
-    assert t.evaluate(review_from_object(other), CONSTRAINT) == []
+    assert t.evaluate(review_from_object(other), CONSTRAINT).messages == []
 
 
 def test_errors_follow_the_failure_policy() -> None:
@@ -69,10 +69,10 @@ def test_errors_follow_the_failure_policy() -> None:
         ]
     }
     fail = template(**source)
-    [error, message] = fail.evaluate(review_from_object(POD), CONSTRAINT)
+    [error, message] = fail.evaluate(review_from_object(POD), CONSTRAINT).messages
     assert error.startswith("expression 'variables.anyObject.spec.replicas > 1' resulted in error:") and message == "m"
     ignore = template(**source, failurePolicy="Ignore")
-    assert ignore.evaluate(review_from_object(POD), CONSTRAINT) == ["m"]
+    assert ignore.evaluate(review_from_object(POD), CONSTRAINT).messages == ["m"]
 
 
 def test_a_failing_variable_fails_only_what_reads_it() -> None:
@@ -80,7 +80,7 @@ def test_a_failing_variable_fails_only_what_reads_it() -> None:
         variables=[{"name": "broken", "expression": "variables.anyObject.spec.nope > 1"}],
         validations=[{"expression": "variables.broken"}, {"expression": "false", "message": "still evaluated"}],
     )
-    first, second = t.evaluate(review_from_object(POD), CONSTRAINT)
+    first, second = t.evaluate(review_from_object(POD), CONSTRAINT).messages
     # as in Kubernetes, the error is the reading expression's, with the variable's cause
     assert first.startswith("expression 'variables.broken' resulted in error:") and "nope" in first
     assert second == "still evaluated"
@@ -90,7 +90,7 @@ def test_a_delete_reviews_the_old_object() -> None:
     t = template(validations=[{"expression": "variables.anyObject.metadata.name != 'p'", "message": "old p"}])
     review = review_from_object(POD, operation="DELETE")
     review["object"] = None
-    assert t.evaluate(review, CONSTRAINT) == ["old p"]
+    assert t.evaluate(review, CONSTRAINT).messages == ["old p"]
 
 
 @pytest.mark.parametrize(
@@ -118,4 +118,4 @@ def test_templates_that_cannot_be_inlined_evaluate_the_same() -> None:
     }
     t = template(**source)
     assert not t.fast
-    assert t.evaluate(review_from_object(POD), CONSTRAINT) == ["not inlined"]
+    assert t.evaluate(review_from_object(POD), CONSTRAINT).messages == ["not inlined"]

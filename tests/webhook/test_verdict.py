@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from kubegate.audit.record import DecisionFacts, facts_from_result
 from kubegate.engine.decision import Decision, ReviewResult, SkippedPolicy, Violation
-from kubegate.webhook.verdict import failure_verdict, verdict_from_result
+from kubegate.webhook.admission import response_annotations
+from kubegate.webhook.verdict import Verdict, failure_verdict, verdict_from_result
 
 
 def decision(policy: str, *violations: tuple[str, str], error: str | None = None) -> Decision:
@@ -64,3 +66,25 @@ def test_failure_verdicts() -> None:
     )
     allow = failure_verdict("queue_full", "busy", "allow")
     assert allow.allowed and allow.warnings == ("kubegate: busy (admitted: failure mode allow)",)
+
+
+def test_audit_annotations_reach_the_verdict_and_survive_the_cache_form() -> None:
+    annotated = Decision("p", "v", True, (), 1.0, "set", annotations=(("vap.example/key", "value"),))
+    verdict = verdict_from_result(result(annotated, decision("q")), "deny")
+    assert verdict.audit_annotations == {"vap.example/key": "value"}
+    assert Verdict.from_dict(verdict.to_dict()).audit_annotations == {"vap.example/key": "value"}
+    facts = facts_from_result(result(annotated))
+    assert DecisionFacts.from_dict(facts.to_dict()) == facts
+    assert facts.audit_annotations == {"vap.example/key": "value"}
+
+
+def test_response_annotations_are_names_the_api_server_accepts() -> None:
+    got = response_annotations(
+        {
+            "vap.example/key": "a",
+            "validation.policy.admission.k8s.io/validation_failure": "[]",
+            "x/" + "k" * 70: "too long",
+            "-bad/key": "starts badly",
+        }
+    )
+    assert got == {"vap.example_key": "a", "validation.policy.admission.k8s.io_validation_failure": "[]"}

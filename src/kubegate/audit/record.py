@@ -45,6 +45,8 @@ class DecisionFacts:
         shadow: per shadowed policy ``{"policy", "agree", "stableAllowed", "candidateAllowed"}``.
         message: the answer's ``status.message`` (webhook), when denied.
         warnings: the answer's ``warnings`` (webhook).
+        audit_annotations: ValidatingAdmissionPolicies' audit annotations
+            (``<policy>/<key>`` -> value, as Kubernetes' audit event has them).
     """
 
     allowed: bool
@@ -57,6 +59,7 @@ class DecisionFacts:
     shadow: tuple[Mapping[str, Any], ...] = ()
     message: str = ""
     warnings: tuple[str, ...] = ()
+    audit_annotations: Mapping[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (the shared decision cache keeps it with the answer)."""
@@ -71,6 +74,7 @@ class DecisionFacts:
             "shadow": [dict(s) for s in self.shadow],
             "message": self.message,
             "warnings": list(self.warnings),
+            "auditAnnotations": dict(self.audit_annotations),
         }
 
     @classmethod
@@ -91,6 +95,7 @@ class DecisionFacts:
             shadow=tuple(dict(s) for s in doc["shadow"]),
             message=str(doc["message"]),
             warnings=tuple(str(w) for w in doc["warnings"]),
+            audit_annotations={str(k): str(v) for k, v in (doc.get("auditAnnotations") or {}).items()},
         )
 
 
@@ -114,6 +119,7 @@ def facts_from_result(result: ReviewResult, **extra: Any) -> DecisionFacts:
         ),
         "policy_set_version": result.policy_set_version,
         "duration_ns": int(result.duration_ms * 1e6),
+        "audit_annotations": result.audit_annotations,
     }
     fields.update(extra)
     return DecisionFacts(**fields)
@@ -165,6 +171,8 @@ def build_record(
         result["message"] = facts.message
     if facts.warnings:
         result["warnings"] = list(facts.warnings)
+    if facts.audit_annotations:
+        result["auditAnnotations"] = dict(facts.audit_annotations)
     record["result"] = result
     metrics: dict[str, int] = {}
     if facts.duration_ns:

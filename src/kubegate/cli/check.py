@@ -25,6 +25,7 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -209,6 +210,8 @@ def run_check(
                 )
             )
         result, failures = conftest.object_result(doc, review)
+        if review.audit_annotations:
+            result = replace(result, audit_annotations=tuple(sorted(review.audit_annotations.items())))
         results.append(result)
         errors.extend(failures)
     if not combine:

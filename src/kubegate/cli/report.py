@@ -8,7 +8,7 @@ The JSON shape is a contract CI pipelines parse::
                   "details"}], "skipped": [...],
                   "exceptions": [{"policy", "rule", "enforcement", "msg",
                                   "suppressed"}],
-                  "files": [...]}],
+                  "files": [...], "auditAnnotations": {...}}],
      "summary": {"objects", "policies", "violations", "deny", "warn", "dryrun",
                  "exceptions", "errors", "warnings", "notes", "passed"},
      "errors": [{"code", "message", "location"}], "warnings": [...], "notes": [...]}
@@ -19,7 +19,9 @@ The JSON shape is a contract CI pipelines parse::
 exception query) and the suppressed messages; they never fail a run. The
 result of ``--combine`` (every document as one input) has ``source``
 ``<combined>`` and ``files``, the files its documents came from (``files``
-appears on that result only).
+appears on that result only). ``auditAnnotations`` (only when there are
+some) are the audit annotations ValidatingAdmissionPolicies wrote for the
+object (``<policy>/<key>`` -> value, as in Kubernetes' audit event).
 
 ``passed`` is true only with no ``deny`` violation **and no error**: a run
 that could not read an input or load a policy never says it passed (the
@@ -60,6 +62,7 @@ class ObjectResult:
         files: for the combined input of ``--combine``: the files it holds.
         matched: ids of the policies that decided on it (their match selected
             it), when the check recorded them; ``None``: not recorded.
+        audit_annotations: ValidatingAdmissionPolicies' audit annotations.
     """
 
     document: Document
@@ -68,6 +71,7 @@ class ObjectResult:
     exceptions: tuple[ExceptedRule, ...] = field(default=(), kw_only=True)
     files: tuple[str, ...] = field(default=(), kw_only=True)
     matched: tuple[str, ...] | None = field(default=None, kw_only=True)
+    audit_annotations: tuple[tuple[str, str], ...] = field(default=(), kw_only=True)
 
     @property
     def combined(self) -> bool:
@@ -88,6 +92,8 @@ class ObjectResult:
         }
         if self.combined:
             out["files"] = list(self.files)
+        if self.audit_annotations:
+            out["auditAnnotations"] = dict(self.audit_annotations)
         return out
 
 

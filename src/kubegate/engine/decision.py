@@ -66,6 +66,9 @@ class Decision:
         started_ns: when evaluation started (``time.time_ns()``), for tracing.
         exceptions: entry rules the package's conftest ``exception`` rule
             excepted on this input (their results are not in ``violations``).
+        annotations: audit annotations ``(key, value)`` of a
+            ValidatingAdmissionPolicy (keys ``<policy>/<key>``, as Kubernetes
+            writes them into the audit event).
     """
 
     policy: str
@@ -77,6 +80,7 @@ class Decision:
     error: str | None = None
     started_ns: int = 0
     exceptions: tuple[ExceptedRule, ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -91,6 +95,8 @@ class Decision:
             out["error"] = self.error
         if self.exceptions:
             out["exceptions"] = [e.to_dict() for e in self.exceptions]
+        if self.annotations:
+            out["auditAnnotations"] = dict(self.annotations)
         return out
 
 
@@ -136,6 +142,11 @@ class ReviewResult:
         return tuple(e for d in self.decisions for e in d.exceptions)
 
     @property
+    def audit_annotations(self) -> dict[str, str]:
+        """Every decision's audit annotations (ValidatingAdmissionPolicies)."""
+        return {k: v for d in self.decisions for k, v in d.annotations}
+
+    @property
     def errors(self) -> tuple[Decision, ...]:
         """Decisions of policies that failed to evaluate."""
         return tuple(d for d in self.decisions if d.error is not None)
@@ -163,6 +174,7 @@ class ReviewResult:
             "skipped": [s.to_dict() for s in self.skipped],
             "durationMs": round(self.duration_ms, 3),
             "policySetVersion": self.policy_set_version,
+            **({"auditAnnotations": annotations} if (annotations := self.audit_annotations) else {}),
         }
 
 

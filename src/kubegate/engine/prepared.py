@@ -44,7 +44,7 @@ from kubegate.policy.inventory import Inventory
 from kubegate.policy.match import MatchTarget
 from kubegate.policy.resources import ResourceMapper
 from kubegate.policy.units import Policy, PolicyModule, sha256_json, sha256_text
-from kubegate.policy.vap_match import RequestAttributes, attributes_from_review
+from kubegate.policy.vap_match import RequestAttributes, attributes_from_review, with_resource
 from kubegate.rego import ast
 from kubegate.rego.compat import COMPAT_MODULE_NAME, compat_printed
 from kubegate.rego.printer import print_module
@@ -237,18 +237,27 @@ class PreparedPolicySet:
         action = policy.rules.get("violation", "deny")
         try:
             if policy.engine == "vap":
-                messages = policy.cel.evaluate(review, self.inventory, namespace)
+                verdict = policy.cel.evaluate(review, self.inventory, namespace)
             else:
-                messages = policy.cel.evaluate(review, policy.raw, namespace)
+                verdict = policy.cel.evaluate(review, policy.raw, namespace)
         except KubegateError as exc:
             elapsed = (time.perf_counter() - start) * 1000
             return Decision(
                 policy.id, policy.version, False, (), elapsed, self.version, error=exc.message, started_ns=started_ns
             )
-        violations = tuple(Violation(policy.id, m, {}, action) for m in sorted(messages))
+        violations = tuple(Violation(policy.id, m, {}, action) for m in sorted(verdict.messages))
         elapsed = (time.perf_counter() - start) * 1000
         allowed = not any(v.enforcement == "deny" for v in violations)
-        return Decision(policy.id, policy.version, allowed, violations, elapsed, self.version, started_ns=started_ns)
+        return Decision(
+            policy.id,
+            policy.version,
+            allowed,
+            violations,
+            elapsed,
+            self.version,
+            started_ns=started_ns,
+            annotations=verdict.annotations,
+        )
 
     def _run_isolated(self, evaluator: Evaluator, index: int) -> Decision:
         """Like :meth:`_run`, but a failing policy yields a failed decision instead of raising."""
@@ -277,7 +286,7 @@ class PreparedPolicySet:
         if self.policies[index].engine in ("cel", "vap"):
             if not isinstance(input_value, Mapping) or not isinstance(input_value.get("review"), Mapping):
                 raise EvaluationError(f"policy {policy_id} is CEL: its input must be {{'review': AdmissionRequest}}")
-            return self._run_cel(input_value["review"], index)
+            return self._run_cel(with_resource(input_value["review"], self.resources), index)
         evaluator = self.backend.evaluator()
         start = time.perf_counter()
         evaluator.set_input(evaluator.prepare_input(input_value))
@@ -332,9 +341,9 @@ class PreparedPolicySet:
 
     def _run_share(self, review: Mapping[str, Any], indexes: Sequence[int]) -> list[Decision]:
         """Evaluates some selected policies on this thread's evaluator."""
-        decisions: list[Decision] = [
-            self._run_cel(review, i) for i in indexes if self.policies[i].engine in ("cel", "vap")
-        ]
+        cel = [i for i in indexes if self.policies[i].engine in ("cel", "vap")]
+        cel_review = with_resource(review, self.resources) if cel else review
+        decisions: list[Decision] = [self._run_cel(cel_review, i) for i in cel]
         indexes = [i for i in indexes if self.policies[i].engine not in ("cel", "vap")]
         evaluator = self.backend.evaluator()
         review_style = [i for i in indexes if self.policies[i].input_style == "review"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kubegate.errors import KubegateError, Location, PolicyLoadError, RegoCompileError, RegoParseError
-from kubegate.policy.cel_template import CelConstraintTemplate
+from kubegate.policy.cel_source import CelConstraintTemplate
 from kubegate.policy.conftest import has_exception_rule
 from kubegate.policy.constraint import Constraint, validate_parameters
 from kubegate.policy.expansion import ExpansionSystem, ExpansionTemplate

@@ -1,21 +1,20 @@
-"""Gatekeeper's ``K8sNativeValidation`` template engine: CEL in a ConstraintTemplate.
+"""CEL admission logic evaluated on a review: Gatekeeper's ``K8sNativeValidation``
+templates (:mod:`kubegate.policy.cel_source`) and ValidatingAdmissionPolicies
+(:mod:`kubegate.policy.vap_program`) share it.
 
-A template's ``code: [{engine: K8sNativeValidation, source: {variables,
-validations, matchConditions, failurePolicy}}]`` is evaluated as Gatekeeper's
-``pkg/drivers/k8scel`` does (docs/cel-notes.md §6):
+As Kubernetes' validator does (k8s.io/apiserver
+``pkg/admission/plugin/policy/validating/validator.go``):
 
-* the variables ``anyObject`` (``oldObject`` for a DELETE, else ``object``) and
-  ``params`` (the constraint's ``spec.parameters``, or null) come first, then
-  the template's own, in order; a variable named ``params`` or ``anyObject``,
-  or prefixed ``gatekeeper_internal_``, is an error;
-* ``params`` is the whole constraint object, ``request`` the AdmissionRequest
-  (``input.review``), ``object``/``oldObject`` its objects, ``namespaceObject``
-  the request's Namespace (or null);
-* every ``matchConditions`` entry must be true for the template to apply;
+* ``params`` is the param object (for Gatekeeper, the whole constraint),
+  ``request`` the AdmissionRequest (``input.review``), ``object``/``oldObject``
+  its objects, ``namespaceObject`` the request's Namespace (or null);
+* every ``matchConditions`` entry must be true for the logic to apply;
 * a validation that is false is a violation with its ``messageExpression``
   result, else its ``message``, else ``failed expression: <expression>``;
 * an expression that fails follows ``failurePolicy`` (default ``Fail``: a
-  violation carrying the error, as Kubernetes' validator denies with it).
+  violation carrying the error, as Kubernetes' validator denies with it);
+* each ``auditAnnotations`` entry's ``valueExpression`` gives a string (kept)
+  or null (left out); any other value is an error.
 
 Variables are evaluated in order before the validations; one that fails is
 left out of ``variables``, so only expressions that read it fail (with its
@@ -25,38 +24,90 @@ reports.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kubegate.cel.program import CelError, CelProgram, EmbeddedCel, activation, compile_expression, compile_internal
+from kubegate.cel.program import CelError, CelProgram, activation, compile_internal
 from kubegate.cel.rewrite import inline_variables
-from kubegate.errors import Location, PolicyLoadError
-from kubegate.policy.documents import locate_value
-from kubegate.policy.units import sha256_json
 
-__all__ = [
-    "CEL_ENGINE",
-    "CelConstraintTemplate",
-    "CelTemplate",
-    "CelValidation",
-    "accelerated",
-    "cel_block",
-    "cel_constraint_template",
-    "cel_template_from_source",
-    "embedded_in_yaml",
-    "plain_locator",
-]
+__all__ = ["VARIABLES", "CelFailure", "CelTemplate", "CelValidation", "CelVerdict", "accelerated", "request_value"]
 
-CEL_ENGINE = "K8sNativeValidation"
 VARIABLES = ("object", "oldObject", "request", "params", "namespaceObject", "variables")
-_GATEKEEPER_VARIABLES = (
-    ("anyObject", 'has(request.operation) && request.operation == "DELETE" && object == null ? oldObject : object'),
-    ("params", "!has(params.spec) ? null : !has(params.spec.parameters) ? null : params.spec.parameters"),
-)
-_RESERVED_PREFIX = "gatekeeper_internal_"
-Locator = Callable[[str, list[str | int]], EmbeddedCel]
-"""Given an expression's text and its path under ``source``, where it is written."""
+
+
+_GVK = ("group", "version", "kind")
+_GVR = ("group", "version", "resource")
+
+
+def request_value(review: Mapping[str, Any]) -> dict[str, Any]:
+    """The CEL ``request`` of an AdmissionRequest: Kubernetes declares it as a
+    typed object (k8s.io/apiserver ``pkg/admission/plugin/cel/compile.go``,
+    ``BuildRequestType``), so an absent field reads as its zero value
+    (``request.userInfo.groups`` is ``[]``, ``request.dryRun`` is ``false``),
+    and the objects are not part of it."""
+
+    def fields(value: Any, names: tuple[str, ...]) -> dict[str, str]:
+        got = value if isinstance(value, Mapping) else {}
+        return {n: str(got.get(n) or "") for n in names}
+
+    user = review.get("userInfo") if isinstance(review.get("userInfo"), Mapping) else {}
+    request: dict[str, Any] = {
+        "kind": fields(review.get("kind"), _GVK),
+        "resource": fields(review.get("resource"), _GVR),
+        "subResource": str(review.get("subResource") or ""),
+        "requestKind": fields(review.get("requestKind") or review.get("kind"), _GVK),
+        "requestResource": fields(review.get("requestResource") or review.get("resource"), _GVR),
+        "requestSubResource": str(review.get("requestSubResource") or review.get("subResource") or ""),
+        "name": str(review.get("name") or ""),
+        "namespace": str(review.get("namespace") or ""),
+        "operation": str(review.get("operation") or ""),
+        "userInfo": {
+            "username": str((user or {}).get("username") or ""),
+            "uid": str((user or {}).get("uid") or ""),
+            "groups": [str(g) for g in (user or {}).get("groups") or []],
+            "extra": {str(k): [str(x) for x in v] for k, v in ((user or {}).get("extra") or {}).items()},
+        },
+        "dryRun": bool(review.get("dryRun")),
+        "options": review.get("options") if isinstance(review.get("options"), Mapping) else {},
+    }
+    return request
+
+
+@dataclass(frozen=True)
+class CelFailure:
+    """A violation of CEL logic.
+
+    Attributes:
+        message: the violation message.
+        index: the position of the validation in ``validations`` (``-1`` for a
+            failing match condition or audit annotation).
+        reason: the validation's ``reason`` (``Invalid``, ``Forbidden``,
+            ``Unauthorized``, ``RequestEntityTooLarge``).
+    """
+
+    message: str
+    index: int = -1
+    reason: str = "Invalid"
+
+
+@dataclass(frozen=True)
+class CelVerdict:
+    """What CEL logic says about one review.
+
+    Attributes:
+        failures: the violations, in validation order.
+        annotations: ``(key, value)`` of each audit annotation with a value
+            (the key as written in the policy, not yet prefixed).
+    """
+
+    failures: tuple[CelFailure, ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def messages(self) -> list[str]:
+        """The violation messages."""
+        return [f.message for f in self.failures]
 
 
 @dataclass(frozen=True)
@@ -66,28 +117,39 @@ class CelValidation:
     program: CelProgram
     message: str = ""
     message_program: CelProgram | None = None
+    reason: str = "Invalid"
 
 
 @dataclass(frozen=True)
 class CelTemplate:
-    """A compiled K8sNativeValidation source."""
+    """Compiled CEL admission logic (a K8sNativeValidation source or a policy's spec).
+
+    Attributes:
+        kind: what it belongs to (the constraint kind or the policy's name), for messages.
+        variables: ``(name, program)`` in evaluation order.
+        validations: the ``validations`` entries.
+        match_conditions: ``(name, program)``; all must be true.
+        failure_policy: ``Fail`` or ``Ignore``.
+        audit_annotations: ``(key, valueExpression program)``.
+    """
 
     kind: str
     variables: tuple[tuple[str, CelProgram], ...]
     validations: tuple[CelValidation, ...]
     match_conditions: tuple[tuple[str, CelProgram], ...] = ()
     failure_policy: str = "Fail"
+    audit_annotations: tuple[tuple[str, CelProgram], ...] = ()
     fast: Mapping[str, CelProgram] = field(default_factory=dict, compare=False, repr=False)
-    """Every expression with its variables inlined (``c<i>``, ``v<i>``, ``m<i>``),
-    when all could be: one activation per review (:func:`accelerated`)."""
+    """Every expression with its variables inlined (``c<i>``, ``v<i>``, ``m<i>``,
+    ``a<i>``), when all could be: one activation per review (:func:`accelerated`)."""
 
     def evaluate(
         self,
         review: Mapping[str, Any],
         constraint: Mapping[str, Any] | None,
         namespace_object: Mapping[str, Any] | None = None,
-    ) -> list[str]:
-        """The violation messages of ``review`` under ``constraint``.
+    ) -> CelVerdict:
+        """The violations and audit annotations of ``review`` under ``constraint``.
 
         An expression that fails under ``failurePolicy: Fail`` is a violation
         whose message is Kubernetes' ``expression '<text>' resulted in error:
@@ -103,7 +165,7 @@ class CelTemplate:
         values: dict[str, Any] = {
             "object": review.get("object"),
             "oldObject": review.get("oldObject"),
-            "request": dict(review),
+            "request": request_value(review),
             "params": dict(constraint) if constraint is not None else None,
             "namespaceObject": dict(namespace_object) if namespace_object is not None else None,
         }
@@ -131,32 +193,32 @@ class CelTemplate:
 
         return self._verdicts(run)
 
-    def _verdicts(self, run: Callable[[str, CelProgram], Any]) -> list[str]:
-        """The match conditions, then the validations and their messages, each
-        evaluated by ``run(key, program)`` (``key``: ``c<i>``/``v<i>``/``m<i>``,
-        the expression's entry in :attr:`fast`)."""
+    def _verdicts(self, run: Callable[[str, CelProgram], Any]) -> CelVerdict:
+        """The match conditions, then the validations and their messages, then
+        the audit annotations, each evaluated by ``run(key, program)`` (``key``:
+        ``c<i>``/``v<i>``/``m<i>``/``a<i>``, the expression's entry in :attr:`fast`)."""
 
-        def failure(program: CelProgram, error: CelError) -> list[str]:
+        def failure(program: CelProgram, error: CelError, index: int = -1) -> list[CelFailure]:
             if self.failure_policy == "Ignore":
                 return []
-            return [f"expression '{program.source.text.strip()}' resulted in error: {error.message}"]
+            return [CelFailure(f"expression '{program.source.text.strip()}' resulted in error: {error.message}", index)]
 
         for i, (_, condition) in enumerate(self.match_conditions):
             try:
                 if run(f"c{i}", condition) is not True:
-                    return []
+                    return CelVerdict()
             except CelError as exc:
-                return failure(condition, exc)
-        messages: list[str] = []
+                return CelVerdict(tuple(failure(condition, exc)))
+        failures: list[CelFailure] = []
         for i, validation in enumerate(self.validations):
             try:
                 result = run(f"v{i}", validation.program)
             except CelError as exc:
-                messages.extend(failure(validation.program, exc))
+                failures.extend(failure(validation.program, exc, i))
                 continue
             if not isinstance(result, bool):
                 error = CelError(f"must evaluate to a bool, got {type(result).__name__}", None)
-                messages.extend(failure(validation.program, error))
+                failures.extend(failure(validation.program, error, i))
                 continue
             if result:
                 continue
@@ -167,8 +229,20 @@ class CelTemplate:
                     message = text if isinstance(text, str) and text.strip() else message
                 except CelError:
                     pass  # Kubernetes falls back to message when messageExpression fails
-            messages.append(message)
-        return messages
+            failures.append(CelFailure(message, i, validation.reason))
+        annotations: list[tuple[str, str]] = []
+        for i, (key, program) in enumerate(self.audit_annotations):
+            try:
+                value = run(f"a{i}", program)
+            except CelError as exc:
+                failures.extend(failure(program, exc))
+                continue
+            if isinstance(value, str):
+                annotations.append((key, value))
+            elif value is not None:
+                error = CelError(f"valueExpression must evaluate to a string or null, got {type(value).__name__}", None)
+                failures.extend(failure(program, error))
+        return CelVerdict(tuple(failures), tuple(annotations))
 
 
 def accelerated(template: CelTemplate) -> CelTemplate:
@@ -182,6 +256,7 @@ def accelerated(template: CelTemplate) -> CelTemplate:
         pending.append((f"v{i}", v.program))
         if v.message_program is not None:
             pending.append((f"m{i}", v.message_program))
+    pending.extend((f"a{i}", p) for i, (_, p) in enumerate(template.audit_annotations))
     for key, program in pending:
         text = inline_variables(program.source.text, definitions)
         compiled = compile_internal(program.source, text, VARIABLES) if text is not None else None
@@ -189,179 +264,3 @@ def accelerated(template: CelTemplate) -> CelTemplate:
             return template
         fast[key] = compiled
     return replace(template, fast=fast) if fast else template
-
-
-def _entries(source: Mapping[str, Any], key: str, where: str, location: Location | None) -> list[Mapping[str, Any]]:
-    value = source.get(key) or []
-    if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
-        raise PolicyLoadError(f"{where}: source.{key} must be a list of objects", location, code="invalid_template")
-    return list(value)
-
-
-def cel_template_from_source(source: Any, kind: str, locate: Locator, location: Location | None = None) -> CelTemplate:
-    """Compiles a K8sNativeValidation ``source``.
-
-    Args:
-        source: the ``code[].source`` object.
-        kind: the template's constraint kind (for messages).
-        locate: where each expression is written (``(text, path)`` ->
-            :class:`EmbeddedCel`), so errors name file:line:col.
-        location: the template's location, for structural errors.
-
-    Raises:
-        PolicyLoadError: ``invalid_template`` (a malformed source, a reserved
-            variable name, a validation without ``expression``).
-        CelError: ``cel_parse_error`` / ``cel_type_error`` for an expression.
-    """
-    where = f"ConstraintTemplate for {kind} (K8sNativeValidation)"
-    if not isinstance(source, Mapping):
-        raise PolicyLoadError(f"{where}: source must be an object", location, code="invalid_template")
-
-    def program(text: Any, path: list[str | int]) -> CelProgram:
-        if not isinstance(text, str) or not text.strip():
-            dotted = ".".join(str(p) for p in path)
-            raise PolicyLoadError(f"{where}: {dotted} must be a CEL expression", location, code="invalid_template")
-        return compile_expression(locate(text, path), VARIABLES)
-
-    def gatekeeper(name: str, text: str) -> tuple[str, CelProgram]:
-        return name, compile_expression(EmbeddedCel(text, f"Gatekeeper's variables.{name}"), VARIABLES)
-
-    variables = [gatekeeper(n, t) for n, t in _GATEKEEPER_VARIABLES]
-    for i, entry in enumerate(_entries(source, "variables", where, location)):
-        name = entry.get("name")
-        if not isinstance(name, str) or not name:
-            raise PolicyLoadError(f"{where}: variables[{i}] needs a name", location, code="invalid_template")
-        if name in ("params", "anyObject") or name.startswith(_RESERVED_PREFIX):
-            raise PolicyLoadError(
-                f"{where}: variable name {name!r} is reserved by Gatekeeper", location, code="invalid_template"
-            )
-        variables.append((name, program(entry.get("expression"), ["variables", i, "expression"])))
-    validations = []
-    for i, entry in enumerate(_entries(source, "validations", where, location)):
-        message_expression = entry.get("messageExpression")
-        validations.append(
-            CelValidation(
-                program(entry.get("expression"), ["validations", i, "expression"]),
-                str(entry.get("message") or ""),
-                program(message_expression, ["validations", i, "messageExpression"])
-                if message_expression is not None
-                else None,
-            )
-        )
-    conditions = []
-    for i, entry in enumerate(_entries(source, "matchConditions", where, location)):
-        name = str(entry.get("name") or f"matchConditions[{i}]")
-        if name.startswith(_RESERVED_PREFIX):
-            raise PolicyLoadError(
-                f"{where}: match condition {name!r} is reserved by Gatekeeper", location, code="invalid_template"
-            )
-        conditions.append((name, program(entry.get("expression"), ["matchConditions", i, "expression"])))
-    policy = source.get("failurePolicy", "Fail")
-    if policy not in ("Fail", "Ignore"):
-        raise PolicyLoadError(
-            f"{where}: failurePolicy {policy!r} is not Fail or Ignore", location, code="invalid_template"
-        )
-    return accelerated(CelTemplate(kind, tuple(variables), tuple(validations), tuple(conditions), str(policy)))
-
-
-def plain_locator(file: str = "") -> Locator:
-    """A locator for sources with no YAML positions (in-memory objects)."""
-
-    def locate(text: str, path: Sequence[str | int]) -> EmbeddedCel:
-        return EmbeddedCel(text, "source." + ".".join(str(p) for p in path), file)
-
-    return locate
-
-
-@dataclass(frozen=True)
-class CelConstraintTemplate:
-    """A ConstraintTemplate's K8sNativeValidation code, compiled.
-
-    Attributes:
-        name, kind: the template's name and constraint kind.
-        template: the compiled CEL.
-        has_rego: the template also has Rego code (which runs unless the CEL
-            engine is chosen, as in Gatekeeper).
-        parameters_schema: ``openAPIV3Schema`` of the constraint parameters.
-        version: sha256 of the CEL source, for policy versions.
-        location: where the template starts.
-    """
-
-    name: str
-    kind: str
-    template: CelTemplate
-    has_rego: bool
-    parameters_schema: Mapping[str, Any] | None
-    version: str
-    location: Location | None = None
-
-
-def embedded_in_yaml(
-    expression: str, where: str, text: str, file: str, line: int, path: Sequence[str | int]
-) -> EmbeddedCel:
-    """``expression`` as written at ``path`` of the YAML document starting at ``line``
-    of ``text`` (the object's start when the scalar cannot be found)."""
-    pos = locate_value(text, file, line, path) if text and line else None
-    if pos is None:
-        return EmbeddedCel(expression, where, file, line, 1 if line else 0)
-    return EmbeddedCel(expression, where, file, pos.line, pos.column, pos.style, pos.indent)
-
-
-def cel_block(obj: Mapping[str, Any]) -> tuple[int, Any, bool] | None:
-    """``(index, source, has_rego)`` of a ConstraintTemplate's K8sNativeValidation
-    code (``spec.targets[0].code[index]``), or ``None`` when it has none."""
-    spec = obj.get("spec")
-    targets = spec.get("targets") if isinstance(spec, Mapping) else None
-    target = targets[0] if isinstance(targets, list) and targets and isinstance(targets[0], Mapping) else {}
-    raw_codes = target.get("code")
-    codes: list[Any] = raw_codes if isinstance(raw_codes, list) else []
-    has_rego = isinstance(target.get("rego"), str) or any(
-        isinstance(c, Mapping) and c.get("engine") == "Rego" for c in codes
-    )
-    for i, code in enumerate(codes):
-        if isinstance(code, Mapping) and code.get("engine") == CEL_ENGINE:
-            return i, code.get("source"), has_rego
-    return None
-
-
-def cel_constraint_template(
-    obj: Mapping[str, Any], location: Location | None, text: str = ""
-) -> CelConstraintTemplate | None:
-    """The compiled CEL of a ConstraintTemplate object, or ``None`` when it has no
-    K8sNativeValidation code. ``text`` (the YAML file) locates expression errors.
-
-    Raises:
-        PolicyLoadError: ``invalid_template``.
-        CelError: ``cel_parse_error`` / ``cel_type_error``.
-    """
-    block = cel_block(obj)
-    if block is None:
-        return None
-    index, source, has_rego = block
-    spec = obj.get("spec") if isinstance(obj.get("spec"), Mapping) else {}
-    crd = (spec or {}).get("crd") or {}
-    crd_spec = crd.get("spec") if isinstance(crd, Mapping) else {}
-    names = (crd_spec or {}).get("names") or {}
-    kind = str(names.get("kind") or "") if isinstance(names, Mapping) else ""
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
-    name = str((meta or {}).get("name") or kind.lower())
-    validation = (crd_spec or {}).get("validation") if isinstance(crd_spec, Mapping) else None
-    schema = validation.get("openAPIV3Schema") if isinstance(validation, Mapping) else None
-    base: list[str | int] = ["spec", "targets", 0, "code", index, "source"]
-    file = location.file if location is not None else ""
-    start = location.line if location is not None else 0
-
-    def locate(expression: str, path: list[str | int]) -> EmbeddedCel:
-        where = ".".join(str(p) for p in ["source", *path])
-        return embedded_in_yaml(expression, where, text, file, start, [*base, *path])
-
-    template = cel_template_from_source(source, kind, locate, location)
-    return CelConstraintTemplate(
-        name,
-        kind,
-        template,
-        has_rego,
-        schema if isinstance(schema, Mapping) else None,
-        sha256_json(source),
-        location,
-    )

@@ -20,7 +20,7 @@ from kubegate.dsl.compiler import DSL_SUFFIX, compile_source
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION, SchemaSet
 from kubegate.errors import InputError, KubegateError, Location, PolicyLoadError
 from kubegate.policy.catalog import DslFile, PolicySources, RegoFile, is_test_file, test_file_notice
-from kubegate.policy.cel_template import CelConstraintTemplate, cel_block, cel_constraint_template
+from kubegate.policy.cel_source import CelConstraintTemplate, cel_block, cel_constraint_template
 from kubegate.policy.constraint import CONSTRAINT_GROUP, constraint_from_object
 from kubegate.policy.documents import YAML_SUFFIXES, iter_input_files, load_documents, locate_field, read_text
 from kubegate.policy.expansion import (

@@ -26,7 +26,14 @@ from kubegate.errors import Location, PolicyLoadError
 from kubegate.policy.match import LabelSelector
 from kubegate.policy.resources import ResourceMapper
 
-__all__ = ["MatchResources", "RequestAttributes", "ResourceRule", "attributes_from_review", "parse_match_resources"]
+__all__ = [
+    "MatchResources",
+    "RequestAttributes",
+    "ResourceRule",
+    "attributes_from_review",
+    "parse_match_resources",
+    "with_resource",
+]
 
 OPERATIONS = ("CREATE", "UPDATE", "DELETE", "CONNECT", "*")
 SCOPES = ("Cluster", "Namespaced", "*")
@@ -61,6 +68,20 @@ class RequestAttributes:
     @property
     def is_namespace(self) -> bool:
         return self.group == "" and self.resource == "namespaces"
+
+
+def with_resource(review: Mapping[str, Any], mapper: ResourceMapper) -> Mapping[str, Any]:
+    """``review`` with its ``resource`` filled from its kind when it has none (a
+    review synthesised from a manifest), so CEL's ``request.resource`` is what
+    the API server would give; ``review`` itself when it has one."""
+    current = review.get("resource")
+    if isinstance(current, Mapping) and current.get("resource"):
+        return review
+    attrs = attributes_from_review(review, mapper)
+    if not attrs.resource:
+        return review
+    resource = {"group": attrs.group, "version": attrs.version, "resource": attrs.resource}
+    return {**review, "resource": resource}
 
 
 def attributes_from_review(

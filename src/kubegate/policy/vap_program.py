@@ -16,26 +16,34 @@ k8s.io/apiserver ``pkg/admission/plugin/policy/validating``:
   expression that fails under ``failurePolicy: Fail`` is a violation carrying
   the error;
 * ``validationActions``: ``Deny`` → deny, ``Warn`` → warn, ``Audit`` alone →
-  dryrun (recorded in the decision log, never enforced).
-
-Kubernetes' CEL libraries (quantity, url, ip...) are not part of the
-environment yet; an expression that uses them is a ``cel_type_error``.
+  dryrun (recorded in the decision log, never enforced);
+* ``auditAnnotations``: each value is kept under ``<policy name>/<key>``, and
+  a binding with ``Audit`` among its actions adds its failures under
+  ``validation.policy.admission.k8s.io/validation_failure`` (a JSON list of
+  ``{message, policy, binding, expressionIndex, validationActions}``), as the
+  API server writes them into the audit event; kubegate puts them in the
+  decision record and the AdmissionReview response's ``auditAnnotations``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from kubegate.cel.program import compile_expression
-from kubegate.policy.cel_template import VARIABLES, CelTemplate, CelValidation, accelerated, embedded_in_yaml
+from kubegate.policy.cel_source import embedded_in_yaml
+from kubegate.policy.cel_template import VARIABLES, CelFailure, CelTemplate, CelValidation, CelVerdict, accelerated
 from kubegate.policy.inventory import Inventory
 from kubegate.policy.match import field_path
 from kubegate.policy.vap import CelExpression, PolicyBinding, ValidatingAdmissionPolicy
 from kubegate.policy.vap_match import RequestAttributes
 
-__all__ = ["CompiledPolicy", "VapBinding", "compile_policy", "enforcement_of"]
+__all__ = ["VALIDATION_FAILURE_ANNOTATION", "CompiledPolicy", "VapBinding", "compile_policy", "enforcement_of"]
+
+VALIDATION_FAILURE_ANNOTATION = "validation.policy.admission.k8s.io/validation_failure"
+"""The audit annotation of an ``Audit`` binding's failures (Kubernetes' key)."""
 
 _ACTION_ORDER = (("Deny", "deny"), ("Warn", "warn"), ("Audit", "dryrun"))
 
@@ -96,17 +104,36 @@ class VapBinding:
 
     def evaluate(
         self, review: Mapping[str, Any], inventory: Inventory, namespace: Mapping[str, Any] | None
-    ) -> list[str]:
-        """The violation messages of ``review``."""
+    ) -> CelVerdict:
+        """The violations and audit annotations (keys prefixed with the policy's
+        name) of ``review``."""
         params = self.params(review, inventory)
         if params is None:
             if self.binding.param_ref is not None and self.binding.param_ref.parameter_not_found_action == "Allow":
-                return []
-            return [f"no params found for binding {self.binding.name} of policy {self.policy.name}"]
-        messages: list[str] = []
+                return CelVerdict()
+            missing = f"no params found for binding {self.binding.name} of policy {self.policy.name}"
+            return CelVerdict((CelFailure(missing),))
+        failures: list[CelFailure] = []
+        annotations: dict[str, str] = {}
         for param in params:
-            messages.extend(self.template.evaluate(review, param, namespace))
-        return messages
+            verdict = self.template.evaluate(review, param, namespace)
+            failures.extend(verdict.failures)
+            annotations.update((f"{self.policy.name}/{k}", v) for k, v in verdict.annotations)
+        if failures and "Audit" in self.binding.validation_actions:
+            annotations[VALIDATION_FAILURE_ANNOTATION] = json.dumps(
+                [
+                    {
+                        "message": f.message,
+                        "policy": self.policy.name,
+                        "binding": self.binding.name,
+                        "expressionIndex": f.index,
+                        "validationActions": list(self.binding.validation_actions),
+                    }
+                    for f in failures
+                ],
+                separators=(",", ":"),
+            )
+        return CelVerdict(tuple(failures), tuple(sorted(annotations.items())))
 
 
 @dataclass(frozen=True)
@@ -140,12 +167,16 @@ def compile_policy(policy: ValidatingAdmissionPolicy, text: str = "", line: int 
             tuple((name, program(e)) for name, e in policy.variables),
             tuple(
                 CelValidation(
-                    program(v.expression), v.message, program(v.message_expression) if v.message_expression else None
+                    program(v.expression),
+                    v.message,
+                    program(v.message_expression) if v.message_expression else None,
+                    v.reason,
                 )
                 for v in policy.validations
             ),
             tuple((name, program(e)) for name, e in policy.match_conditions),
             policy.failure_policy,
+            tuple((key, program(e)) for key, e in policy.audit_annotations),
         )
     )
     return CompiledPolicy(policy, template)

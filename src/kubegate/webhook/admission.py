@@ -213,8 +213,30 @@ def parse_admission_review(body: bytes, max_depth: int = MAX_INPUT_DEPTH) -> Adm
     return AdmissionRequest(str(api_version), uid, request)
 
 
+_ANNOTATION_NAME = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+
+
 def _warning(text: str) -> str:
     return text if len(text) <= _MAX_WARNING_CHARS else text[: _MAX_WARNING_CHARS - 3] + "..."
+
+
+def response_annotations(annotations: Mapping[str, str]) -> dict[str, str]:
+    """Audit annotations in the form an AdmissionResponse may carry them.
+
+    The API server prefixes each key with the webhook's name and keeps it only
+    if the result is a qualified name (``<webhook>/<name>``, the name at most
+    63 characters of ``[A-Za-z0-9_.-]``; k8s.io/apiserver
+    ``pkg/admission/plugin/webhook/validating/dispatcher.go``). A key
+    ``<policy>/<key>`` is therefore sent as ``<policy>_<key>``; one that still
+    is not a valid name is left out of the response (the decision record keeps
+    every annotation under its full key).
+    """
+    out: dict[str, str] = {}
+    for key, value in annotations.items():
+        name = key.replace("/", "_")
+        if _ANNOTATION_NAME.fullmatch(name):
+            out[name] = value
+    return out
 
 
 def admission_response(request: AdmissionRequest, verdict: Verdict) -> dict[str, Any]:
@@ -224,4 +246,7 @@ def admission_response(request: AdmissionRequest, verdict: Verdict) -> dict[str,
         response["status"] = {"code": verdict.code, "message": verdict.message}
     if verdict.warnings:
         response["warnings"] = [_warning(w) for w in verdict.warnings]
+    annotations = response_annotations(verdict.audit_annotations)
+    if annotations:
+        response["auditAnnotations"] = annotations
     return {"apiVersion": request.api_version, "kind": "AdmissionReview", "response": response}

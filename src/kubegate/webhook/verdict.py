@@ -43,6 +43,8 @@ class Verdict:
         cacheable: whether the answer may be reused for an identical request.
         facts: what the decision log records of it (kept with the cached
             answer, so a cache hit is logged with the policies that decided).
+        audit_annotations: the AdmissionResponse's ``auditAnnotations``
+            (ValidatingAdmissionPolicies' ``<policy>/<key>`` -> value).
     """
 
     allowed: bool
@@ -54,6 +56,7 @@ class Verdict:
     dryrun: tuple[str, ...] = ()
     cacheable: bool = field(default=True, compare=False)
     facts: DecisionFacts | None = field(default=None, compare=False)
+    audit_annotations: Mapping[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form, for the shared decision cache."""
@@ -65,6 +68,7 @@ class Verdict:
             "reason": self.reason,
             "code": self.code,
             "dryrun": list(self.dryrun),
+            "auditAnnotations": dict(self.audit_annotations),
         }
         if self.facts is not None:
             doc["facts"] = self.facts.to_dict()
@@ -85,6 +89,7 @@ class Verdict:
             reason=str(doc["reason"]),
             code=int(doc["code"]),
             dryrun=tuple(str(p) for p in doc["dryrun"]),
+            audit_annotations={str(k): str(v) for k, v in (doc.get("auditAnnotations") or {}).items()},
             facts=DecisionFacts.from_dict(doc["facts"]) if doc.get("facts") is not None else None,
         )
 
@@ -123,6 +128,7 @@ def verdict_from_result(result: ReviewResult, failure_mode: FailureMode) -> Verd
         code=500 if errors_only and denials else 403,
         dryrun=_unique([v.policy for v in result.dryruns]),
         cacheable=not result.errors,
+        audit_annotations=result.audit_annotations,
     )
 
 
