@@ -62,3 +62,23 @@ def test_a_cel_expression_that_does_not_compile_is_located(tmp_path: Path) -> No
     assert code == 1
     # the block starts at line 16, so line 18 is the expression's second line; it fails at its '+'
     assert f"{tmp_path / 'template-broken.yaml'}:18:29: cel_type_error:" in out
+
+
+def test_the_engine_annotation_overrides_the_flag_per_template(tmp_path: Path) -> None:
+    target = tmp_path / "cel"
+    shutil.copytree(FIXTURES, target)
+    template = yaml.safe_load((target / "template-both.yaml").read_text())
+    template["metadata"]["annotations"] = {"kubegate.io/engine": "cel"}
+    (target / "template-both.yaml").write_text(yaml.safe_dump(template))
+    suite = yaml.safe_load((target / "suite.yaml").read_text())
+    suite["tests"][0]["cases"][0]["assertions"] = [{"violations": 1, "message": "^cel: "}]
+    (target / "suite.yaml").write_text(yaml.safe_dump(suite))
+    assert verify(str(target / "suite.yaml"))[0] == 0  # CEL although --engine defaults to rego
+    template["metadata"]["annotations"] = {"kubegate.io/engine": "rego"}
+    (target / "template-both.yaml").write_text(yaml.safe_dump(template))
+    code, out = verify(str(target / "suite.yaml"), "--engine", "cel")
+    assert code == 1 and "replicas/too-many" in out  # Rego although --engine cel
+    template["metadata"]["annotations"] = {"kubegate.io/engine": "wasm"}
+    (target / "template-both.yaml").write_text(yaml.safe_dump(template))
+    code, out = verify(str(target / "suite.yaml"))
+    assert code == 1 and "kubegate.io/engine is 'wasm'" in out

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import Any
 
 from cel_expr_python import cel
 
 from kubegate.cel import carriers
 from kubegate.cel.library import LIBRARIES
+from kubegate.cel.overloads import Library, checking_extension, runtime_extension
 
-__all__ = ["EXTENSIONS_YAML", "environment"]
+__all__ = ["EXTENSIONS_YAML", "environment", "runtime_environment"]
 
 EXTENSIONS_YAML = """extensions:
   - name: strings
@@ -34,19 +36,34 @@ EXTENSIONS_YAML = """extensions:
 _INTERNAL_YAML = EXTENSIONS_YAML + "  - name: bindings\n"
 
 
+def _checking_extensions() -> list[Any]:
+    found = []
+    for module in LIBRARIES:
+        library = getattr(module, "LIBRARY", None)
+        found.append(checking_extension(library) if isinstance(library, Library) else module.extension())
+    return found
+
+
+def _runtime_extensions() -> list[Any]:
+    declared = [m.LIBRARY for m in LIBRARIES if isinstance(getattr(m, "LIBRARY", None), Library)]
+    others = [m.extension() for m in LIBRARIES if not isinstance(getattr(m, "LIBRARY", None), Library)]
+    return [runtime_extension(declared), *others]
+
+
 @functools.lru_cache(maxsize=32)
-def _environment(variables: tuple[str, ...], internal: bool) -> cel.Env:
+def _environment(variables: tuple[str, ...], internal: bool, runtime: bool) -> cel.Env:
     dyn = cel.Type.DYN
     return cel.NewEnv(
-        config=cel.NewEnvConfigFromYaml(_INTERNAL_YAML if internal else EXTENSIONS_YAML),
+        config=cel.NewEnvConfigFromYaml(_INTERNAL_YAML if internal or runtime else EXTENSIONS_YAML),
         variables={name: dyn for name in variables},
-        extensions=[library.extension() for library in LIBRARIES],
+        extensions=_runtime_extensions() if runtime else _checking_extensions(),
         descriptor_pool=carriers.POOL,
     )
 
 
 def environment(variables: Sequence[str], internal: bool = False) -> cel.Env:
-    """The environment declaring ``variables`` (each of dynamic type), cached.
+    """The environment user text is type-checked in, declaring ``variables``
+    (each of dynamic type), cached.
 
     Args:
         variables: top-level names (``object``, ``oldObject``, ``request``,
@@ -54,4 +71,12 @@ def environment(variables: Sequence[str], internal: bool = False) -> cel.Env:
         internal: also enable ``cel.bind``, for text kubegate generates (never
             for user text: Kubernetes does not offer it).
     """
-    return _environment(tuple(sorted(set(variables))), internal)
+    return _environment(tuple(sorted(set(variables))), internal, False)
+
+
+def runtime_environment(variables: Sequence[str]) -> cel.Env:
+    """The environment checked text is evaluated in (``cel.bind`` enabled; the
+    library overloads that share a runtime signature merged into dispatchers:
+    :mod:`kubegate.cel.overloads`). Compile in it with ``disable_check=True``:
+    its declarations are not the ones text is checked against."""
+    return _environment(tuple(sorted(set(variables))), True, True)

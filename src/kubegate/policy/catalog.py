@@ -729,7 +729,8 @@ def build_catalog(
 
     ``template_engine`` chooses the code of ConstraintTemplates that have both
     Rego and K8sNativeValidation (CEL): ``rego`` (Gatekeeper's default) or
-    ``cel``; a template with only CEL is always evaluated through CEL.
+    ``cel``, unless the template's ``kubegate.io/engine`` annotation says
+    otherwise; a template with only CEL is always evaluated through CEL.
 
     Args:
         sources: what the loader read.
@@ -774,7 +775,8 @@ def build_catalog(
             continue
         seen[c.id] = c.location
         cel = cel_templates.get(c.kind)
-        if cel is not None and (template_engine == "cel" or c.kind not in templates):
+        engine = (cel.engine or template_engine) if cel is not None else template_engine
+        if cel is not None and (engine == "cel" or c.kind not in templates):
             b.cel_constraint(c, cel)
             continue
         template = templates.get(c.kind)

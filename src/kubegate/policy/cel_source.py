@@ -28,16 +28,22 @@ from kubegate.policy.units import sha256_json
 
 __all__ = [
     "CEL_ENGINE",
+    "ENGINE_ANNOTATION",
     "CelConstraintTemplate",
     "Locator",
     "cel_block",
     "cel_constraint_template",
     "cel_template_from_source",
     "embedded_in_yaml",
+    "engine_annotation",
     "plain_locator",
 ]
 
 CEL_ENGINE = "K8sNativeValidation"
+ENGINE_ANNOTATION = "kubegate.io/engine"
+"""ConstraintTemplate annotation choosing the code kubegate runs when it has
+both engines: ``rego`` or ``cel`` (kubegate's own; Gatekeeper chooses per
+installation)."""
 _GATEKEEPER_VARIABLES = (
     ("anyObject", 'has(request.operation) && request.operation == "DELETE" && object == null ? oldObject : object'),
     ("params", "!has(params.spec) ? null : !has(params.spec.parameters) ? null : params.spec.parameters"),
@@ -141,6 +147,8 @@ class CelConstraintTemplate:
         parameters_schema: ``openAPIV3Schema`` of the constraint parameters.
         version: sha256 of the CEL source, for policy versions.
         location: where the template starts.
+        engine: the template's :data:`ENGINE_ANNOTATION` (``rego`` or
+            ``cel``), which overrides ``--engine`` for it; ``""`` when absent.
     """
 
     name: str
@@ -150,6 +158,7 @@ class CelConstraintTemplate:
     parameters_schema: Mapping[str, Any] | None
     version: str
     location: Location | None = None
+    engine: str = ""
 
 
 def embedded_in_yaml(
@@ -180,6 +189,25 @@ def cel_block(obj: Mapping[str, Any]) -> tuple[int, Any, bool] | None:
     return None
 
 
+def engine_annotation(obj: Mapping[str, Any], location: Location | None) -> str:
+    """A ConstraintTemplate's :data:`ENGINE_ANNOTATION`: ``rego``, ``cel`` or ``""``.
+
+    Raises:
+        PolicyLoadError: ``invalid_template``: another value.
+    """
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
+    annotations = (meta or {}).get("annotations")
+    engine = annotations.get(ENGINE_ANNOTATION, "") if isinstance(annotations, Mapping) else ""
+    if engine not in ("", "rego", "cel"):
+        name = (meta or {}).get("name", "")
+        raise PolicyLoadError(
+            f"ConstraintTemplate {name}: annotation {ENGINE_ANNOTATION} is {engine!r}; expected rego or cel",
+            location,
+            code="invalid_template",
+        )
+    return str(engine)
+
+
 def cel_constraint_template(
     obj: Mapping[str, Any], location: Location | None, text: str = ""
 ) -> CelConstraintTemplate | None:
@@ -187,7 +215,8 @@ def cel_constraint_template(
     K8sNativeValidation code. ``text`` (the YAML file) locates expression errors.
 
     Raises:
-        PolicyLoadError: ``invalid_template``.
+        PolicyLoadError: ``invalid_template`` (also for an :data:`ENGINE_ANNOTATION`
+            other than ``rego``/``cel``).
         CelError: ``cel_parse_error`` / ``cel_type_error``.
     """
     block = cel_block(obj)
@@ -211,6 +240,7 @@ def cel_constraint_template(
         where = ".".join(str(p) for p in ["source", *path])
         return embedded_in_yaml(expression, where, text, file, start, [*base, *path])
 
+    engine = engine_annotation(obj, location)
     template = cel_template_from_source(source, kind, locate, location)
     return CelConstraintTemplate(
         name,
@@ -220,4 +250,5 @@ def cel_constraint_template(
         schema if isinstance(schema, Mapping) else None,
         sha256_json(source),
         location,
+        str(engine),
     )

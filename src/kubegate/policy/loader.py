@@ -20,7 +20,7 @@ from kubegate.dsl.compiler import DSL_SUFFIX, compile_source
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION, SchemaSet
 from kubegate.errors import InputError, KubegateError, Location, PolicyLoadError
 from kubegate.policy.catalog import DslFile, PolicySources, RegoFile, is_test_file, test_file_notice
-from kubegate.policy.cel_source import CelConstraintTemplate, cel_block, cel_constraint_template
+from kubegate.policy.cel_source import CelConstraintTemplate, cel_block, cel_constraint_template, engine_annotation
 from kubegate.policy.constraint import CONSTRAINT_GROUP, constraint_from_object
 from kubegate.policy.documents import YAML_SUFFIXES, iter_input_files, load_documents, locate_field, read_text
 from kubegate.policy.expansion import (
@@ -64,15 +64,17 @@ def _templates(obj: Mapping[str, Any], location: Location, lines: list[str], tex
     """A ConstraintTemplate's Rego and its K8sNativeValidation CEL, whichever it has.
 
     A CEL block that does not compile is an error when the template has no
-    Rego, else a ``cel_code_not_loaded`` warning (the Rego still runs).
+    Rego or asks for CEL (``kubegate.io/engine: cel``), else a
+    ``cel_code_not_loaded`` warning (the Rego still runs).
     """
+    engine = engine_annotation(obj, location)
     cel_error: KubegateError | None = None
     try:
         cel = cel_constraint_template(obj, location, text)
     except KubegateError as exc:
         cel, cel_error = None, exc
     block = cel_block(obj)
-    if block is not None and not block[2]:  # CEL only
+    if block is not None and (not block[2] or engine == "cel"):  # CEL only, or CEL asked for
         if cel_error is not None:
             raise cel_error
         if cel is not None:
