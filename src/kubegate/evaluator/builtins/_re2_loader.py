@@ -14,6 +14,15 @@ import sys
 __all__ = ["re2"]
 
 
+def _libstdcxx_loaded() -> bool:
+    """Whether libstdc++ is already mapped into this process (Linux; else ``False``)."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            return any("libstdc++" in line for line in maps)
+    except OSError:  # pragma: no cover - not Linux
+        return "cel_expr_python" in sys.modules
+
+
 def _share_allocator() -> None:
     """Makes RE2 and rego-cpp (``regopy``) allocate with the same ``operator new``.
 
@@ -25,6 +34,12 @@ def _share_allocator() -> None:
     """
     if "re2._re2" in sys.modules:
         return  # pragma: no cover - RE2 was loaded first: libstdc++ uses glibc for both
+    if "regopy" not in sys.modules and _libstdcxx_loaded():
+        # Another C++ extension (cel-expr-python, say) loaded libstdc++ before
+        # regopy: libstdc++ is bound to glibc's allocator, and loading RE2 now,
+        # before regopy, keeps RE2 on it too (making regopy global first
+        # would abort the process).
+        return
     try:
         import regopy  # noqa: F401
     except ImportError:  # pragma: no cover - regopy is a dependency
