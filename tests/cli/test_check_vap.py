@@ -61,3 +61,22 @@ def test_verify_runs_a_suite_whose_template_is_the_policy() -> None:
     code, out = run("verify", "-v", str(FIXTURES / "suite.yaml"))
     assert code == 0, out
     assert "3 passed, 0 failed" in out
+
+
+def test_schema_type_errors_are_located_warnings(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    text = (FIXTURES / "policy.yaml").read_text().replace("c.image.startsWith(", "c.imag.startsWith(")
+    policy.write_text(text)
+    code, out = run(
+        "check", "--no-builtin", "--policies", str(policy), "--policies", POLICIES[-1], PODS[0], "-o", "json"
+    )
+    assert code == 1  # still evaluated: the object has no field imag, a failing expression under Fail
+    [warning] = json.loads(out)["warnings"]
+    assert warning["code"] == "cel_schema_warning"
+    assert "/v1, Kind=Pod: ERROR: " in warning["message"]
+    assert "undefined field 'imag'" in warning["message"]
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "c.imag.startsWith(" in ln)
+    assert (warning["location"]["line"], warning["location"]["column"]) == (
+        line,
+        text.splitlines()[line - 1].index(".imag") + 1,
+    )

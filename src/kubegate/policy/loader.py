@@ -20,6 +20,7 @@ from kubegate.dsl.compiler import DSL_SUFFIX, compile_source
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION, SchemaSet
 from kubegate.errors import InputError, KubegateError, Location, PolicyLoadError
 from kubegate.policy.catalog import DslFile, PolicySources, RegoFile, is_test_file, test_file_notice
+from kubegate.policy.cel_schema import policy_type_warnings
 from kubegate.policy.cel_source import CelConstraintTemplate, cel_block, cel_constraint_template, engine_annotation
 from kubegate.policy.constraint import CONSTRAINT_GROUP, constraint_from_object
 from kubegate.policy.documents import YAML_SUFFIXES, iter_input_files, load_documents, locate_field, read_text
@@ -31,6 +32,7 @@ from kubegate.policy.expansion import (
 )
 from kubegate.policy.kinds import kind_case_misses
 from kubegate.policy.match import split_api_version
+from kubegate.policy.resources import ResourceMapper
 from kubegate.policy.template import TEMPLATE_GROUP, template_from_object
 from kubegate.policy.vap import (
     ADMISSION_REGISTRATION_GROUP,
@@ -314,7 +316,10 @@ def builtin_expansion_sources() -> PolicySources:
 
 
 def compile_dsl_sources(sources: PolicySources, kubernetes_version: str = DEFAULT_KUBERNETES_VERSION) -> PolicySources:
-    """Compiles the DSL files of ``sources`` into Rego modules (one per rule).
+    """Compiles the DSL files of ``sources`` into Rego modules (one per rule), and
+    type-checks ValidatingAdmissionPolicies' CEL against the schemas of the
+    kinds they match (``cel_schema_warning`` warnings, as Kubernetes reports
+    them in ``status.typeChecking``: :mod:`kubegate.policy.cel_schema`).
 
     Rules are checked against the kinds of ``kubernetes_version`` and the
     CustomResourceDefinitions among the sources; every DSL diagnostic becomes
@@ -323,9 +328,15 @@ def compile_dsl_sources(sources: PolicySources, kubernetes_version: str = DEFAUL
     Raises:
         UsageError: ``unknown_kubernetes_version``.
     """
-    if not sources.dsl_files:
+    if not sources.dsl_files and not sources.vap_policies:
         return sources
     schemas = SchemaSet(kubernetes_version, sources.crds)
+    mapper = ResourceMapper(sources.crds)
+    warnings = [
+        PolicyLoadError(w.message, w.location, code=w.code)
+        for policy in sources.vap_policies
+        for w in policy_type_warnings(policy, schemas, mapper)
+    ]
     rego: list[RegoFile] = []
     errors: list[KubegateError] = []
     known: dict[str, Location | None] = {}
@@ -340,7 +351,7 @@ def compile_dsl_sources(sources: PolicySources, kubernetes_version: str = DEFAUL
         sources.templates,
         sources.constraints,
         sources.errors + tuple(errors),
-        sources.warnings,
+        sources.warnings + tuple(warnings),
         (),
         sources.crds,
         sources.expansions,
