@@ -27,7 +27,7 @@ from kubegate.errors import KubegateError, Location
 
 __all__ = ["CelError", "CelProgram", "EmbeddedCel", "activation", "compile_expression", "compile_internal"]
 
-_ERROR = re.compile(r"<input>:(\d+):(\d+): ([^\n]*)")
+_ERROR = re.compile(r"<input>:(-?\d+):(-?\d+): ([^\n]*)")
 
 
 class CelError(KubegateError):
@@ -158,11 +158,12 @@ def _compile_error(source: EmbeddedCel, text: str) -> CelError:
     if not found:
         return CelError(f"{source.where}: {text.strip()}", source.location(), code="cel_type_error")
     line, column, message = found[0]
-    code = "cel_parse_error" if message.startswith("Syntax error") else "cel_type_error"
+    code = "cel_parse_error" if message.startswith("Syntax error") or "when parsing" in message else "cel_type_error"
     others = [f"{ln}:{col}: {msg}" for ln, col, msg in found[1:]]
+    located = int(line) > 0 and int(column) > 0  # cel-cpp gives -1:-1 for limits (nesting depth)
     return CelError(
         f"{source.where}: {message}",
-        source.locate(int(line), int(column)),
+        source.locate(int(line), int(column)) if located else source.location(),
         code=code,
         details={"errors": others} if others else None,
     )
