@@ -15,7 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
+from kubegate.cel.library.authz import REQUEST_RESOURCE_BINDING, VARIABLES, authorizer_value, request_resource_value
+from kubegate.cel.library.authz_config import read_authorizer_config
 from kubegate.cel.program import CelError, EmbeddedCel, activation, compile_expression
+
+VARS = ["object", *VARIABLES]
 
 CASE_DIR = Path(__file__).parent / "cases" / "library"
 
@@ -34,12 +38,19 @@ def test_library(case: dict[str, Any]) -> None:
     source = EmbeddedCel(case["expr"], "t")
     if "compile_error" in case:
         with pytest.raises(CelError) as info:
-            compile_expression(source, ["object"])
+            compile_expression(source, VARS)
         assert case["compile_error"] in info.value.message
         assert info.value.code in ("cel_type_error", "cel_parse_error")
         return
-    program = compile_expression(source, ["object"])
-    bindings = activation(program, {"object": case.get("object")})
+    program = compile_expression(source, VARS)
+    config = read_authorizer_config(case["config"], "authz case") if "config" in case else None
+    request = {**case.get("request", {}), "userInfo": case.get("user")}
+    values = {
+        "object": case.get("object"),
+        "authorizer": authorizer_value(case.get("user"), config),
+        REQUEST_RESOURCE_BINDING: request_resource_value(request, config),
+    }
+    bindings = activation(program, values)
     if "error" in case:
         with pytest.raises(CelError) as info:
             program.evaluate(bindings)

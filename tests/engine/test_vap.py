@@ -4,13 +4,16 @@ ConfigMap parameter and two bindings), on both backends' review path."""
 from __future__ import annotations
 
 import copy
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from kubegate.cel.program import CelError
+from kubegate.cel.cost import size_summary
+from kubegate.cel.program import CelError, EmbeddedCel, activation, compile_expression
+from kubegate.engine.backend import set_thread_deadline
 from kubegate.engine.engine import Engine
 
 FIXTURES = Path(__file__).parent / "fixtures" / "vap"
@@ -104,3 +107,60 @@ def test_a_cel_error_in_a_policy_file_is_located(tmp_path: Path) -> None:
     line = text.splitlines().index(written) + 1
     where = error.location
     assert where is not None and (where.file, where.line, where.column) == (str(path), line, written.index("+") + 1)
+
+
+RUNAWAY = {
+    "apiVersion": "admissionregistration.k8s.io/v1",
+    "kind": "ValidatingAdmissionPolicy",
+    "metadata": {"name": "runaway.example.org"},
+    "spec": {
+        "matchConstraints": {
+            "resourceRules": [
+                {
+                    "apiGroups": ["example.org"],
+                    "apiVersions": ["v1"],
+                    "operations": ["CREATE"],
+                    "resources": ["widgets"],
+                }
+            ]
+        },
+        "validations": [{"expression": "object.spec.items.map(x, x + 1).size() >= 0"}],
+    },
+}
+RUNAWAY_BINDING = {
+    "apiVersion": "admissionregistration.k8s.io/v1",
+    "kind": "ValidatingAdmissionPolicyBinding",
+    "metadata": {"name": "runaway"},
+    "spec": {"policyName": "runaway.example.org", "validationActions": ["Deny"]},
+}
+
+
+def widget(items: int) -> dict[str, Any]:
+    spec = {"items": list(range(items))}
+    return {"apiVersion": "example.org/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "x"}, "spec": spec}
+
+
+def test_a_runaway_expression_is_refused_before_it_runs_past_the_deadline() -> None:
+    e = Engine(objects=[RUNAWAY, RUNAWAY_BINDING], builtin=False, expansion=False)
+    assert e.review(widget(50)).allowed  # small input: evaluated
+    set_thread_deadline(time.monotonic() + 0.2)
+    try:
+        start = time.monotonic()
+        result = e.review(widget(9000))  # the runtime's map is quadratic: seconds if it ran
+        elapsed = time.monotonic() - start
+    finally:
+        set_thread_deadline(0.0)
+    assert elapsed < 0.2
+    [v] = result.violations  # failurePolicy Fail: the refusal denies
+    assert "estimated evaluation time" in v.message and "cannot be interrupted" in v.message
+
+
+def test_an_expression_past_kubernetes_per_call_limit_is_cel_cost_exceeded() -> None:
+    program = compile_expression(
+        EmbeddedCel("object.a.map(x, object.a.map(y, object.s.split(',')).size()).size() > 0", "t"), ["object"]
+    )
+    values = {"object": {"a": list(range(200)), "s": "a," * 5000}}
+    with pytest.raises(CelError) as info:
+        program.evaluate(activation(program, values), size_summary(values))
+    assert info.value.code == "cel_cost_exceeded"
+    assert "exceeds the per-expression limit of 1000000" in info.value.message

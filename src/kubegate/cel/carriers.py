@@ -1,7 +1,7 @@
 """Carriers: how Kubernetes' opaque CEL value types travel through the runtime.
 
 Kubernetes' CEL libraries return values of opaque types (``kubernetes.Quantity``,
-``net.IP``, ``net.CIDR``, ``net.URL``, ``kubernetes.Semver``,
+``net.IP``, ``net.CIDR``, ``kubernetes.URL``, ``kubernetes.Semver``,
 ``kubernetes.NamedFormat``, the ``kubernetes.authorization.*`` types). The
 runtime cannot take an opaque or abstract value from a Python function
 (``UNIMPLEMENTED: Unimplemented type: 13``; docs/cel-notes.md §3), but it can
@@ -32,7 +32,7 @@ CARRIER_TYPES: tuple[str, ...] = (
     "kubernetes.NamedFormat",
     "net.IP",
     "net.CIDR",
-    "net.URL",
+    "kubernetes.URL",
     "kubernetes.authorization.Authorizer",
     "kubernetes.authorization.PathCheck",
     "kubernetes.authorization.GroupCheck",

@@ -22,7 +22,7 @@ from kubegate.cel import carriers
 from kubegate.cel.library import LIBRARIES
 from kubegate.cel.overloads import Library, checking_extension, runtime_extension
 
-__all__ = ["EXTENSIONS_YAML", "environment", "runtime_environment"]
+__all__ = ["EXTENSIONS_YAML", "checking_extensions", "environment", "runtime_environment"]
 
 EXTENSIONS_YAML = """extensions:
   - name: strings
@@ -36,7 +36,8 @@ EXTENSIONS_YAML = """extensions:
 _INTERNAL_YAML = EXTENSIONS_YAML + "  - name: bindings\n"
 
 
-def _checking_extensions() -> list[Any]:
+def checking_extensions() -> list[Any]:
+    """The Kubernetes libraries as user text is checked against them (one extension each)."""
     found = []
     for module in LIBRARIES:
         library = getattr(module, "LIBRARY", None)
@@ -56,7 +57,7 @@ def _environment(variables: tuple[str, ...], internal: bool, runtime: bool) -> c
     return cel.NewEnv(
         config=cel.NewEnvConfigFromYaml(_INTERNAL_YAML if internal or runtime else EXTENSIONS_YAML),
         variables={name: dyn for name in variables},
-        extensions=_runtime_extensions() if runtime else _checking_extensions(),
+        extensions=_runtime_extensions() if runtime else checking_extensions(),
         descriptor_pool=carriers.POOL,
     )
 

@@ -14,14 +14,21 @@ for presence tests).
 
 from __future__ import annotations
 
+import math
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cel_expr_python import cel
 
+from kubegate.cel.ast import parse
+from kubegate.cel.check import Finding, cross_type_literals, validate
+from kubegate.cel.cost import CostModel, Sizes, exceeds
 from kubegate.cel.env import environment, runtime_environment
+from kubegate.cel.library.authz import REQUEST_RESOURCE, REQUEST_RESOURCE_BINDING, rewrite_request_resource
+from kubegate.cel.library.format import rewrite_validate
 from kubegate.cel.rewrite import presence_tests
 from kubegate.errors import KubegateError, Location
 
@@ -90,15 +97,34 @@ class CelProgram:
     source: EmbeddedCel
     expression: Any
     env: Any
+    text: str = ""
+    """The checked text (the user's, with ``dyn()`` around cross-type comparison
+    operands when it had some), what kubegate's rewrites start from."""
+    cost: CostModel | None = None
+    """The expression's cost formula (:mod:`kubegate.cel.cost`)."""
 
-    def evaluate(self, bindings: Any) -> Any:
+    def evaluate(self, bindings: Any, sizes: Sizes | None = None, deadline: float = 0.0) -> Any:
         """Evaluates on an :func:`activation`; returns the result as a Python value.
+
+        Args:
+            bindings: the activation.
+            sizes: the activation values' :func:`~kubegate.cel.cost.size_summary`;
+                when given, an evaluation whose estimated cost passes Kubernetes'
+                per-expression limit, or whose estimated time passes ``deadline``,
+                is refused before it starts (it could not be interrupted).
+            deadline: ``time.monotonic()`` by which the review must end (0: none).
 
         Raises:
             CelError: ``cel_eval_error`` (an error value: a missing key, a
                 division by zero, no matching overload...) or
-                ``cel_cost_exceeded`` (the runtime's iteration budget).
+                ``cel_cost_exceeded`` (the estimate above, or the runtime's
+                iteration budget).
         """
+        if sizes is not None and self.cost is not None:
+            left = deadline - time.monotonic() if deadline else math.inf
+            reason = exceeds(self.cost.bound(sizes), seconds_left=left)
+            if reason is not None:
+                raise CelError(f"{self.source.where}: {reason}", self.source.location(), code="cel_cost_exceeded")
         try:
             value = self.expression.eval(bindings)
         except RuntimeError as exc:
@@ -120,37 +146,89 @@ class CelProgram:
 
 
 def compile_expression(source: EmbeddedCel, variables: Sequence[str]) -> CelProgram:
-    """Compiles ``source`` in the environment declaring ``variables``.
+    """Compiles ``source`` in the environment declaring ``variables``, with the
+    checks Kubernetes adds to cel-go's (:func:`kubegate.cel.check.validate`:
+    homogeneous literals, regex, duration and timestamp literals, no
+    ``cel.bind``) and its cross-type numeric comparisons (``1 < 1.5``).
 
     Raises:
         CelError: ``cel_parse_error`` or ``cel_type_error``, located at the first
             error's position in the YAML file; the others are in ``details["errors"]``.
     """
     env = environment(variables)
+    text, fix = source.text, None
     try:
-        env.compile(source.text)  # diagnostics in the user's own text
+        compiled = env.compile(text)  # diagnostics in the user's own text
     except RuntimeError as exc:
-        raise _compile_error(source, str(exc)) from None
-    runtime = runtime_environment(variables)
-    evaluated = presence_tests(source.text)
-    try:
-        return CelProgram(source, runtime.compile(evaluated, disable_check=True), runtime)
-    except RuntimeError as exc:  # pragma: no cover - a rewrite of valid text compiles
-        raise CelError(f"{source.where}: kubegate's rewrite does not compile: {exc}", source.location()) from None
+        fix = cross_type_literals(text, str(exc))
+        if fix is None:
+            raise _unchecked_findings(env, source) or _compile_error(source, str(exc)) from None
+        text = fix.text
+        try:
+            compiled = env.compile(text)
+        except RuntimeError as again:  # pragma: no cover - the fix only wraps operands in dyn()
+            raise _compile_error(source, str(again)) from None
+    found = validate(parse(compiled, text), source.text, fix)
+    if found:
+        raise _finding_error(source, found)
+    program = _runtime_program(source, text, variables)
+    if program is None:  # pragma: no cover - a rewrite of valid text compiles
+        raise CelError(f"{source.where}: kubegate's rewrite does not compile", source.location())
+    return program
 
 
 def compile_internal(source: EmbeddedCel, text: str, variables: Sequence[str]) -> CelProgram | None:
     """Compiles ``text``, generated by kubegate from ``source`` (``cel.bind``
     allowed) whose own text was checked, for evaluation only; ``None`` when it
     does not compile (the caller keeps its general path)."""
-    checking = environment(variables, internal=True)
-    runtime = runtime_environment(variables)
-    evaluated = presence_tests(text)
+    checking = environment(_with_bindings(variables), internal=True)
     try:
-        checking.compile(evaluated)
-        return CelProgram(source, runtime.compile(evaluated, disable_check=True), runtime)
+        checking.compile(_evaluated(text))
     except RuntimeError:
         return None
+    return _runtime_program(source, text, variables)
+
+
+def _runtime_program(source: EmbeddedCel, text: str, variables: Sequence[str]) -> CelProgram | None:
+    runtime = runtime_environment(variables)
+    evaluated = _evaluated(text)
+    try:
+        expression = runtime.compile(evaluated, disable_check=True)
+    except RuntimeError:
+        return None
+    return CelProgram(source, expression, runtime, text, CostModel.of(parse(expression, evaluated)))
+
+
+def _unchecked_findings(env: Any, source: EmbeddedCel) -> CelError | None:
+    """A clearer error than the checker's for what :func:`validate` finds on the
+    parsed text (``undeclared reference to 'cel'`` for a user's ``cel.bind``)."""
+    try:
+        found = validate(parse(env.compile(source.text, disable_check=True), source.text), source.text)
+    except RuntimeError:
+        return None
+    return _finding_error(source, found) if found else None
+
+
+def _finding_error(source: EmbeddedCel, found: Sequence[Finding]) -> CelError:
+    first, others = found[0], [f"{f.line}:{f.col}: {f.message}" for f in found[1:]]
+    return CelError(
+        f"{source.where}: {first.message}",
+        source.locate(first.line, first.col),
+        code=first.code,
+        details={"errors": others} if others else None,
+    )
+
+
+def _evaluated(text: str) -> str:
+    """What is evaluated for checked ``text``: cel-go's presence tests, and the
+    library calls the runtime cannot take as written (``format``'s optionals,
+    the qualified ``authorizer.requestResource``)."""
+    return presence_tests(rewrite_request_resource(rewrite_validate(text)))
+
+
+def _with_bindings(variables: Sequence[str]) -> list[str]:
+    """``variables`` and the names the rewrites read them from."""
+    return [*variables, REQUEST_RESOURCE_BINDING] if REQUEST_RESOURCE in variables else list(variables)
 
 
 def _compile_error(source: EmbeddedCel, text: str) -> CelError:

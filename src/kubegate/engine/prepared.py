@@ -237,9 +237,9 @@ class PreparedPolicySet:
         action = policy.rules.get("violation", "deny")
         try:
             if policy.engine == "vap":
-                verdict = policy.cel.evaluate(review, self.inventory, namespace)
+                verdict = policy.cel.evaluate(review, self.inventory, namespace, deadline)
             else:
-                verdict = policy.cel.evaluate(review, policy.raw, namespace)
+                verdict = policy.cel.evaluate(review, policy.raw, namespace, deadline=deadline)
         except KubegateError as exc:
             elapsed = (time.perf_counter() - start) * 1000
             return Decision(

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from kubegate.cel.library.authz_config import DEFAULT_CONFIG, read_authorizer_files
 from kubegate.errors import KubegateError, Location, PolicyLoadError, RegoCompileError, RegoParseError
 from kubegate.policy.cel_source import CelConstraintTemplate
 from kubegate.policy.conftest import has_exception_rule
@@ -170,6 +171,10 @@ class PolicySources:
     cel_templates: tuple[CelConstraintTemplate, ...] = ()
     vap_policies: tuple[CompiledPolicy, ...] = ()
     vap_bindings: tuple[PolicyBinding, ...] = ()
+    authorizer_files: tuple[tuple[str, str], ...] = ()
+    """``(name, text)`` of the policy files holding authorizer documents
+    (AuthorizerConfig, RBAC objects): they answer ValidatingAdmissionPolicies'
+    ``authorizer`` (:mod:`kubegate.cel.library.authz_config`)."""
 
     def merged(self, other: PolicySources) -> PolicySources:
         return PolicySources(
@@ -184,6 +189,7 @@ class PolicySources:
             self.cel_templates + other.cel_templates,
             self.vap_policies + other.vap_policies,
             self.vap_bindings + other.vap_bindings,
+            self.authorizer_files + other.authorizer_files,
         )
 
 
@@ -540,9 +546,22 @@ class _Builder:
         if "cel" not in engine:
             self.owners[f"template:{constraint.kind}"].append(constraint.id)
 
-    def vap_bindings(self, policies: Sequence[CompiledPolicy], bindings: Sequence[PolicyBinding]) -> None:
+    def vap_bindings(
+        self,
+        policies: Sequence[CompiledPolicy],
+        bindings: Sequence[PolicyBinding],
+        authorizer_files: Sequence[tuple[str, str]] = (),
+    ) -> None:
         """One policy per ValidatingAdmissionPolicyBinding (a policy without a
-        binding enforces nothing, as in Kubernetes: a warning says so)."""
+        binding enforces nothing, as in Kubernetes: a warning says so); the
+        authorizer documents among the policy files answer ``authorizer``."""
+        authorizer = DEFAULT_CONFIG
+        if authorizer_files:
+            try:
+                authorizer = read_authorizer_files(authorizer_files, others=True)
+            except KubegateError as exc:
+                self.errors.append(exc)
+        authorizer_version = sha256_json([list(f) for f in authorizer_files])
         by_name: dict[str, CompiledPolicy] = {}
         for p in policies:
             if p.policy.name in by_name:
@@ -569,7 +588,7 @@ class _Builder:
                 )
                 continue
             bound.add(binding.policy_name)
-            vap = compiled.bind(binding)
+            vap = compiled.bind(binding, authorizer)
             action = enforcement_of(binding.validation_actions)
             self.policies.append(
                 Policy(
@@ -580,7 +599,7 @@ class _Builder:
                     match=Match(),
                     input_style="review",
                     parameters=None,
-                    version=sha256_text(sha256_json(compiled.policy.raw), sha256_json(binding.raw)),
+                    version=sha256_text(sha256_json(compiled.policy.raw), sha256_json(binding.raw), authorizer_version),
                     location=binding.location or compiled.policy.location or Location("<memory>"),
                     template="ValidatingAdmissionPolicy",
                     title=compiled.policy.name,
@@ -802,7 +821,7 @@ def build_catalog(
         b.constraint(c, template, result)
 
     b.rego_packages(sources.rego_files)
-    b.vap_bindings(sources.vap_policies, sources.vap_bindings)
+    b.vap_bindings(sources.vap_policies, sources.vap_bindings, sources.authorizer_files)
 
     by_id: dict[str, Policy] = {}
     for p in b.policies:

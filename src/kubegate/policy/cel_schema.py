@@ -50,8 +50,7 @@ from cel_expr_python import cel
 from google.protobuf import descriptor_pb2, descriptor_pool, duration_pb2, struct_pb2, timestamp_pb2
 
 from kubegate.cel import carriers
-from kubegate.cel.env import EXTENSIONS_YAML, environment
-from kubegate.cel.library import LIBRARIES
+from kubegate.cel.env import EXTENSIONS_YAML, checking_extensions, environment
 from kubegate.cel.program import EmbeddedCel
 from kubegate.dsl.schema import KindInfo, SchemaSet
 from kubegate.errors import Location
@@ -288,7 +287,7 @@ def _check_env(descriptor: KindDescriptor, variables: tuple[str, ...]) -> Any:
     env = cel.NewEnv(
         config=cel.NewEnvConfigFromYaml(EXTENSIONS_YAML),
         variables={name: typed if name in TYPED_VARIABLES else cel.Type.DYN for name in variables},
-        extensions=[library.extension() for library in LIBRARIES],
+        extensions=checking_extensions(),
         descriptor_pool=descriptor.pool,
     )
     with _LOCK:

@@ -123,7 +123,9 @@ def cel_template_from_source(source: Any, kind: str, locate: Locator, location: 
         raise PolicyLoadError(
             f"{where}: failurePolicy {policy!r} is not Fail or Ignore", location, code="invalid_template"
         )
-    return accelerated(CelTemplate(kind, tuple(variables), tuple(validations), tuple(conditions), str(policy)))
+    return accelerated(
+        VARIABLES, CelTemplate(kind, tuple(variables), tuple(validations), tuple(conditions), str(policy))
+    )
 
 
 def plain_locator(file: str = "") -> Locator:

@@ -24,10 +24,13 @@ reports.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from kubegate.cel.cost import size_summary
+from kubegate.cel.library.authz import REQUEST_RESOURCE_BINDING, authorizer_value, request_resource_value
+from kubegate.cel.library.authz_config import AuthorizerConfig
 from kubegate.cel.program import CelError, CelProgram, activation, compile_internal
 from kubegate.cel.rewrite import inline_variables
 
@@ -148,6 +151,8 @@ class CelTemplate:
         review: Mapping[str, Any],
         constraint: Mapping[str, Any] | None,
         namespace_object: Mapping[str, Any] | None = None,
+        authorizer: AuthorizerConfig | None = None,
+        deadline: float = 0.0,
     ) -> CelVerdict:
         """The violations and audit annotations of ``review`` under ``constraint``.
 
@@ -161,6 +166,13 @@ class CelTemplate:
             constraint: the whole Constraint object (Gatekeeper's ``params``), or
                 a ValidatingAdmissionPolicy's param object (``None``: no params).
             namespace_object: the request's Namespace, when known.
+            authorizer: what answers ``authorizer`` (ValidatingAdmissionPolicies
+                only; ``None``: the logic has no ``authorizer``).
+            deadline: ``time.monotonic()`` by which the review must end (0:
+                none): an expression whose estimated time would pass it, or
+                whose estimated cost passes Kubernetes' per-expression limit,
+                is refused before it starts (``cel_cost_exceeded``,
+                :mod:`kubegate.cel.cost`), since it could not be interrupted.
         """
         values: dict[str, Any] = {
             "object": review.get("object"),
@@ -169,14 +181,18 @@ class CelTemplate:
             "params": dict(constraint) if constraint is not None else None,
             "namespaceObject": dict(namespace_object) if namespace_object is not None else None,
         }
+        sizes = size_summary(values)
+        if authorizer is not None:
+            values["authorizer"] = authorizer_value(review.get("userInfo"), authorizer)
+            values[REQUEST_RESOURCE_BINDING] = request_resource_value(review, authorizer)
         if self.fast:
             shared = activation(next(iter(self.fast.values())), {**values, "variables": {}})
-            return self._verdicts(lambda key, _: self.fast[key].evaluate(shared))
+            return self._verdicts(lambda key, _: self.fast[key].evaluate(shared, sizes, deadline))
         bound: dict[str, Any] = {}
         failed: dict[str, CelError] = {}
         for name, program in self.variables:
             try:
-                bound[name] = program.evaluate(activation(program, {**values, "variables": bound}))
+                bound[name] = program.evaluate(activation(program, {**values, "variables": bound}), sizes, deadline)
             except CelError as exc:
                 failed[name] = exc
         values["variables"] = bound
@@ -186,7 +202,7 @@ class CelTemplate:
             if not shared_once:
                 shared_once.append(activation(program, values))
             try:
-                return program.evaluate(shared_once[0])
+                return program.evaluate(shared_once[0], sizes, deadline)
             except CelError as exc:
                 missing = next((n for n in failed if f'"{n}"' in exc.message), None)
                 raise failed[missing] if missing is not None else exc from None
@@ -245,11 +261,11 @@ class CelTemplate:
         return CelVerdict(tuple(failures), tuple(annotations))
 
 
-def accelerated(template: CelTemplate) -> CelTemplate:
+def accelerated(variables: Sequence[str], template: CelTemplate) -> CelTemplate:
     """``template`` with every expression's variables inlined as ``cel.bind``
     bindings (:func:`kubegate.cel.rewrite.inline_variables`), or unchanged when
-    one cannot be."""
-    definitions = [(name, program.source.text) for name, program in template.variables]
+    one cannot be (``variables``: the top-level names it was compiled with)."""
+    definitions = [(name, program.text or program.source.text) for name, program in template.variables]
     fast: dict[str, CelProgram] = {}
     pending = [(f"c{i}", p) for i, (_, p) in enumerate(template.match_conditions)]
     for i, v in enumerate(template.validations):
@@ -258,8 +274,8 @@ def accelerated(template: CelTemplate) -> CelTemplate:
             pending.append((f"m{i}", v.message_program))
     pending.extend((f"a{i}", p) for i, (_, p) in enumerate(template.audit_annotations))
     for key, program in pending:
-        text = inline_variables(program.source.text, definitions)
-        compiled = compile_internal(program.source, text, VARIABLES) if text is not None else None
+        text = inline_variables(program.text or program.source.text, definitions)
+        compiled = compile_internal(program.source, text, variables) if text is not None else None
         if compiled is None:
             return template
         fast[key] = compiled

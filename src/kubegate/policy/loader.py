@@ -11,11 +11,13 @@ policy (a ``kustomization.yaml``, a sample Pod) is a warning ``not_a_policy``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from importlib import resources
 from typing import Any
 
+from kubegate.cel.library.authz_config import is_authorizer_document
 from kubegate.dsl.compiler import DSL_SUFFIX, compile_source
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION, SchemaSet
 from kubegate.errors import InputError, KubegateError, Location, PolicyLoadError
@@ -150,6 +152,7 @@ class _Collector:
         self.cel_templates: list[CelConstraintTemplate] = []
         self.vap_policies: list[CompiledPolicy] = []
         self.vap_bindings: list[PolicyBinding] = []
+        self.authorizer_files: list[tuple[str, str]] = []
 
     def result(self) -> PolicySources:
         return PolicySources(
@@ -164,6 +167,7 @@ class _Collector:
             tuple(self.cel_templates),
             tuple(self.vap_policies),
             tuple(self.vap_bindings),
+            tuple(self.authorizer_files),
         )
 
 
@@ -184,7 +188,11 @@ def _file_sources(name: str, text: str) -> PolicySources:
             c.errors.append(exc)
             return c.result()
         lines = text.splitlines()
+        if any(is_authorizer_document(doc.obj) for doc in docs):
+            c.authorizer_files.append((name, text))
         for doc in docs:
+            if is_authorizer_document(doc.obj):
+                continue
             before = len(c.errors)
             _object_sources(doc.obj, doc.location, lines, c, text)
             c.errors[before:] = [_at_field(e, text, name, doc.line) for e in c.errors[before:]]
@@ -288,6 +296,9 @@ def load_policy_objects(
             except InputError as exc:
                 c.errors.append(exc)
                 continue
+            if is_authorizer_document(obj):  # read with the policy set's other authorizer documents
+                c.authorizer_files.append((f"{source}[{i}]", json.dumps(obj)))
+                continue
             _object_sources(obj, location, [], c)
         else:
             c.errors.append(
@@ -358,4 +369,5 @@ def compile_dsl_sources(sources: PolicySources, kubernetes_version: str = DEFAUL
         sources.cel_templates,
         sources.vap_policies,
         sources.vap_bindings,
+        sources.authorizer_files,
     )

@@ -32,6 +32,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kubegate.cel.library.authz import VARIABLES as AUTHORIZER_VARIABLES
+from kubegate.cel.library.authz_config import DEFAULT_CONFIG, AuthorizerConfig
 from kubegate.cel.program import compile_expression
 from kubegate.policy.cel_source import embedded_in_yaml
 from kubegate.policy.cel_template import VARIABLES, CelFailure, CelTemplate, CelValidation, CelVerdict, accelerated
@@ -41,6 +43,10 @@ from kubegate.policy.vap import CelExpression, PolicyBinding, ValidatingAdmissio
 from kubegate.policy.vap_match import RequestAttributes
 
 __all__ = ["VALIDATION_FAILURE_ANNOTATION", "CompiledPolicy", "VapBinding", "compile_policy", "enforcement_of"]
+
+VAP_VARIABLES = (*VARIABLES, *AUTHORIZER_VARIABLES)
+"""A policy's variables: those of every CEL admission logic, and ``authorizer``
+with ``authorizer.requestResource`` (Gatekeeper's templates have no authorizer)."""
 
 VALIDATION_FAILURE_ANNOTATION = "validation.policy.admission.k8s.io/validation_failure"
 """The audit annotation of an ``Audit`` binding's failures (Kubernetes' key)."""
@@ -60,6 +66,8 @@ class VapBinding:
     policy: ValidatingAdmissionPolicy
     binding: PolicyBinding
     template: CelTemplate
+    authorizer: AuthorizerConfig = DEFAULT_CONFIG
+    """What answers the policy's ``authorizer`` (the policy set's authorizer documents)."""
 
     @property
     def id(self) -> str:
@@ -103,10 +111,14 @@ class VapBinding:
         return found or None
 
     def evaluate(
-        self, review: Mapping[str, Any], inventory: Inventory, namespace: Mapping[str, Any] | None
+        self,
+        review: Mapping[str, Any],
+        inventory: Inventory,
+        namespace: Mapping[str, Any] | None,
+        deadline: float = 0.0,
     ) -> CelVerdict:
         """The violations and audit annotations (keys prefixed with the policy's
-        name) of ``review``."""
+        name) of ``review`` (``deadline``: ``time.monotonic()`` by which it must end, 0: none)."""
         params = self.params(review, inventory)
         if params is None:
             if self.binding.param_ref is not None and self.binding.param_ref.parameter_not_found_action == "Allow":
@@ -116,7 +128,7 @@ class VapBinding:
         failures: list[CelFailure] = []
         annotations: dict[str, str] = {}
         for param in params:
-            verdict = self.template.evaluate(review, param, namespace)
+            verdict = self.template.evaluate(review, param, namespace, self.authorizer, deadline)
             failures.extend(verdict.failures)
             annotations.update((f"{self.policy.name}/{k}", v) for k, v in verdict.annotations)
         if failures and "Audit" in self.binding.validation_actions:
@@ -143,8 +155,9 @@ class CompiledPolicy:
     policy: ValidatingAdmissionPolicy
     template: CelTemplate
 
-    def bind(self, binding: PolicyBinding) -> VapBinding:
-        return VapBinding(self.policy, binding, self.template)
+    def bind(self, binding: PolicyBinding, authorizer: AuthorizerConfig = DEFAULT_CONFIG) -> VapBinding:
+        """The policy under ``binding``, its ``authorizer`` answered by ``authorizer``."""
+        return VapBinding(self.policy, binding, self.template, authorizer)
 
 
 def compile_policy(policy: ValidatingAdmissionPolicy, text: str = "", line: int = 0) -> CompiledPolicy:
@@ -159,9 +172,10 @@ def compile_policy(policy: ValidatingAdmissionPolicy, text: str = "", line: int 
     def program(expression: CelExpression) -> Any:
         where = f"{policy.name}: {expression.path}"
         embedded = embedded_in_yaml(expression.text, where, text, file, line, field_path(expression.path))
-        return compile_expression(embedded, VARIABLES)
+        return compile_expression(embedded, VAP_VARIABLES)
 
     template = accelerated(
+        VAP_VARIABLES,
         CelTemplate(
             policy.name,
             tuple((name, program(e)) for name, e in policy.variables),
@@ -177,6 +191,6 @@ def compile_policy(policy: ValidatingAdmissionPolicy, text: str = "", line: int 
             tuple((name, program(e)) for name, e in policy.match_conditions),
             policy.failure_policy,
             tuple((key, program(e)) for key, e in policy.audit_annotations),
-        )
+        ),
     )
     return CompiledPolicy(policy, template)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from kubegate.cel.library import lists, regex
+from kubegate.cel.library import authz, cidr, format, ip, lists, quantity, regex, semver, urls  # noqa: A004 (the format library)
 
 __all__ = ["LIBRARIES"]
 
-LIBRARIES: tuple[ModuleType, ...] = (lists, regex)
+LIBRARIES: tuple[ModuleType, ...] = (lists, regex, format, authz, urls, ip, cidr, quantity, semver)
 """The library modules of kubegate's CEL environment, in declaration order."""
