@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kubegate.cel.program import CelError, EmbeddedCel, activation, compile_expression
+from kubegate.cel.ast import parse
+from kubegate.cel.program import CelError, EmbeddedCel, activation, compile_expression, loop_depth
 from kubegate.errors import Location
 
 VARS = ("object", "variables")
@@ -80,3 +81,19 @@ def test_a_nesting_limit_is_a_parse_error_at_the_expression() -> None:
     assert info.value.code == "cel_parse_error"
     assert "recursion depth" in info.value.message
     assert str(info.value.location) == "policy.yaml:9:21"
+
+
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [
+        ("object.a > 1", 0),
+        ("object.a.all(x, x > 1)", 1),
+        ("object.a.map(x, x).filter(y, y > 0).size() > 0", 1),  # a range is outside the loop
+        ("object.a.all(x, object.b.exists(y, y == x))", 2),
+        ("object.a.exists(x, x.c.all(y, y.d.exists(z, z)))", 3),
+    ],
+)
+def test_loop_depth_decides_whether_the_cost_bound_may_refuse(text: str, depth: int) -> None:
+    program = compile_expression(EmbeddedCel(text, "t"), ["object"])
+    assert loop_depth(parse(program.expression, text)) == depth
+    assert (program.cost is not None) == (depth <= 1)
