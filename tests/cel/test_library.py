@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from kubegate.cel.library.authz import REQUEST_RESOURCE_BINDING, VARIABLES, authorizer_value, request_resource_value
-from kubegate.cel.library.authz_config import read_authorizer_config
+from kubegate.cel.library.authz_files import read_authorizer_config
 from kubegate.cel.program import CelError, EmbeddedCel, activation, compile_expression
 
 VARS = ["object", *VARIABLES]

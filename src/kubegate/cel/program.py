@@ -26,7 +26,7 @@ from cel_expr_python import cel
 from kubegate.cel.ast import Comprehension, Node, children, parse
 from kubegate.cel.check import Finding, cross_type_literals, validate
 from kubegate.cel.cost import CostModel, Sizes, exceeds
-from kubegate.cel.env import environment, runtime_environment
+from kubegate.cel.env import LATEST, KubernetesVersion, environment, runtime_environment
 from kubegate.cel.library.authz import REQUEST_RESOURCE, REQUEST_RESOURCE_BINDING, rewrite_request_resource
 from kubegate.cel.library.format import rewrite_validate
 from kubegate.cel.rewrite import presence_tests
@@ -159,22 +159,25 @@ class CelProgram:
             raise CelError(f"{self.source.where}: result cannot be read: {exc}", self.source.location()) from None
 
 
-def compile_expression(source: EmbeddedCel, variables: Sequence[str]) -> CelProgram:
-    """Compiles ``source`` in the environment declaring ``variables``, with the
-    checks Kubernetes adds to cel-go's (:func:`kubegate.cel.check.validate`:
-    homogeneous literals, regex, duration and timestamp literals, no
-    ``cel.bind``) and its cross-type numeric comparisons (``1 < 1.5``).
+def compile_expression(
+    source: EmbeddedCel, variables: Sequence[str], version: KubernetesVersion = LATEST
+) -> CelProgram:
+    """Compiles ``source`` in the environment of Kubernetes ``version`` declaring
+    ``variables``, with the checks Kubernetes adds to cel-go's from 1.29
+    (:func:`kubegate.cel.check.validate`: homogeneous literals, regex, duration
+    and timestamp literals, no ``cel.bind``) and its cross-type numeric
+    comparisons (``1 < 1.5``) from 1.28 (k8s.io/apiserver ``pkg/cel/environment/base.go``).
 
     Raises:
         CelError: ``cel_parse_error`` or ``cel_type_error``, located at the first
             error's position in the YAML file; the others are in ``details["errors"]``.
     """
-    env = environment(variables)
+    env = environment(variables, version=version)
     text, fix = source.text, None
     try:
         compiled = env.compile(text)  # diagnostics in the user's own text
     except RuntimeError as exc:
-        fix = cross_type_literals(text, str(exc))
+        fix = cross_type_literals(text, str(exc)) if version >= (1, 28) else None
         if fix is None:
             raise _unchecked_findings(env, source) or _compile_error(source, str(exc)) from None
         text = fix.text
@@ -182,7 +185,7 @@ def compile_expression(source: EmbeddedCel, variables: Sequence[str]) -> CelProg
             compiled = env.compile(text)
         except RuntimeError as again:  # pragma: no cover - the fix only wraps operands in dyn()
             raise _compile_error(source, str(again)) from None
-    found = validate(parse(compiled, text), source.text, fix)
+    found = validate(parse(compiled, text), source.text, fix) if version >= (1, 29) else []
     if found:
         raise _finding_error(source, found)
     program = _runtime_program(source, text, variables)

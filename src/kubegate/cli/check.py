@@ -359,7 +359,7 @@ def _decision_logger(directory: str | None, mode: str, redaction_config: str | N
     "--kubernetes-version",
     default=DEFAULT_KUBERNETES_VERSION,
     show_default=True,
-    help="Kubernetes API version (major.minor) DSL rules are checked against.",
+    help="Kubernetes version (major.minor) for DSL rules and the CEL environment.",
 )
 @click.option("--decision-log", type=click.Path(file_okay=False), help="Record each review in this decision log.")
 @click.option(

@@ -160,7 +160,7 @@ __all__ = ["serve"]
     "--kubernetes-version",
     default=DEFAULT_KUBERNETES_VERSION,
     show_default=True,
-    help="Kubernetes API version (major.minor) DSL rules are checked against.",
+    help="Kubernetes version (major.minor) for DSL rules and the CEL environment.",
 )
 @click.option(
     "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True

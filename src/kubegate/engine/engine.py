@@ -64,7 +64,8 @@ class Engine:
         parallelism: threads one review may use (rego-cpp releases the GIL, so
             on N cores a review of many policies takes about 1/N of the time).
         kubernetes_version: the Kubernetes API (major.minor) DSL rules are
-            checked against.
+            checked against, and whose CEL environment compiles
+            ValidatingAdmissionPolicies and K8sNativeValidation templates.
         hooks: ``{name: callable}`` for DSL ``CALL name(...)`` actions; each
             gets a :class:`~kubegate.engine.hooks.HookCall` after the review
             is decided, on a background thread (see :meth:`register_hook`).
@@ -135,10 +136,10 @@ class Engine:
             sources = sources.merged(builtin_expansion_sources())
         paths = list(policies)
         if paths:
-            sources = sources.merged(load_policy_paths(paths))
+            sources = sources.merged(load_policy_paths(paths, kubernetes_version=kubernetes_version))
         objs = list(objects)
         if objs:
-            sources = sources.merged(load_policy_objects(objs))
+            sources = sources.merged(load_policy_objects(objs, kubernetes_version=kubernetes_version))
         sources = compile_dsl_sources(sources, kubernetes_version)
         self._sources = sources
         self._lock = threading.Lock()

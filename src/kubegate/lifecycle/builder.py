@@ -135,7 +135,7 @@ class PolicySetBuilder:
         builtin: include the built-in library.
         parameters: ``{policy id: parameters}`` overrides.
         enforcement_point: for ``scoped`` constraints.
-        kubernetes_version: for DSL rules.
+        kubernetes_version: for DSL rules and the CEL environment.
         inventory: ``data.inventory``.
         expansion: add kubegate's built-in ExpansionTemplates (workloads'
             Pods are reviewed with them; :mod:`kubegate.policy.expansion`).
@@ -169,7 +169,7 @@ class PolicySetBuilder:
             self._builtin = self._builtin.merged(builtin_expansion_sources())
 
     def _prepare(self, files: Mapping[str, str], previous: PreparedPolicySet | None) -> PreparedPolicySet:
-        sources = self._builtin.merged(load_policy_texts(files, self._loader))
+        sources = self._builtin.merged(load_policy_texts(files, self._loader, self.kubernetes_version))
         sources = compile_dsl_sources(sources, self.kubernetes_version)
         catalog = build_catalog(
             sources,

@@ -15,7 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kubegate.cel.library.authz_config import DEFAULT_CONFIG, read_authorizer_files
+from kubegate.cel.library.authz_config import DEFAULT_CONFIG
+from kubegate.cel.library.authz_files import read_authorizer_files
 from kubegate.errors import KubegateError, Location, PolicyLoadError, RegoCompileError, RegoParseError
 from kubegate.policy.cel_source import CelConstraintTemplate
 from kubegate.policy.conftest import has_exception_rule

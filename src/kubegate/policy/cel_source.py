@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kubegate.cel.env import LATEST, KubernetesVersion
 from kubegate.cel.program import CelProgram, EmbeddedCel, compile_expression
 from kubegate.errors import Location, PolicyLoadError
 from kubegate.policy.cel_template import VARIABLES, CelTemplate, CelValidation, accelerated
@@ -60,7 +61,13 @@ def _entries(source: Mapping[str, Any], key: str, where: str, location: Location
     return list(value)
 
 
-def cel_template_from_source(source: Any, kind: str, locate: Locator, location: Location | None = None) -> CelTemplate:
+def cel_template_from_source(
+    source: Any,
+    kind: str,
+    locate: Locator,
+    location: Location | None = None,
+    version: KubernetesVersion = LATEST,
+) -> CelTemplate:
     """Compiles a K8sNativeValidation ``source``.
 
     Args:
@@ -69,6 +76,7 @@ def cel_template_from_source(source: Any, kind: str, locate: Locator, location: 
         locate: where each expression is written (``(text, path)`` ->
             :class:`EmbeddedCel`), so errors name file:line:col.
         location: the template's location, for structural errors.
+        version: the Kubernetes version whose CEL environment compiles it.
 
     Raises:
         PolicyLoadError: ``invalid_template`` (a malformed source, a reserved
@@ -83,10 +91,10 @@ def cel_template_from_source(source: Any, kind: str, locate: Locator, location: 
         if not isinstance(text, str) or not text.strip():
             dotted = ".".join(str(p) for p in path)
             raise PolicyLoadError(f"{where}: {dotted} must be a CEL expression", location, code="invalid_template")
-        return compile_expression(locate(text, path), VARIABLES)
+        return compile_expression(locate(text, path), VARIABLES, version)
 
     def gatekeeper(name: str, text: str) -> tuple[str, CelProgram]:
-        return name, compile_expression(EmbeddedCel(text, f"Gatekeeper's variables.{name}"), VARIABLES)
+        return name, compile_expression(EmbeddedCel(text, f"Gatekeeper's variables.{name}"), VARIABLES, version)
 
     variables = [gatekeeper(n, t) for n, t in _GATEKEEPER_VARIABLES]
     for i, entry in enumerate(_entries(source, "variables", where, location)):
@@ -211,10 +219,11 @@ def engine_annotation(obj: Mapping[str, Any], location: Location | None) -> str:
 
 
 def cel_constraint_template(
-    obj: Mapping[str, Any], location: Location | None, text: str = ""
+    obj: Mapping[str, Any], location: Location | None, text: str = "", version: KubernetesVersion = LATEST
 ) -> CelConstraintTemplate | None:
     """The compiled CEL of a ConstraintTemplate object, or ``None`` when it has no
-    K8sNativeValidation code. ``text`` (the YAML file) locates expression errors.
+    K8sNativeValidation code. ``text`` (the YAML file) locates expression errors;
+    ``version`` is the Kubernetes version whose CEL environment compiles it.
 
     Raises:
         PolicyLoadError: ``invalid_template`` (also for an :data:`ENGINE_ANNOTATION`
@@ -243,7 +252,7 @@ def cel_constraint_template(
         return embedded_in_yaml(expression, where, text, file, start, [*base, *path])
 
     engine = engine_annotation(obj, location)
-    template = cel_template_from_source(source, kind, locate, location)
+    template = cel_template_from_source(source, kind, locate, location, version)
     return CelConstraintTemplate(
         name,
         kind,

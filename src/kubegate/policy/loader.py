@@ -17,10 +17,12 @@ from dataclasses import replace
 from importlib import resources
 from typing import Any
 
-from kubegate.cel.library.authz_config import is_authorizer_document
+from kubegate.cel.env import LATEST, KubernetesVersion
+from kubegate.cel.env import kubernetes_version as parse_kubernetes_version
+from kubegate.cel.library.authz_files import is_authorizer_document
 from kubegate.dsl.compiler import DSL_SUFFIX, compile_source
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION, SchemaSet
-from kubegate.errors import InputError, KubegateError, Location, PolicyLoadError
+from kubegate.errors import InputError, KubegateError, Location, PolicyLoadError, UsageError
 from kubegate.policy.catalog import DslFile, PolicySources, RegoFile, is_test_file, test_file_notice
 from kubegate.policy.cel_schema import policy_type_warnings
 from kubegate.policy.cel_source import CelConstraintTemplate, cel_block, cel_constraint_template, engine_annotation
@@ -74,7 +76,7 @@ def _templates(obj: Mapping[str, Any], location: Location, lines: list[str], tex
     engine = engine_annotation(obj, location)
     cel_error: KubegateError | None = None
     try:
-        cel = cel_constraint_template(obj, location, text)
+        cel = cel_constraint_template(obj, location, text, sources.cel_version)
     except KubegateError as exc:
         cel, cel_error = None, exc
     block = cel_block(obj)
@@ -123,7 +125,8 @@ def _object_sources(
             sources.expansions.append(expansion_template_from_object(obj, location))
         elif group == ADMISSION_REGISTRATION_GROUP and obj.get("kind") in (POLICY_KIND, BINDING_KIND):
             if obj.get("kind") == POLICY_KIND:
-                sources.vap_policies.append(compile_policy(policy_from_object(obj, location), text, location.line))
+                policy = policy_from_object(obj, location)
+                sources.vap_policies.append(compile_policy(policy, text, location.line, sources.cel_version))
             else:
                 sources.vap_bindings.append(binding_from_object(obj, location))
         else:
@@ -140,7 +143,8 @@ def _object_sources(
 
 
 class _Collector:
-    def __init__(self) -> None:
+    def __init__(self, cel_version: KubernetesVersion = LATEST) -> None:
+        self.cel_version = cel_version
         self.rego: list[RegoFile] = []
         self.templates: list[Any] = []
         self.constraints: list[Any] = []
@@ -171,9 +175,10 @@ class _Collector:
         )
 
 
-def _file_sources(name: str, text: str) -> PolicySources:
-    """The policies in one file's text, by its suffix (``.rego``, ``.kgr``, YAML/JSON)."""
-    c = _Collector()
+def _file_sources(name: str, text: str, cel_version: KubernetesVersion = LATEST) -> PolicySources:
+    """The policies in one file's text, by its suffix (``.rego``, ``.kgr``, YAML/JSON);
+    CEL is compiled in the environment of Kubernetes ``cel_version``."""
+    c = _Collector(cel_version)
     if name.endswith(".rego"):
         if is_test_file(name):
             c.warnings.append(test_file_notice(name))
@@ -212,36 +217,55 @@ def _at_field(error: KubegateError, text: str, name: str, line: int) -> Kubegate
 
 
 class LoaderCache:
-    """Per-file results of :func:`load_policy_texts`, keyed by name and content;
-    only the files of the latest call are kept."""
+    """Per-file results of :func:`load_policy_texts`, keyed by name, content and
+    Kubernetes version; only the files of the latest call are kept."""
 
     def __init__(self) -> None:
-        self._files: dict[tuple[str, str], PolicySources] = {}
+        self._files: dict[tuple[str, str, KubernetesVersion], PolicySources] = {}
 
-    def sources(self, files: Mapping[str, str]) -> list[PolicySources]:
-        fresh: dict[tuple[str, str], PolicySources] = {}
+    def sources(self, files: Mapping[str, str], cel_version: KubernetesVersion = LATEST) -> list[PolicySources]:
+        fresh: dict[tuple[str, str, KubernetesVersion], PolicySources] = {}
         out = []
         for name, text in files.items():
-            key = (name, text)
-            found = self._files.get(key) or _file_sources(name, text)
+            key = (name, text, cel_version)
+            found = self._files.get(key) or _file_sources(name, text, cel_version)
             fresh[key] = found
             out.append(found)
         self._files = fresh
         return out
 
 
-def load_policy_texts(files: Mapping[str, str], cache: LoaderCache | None = None) -> PolicySources:
+def load_policy_texts(
+    files: Mapping[str, str], cache: LoaderCache | None = None, kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+) -> PolicySources:
     """Reads policies from file contents (``{name: text}``), in name order.
 
     Used for directories (:func:`load_policy_paths`) and for policy sets
     stored elsewhere (etcd). With ``cache``, unchanged files are not parsed again.
+    CEL (ValidatingAdmissionPolicies, K8sNativeValidation) is compiled in the
+    environment of ``kubernetes_version`` (``"1.34"``), as that API server would.
+
+    Raises:
+        UsageError: ``unknown_kubernetes_version``: not a version.
     """
+    version = _cel_version(kubernetes_version)
     ordered = dict(sorted(files.items()))
-    parts = cache.sources(ordered) if cache is not None else [_file_sources(n, t) for n, t in ordered.items()]
+    parts = (
+        cache.sources(ordered, version)
+        if cache is not None
+        else [_file_sources(n, t, version) for n, t in ordered.items()]
+    )
     result = PolicySources()
     for part in parts:
         result = result.merged(part)
     return result
+
+
+def _cel_version(text: str) -> KubernetesVersion:
+    try:
+        return parse_kubernetes_version(text)
+    except ValueError:
+        raise UsageError(f"not a Kubernetes version: {text!r}", code="unknown_kubernetes_version") from None
 
 
 def read_policy_files(paths: Iterable[str]) -> tuple[dict[str, str], list[KubegateError]]:
@@ -261,29 +285,34 @@ def read_policy_files(paths: Iterable[str]) -> tuple[dict[str, str], list[Kubega
     return texts, errors
 
 
-def load_policy_paths(paths: Iterable[str], cache: LoaderCache | None = None) -> PolicySources:
-    """Reads every policy file under ``paths`` (files or directories).
+def load_policy_paths(
+    paths: Iterable[str], cache: LoaderCache | None = None, kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+) -> PolicySources:
+    """Reads every policy file under ``paths`` (files or directories), CEL for
+    ``kubernetes_version`` (:func:`load_policy_texts`).
 
     Returns:
         The sources read, with errors and warnings collected (never raised).
     """
     texts, errors = read_policy_files(paths)
-    sources = load_policy_texts(texts, cache)
+    sources = load_policy_texts(texts, cache, kubernetes_version)
     return replace(sources, errors=(*errors, *sources.errors)) if errors else sources
 
 
 def load_policy_objects(
-    objects: Iterable[Mapping[str, Any] | RegoFile | DslFile], source: str = "<memory>"
+    objects: Iterable[Mapping[str, Any] | RegoFile | DslFile],
+    source: str = "<memory>",
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
 ) -> PolicySources:
     """Reads in-memory policies: ConstraintTemplate/Constraint/CRD dicts, :class:`RegoFile` s
-    and :class:`DslFile` s.
+    and :class:`DslFile` s (CEL for ``kubernetes_version``, :func:`load_policy_texts`).
 
     Objects without a file are located as ``<memory>[i]``. Each object must be
     JSON data within the bounds of :func:`kubegate.yamlio.check_value` (else an
     ``invalid_unicode``, ``number_out_of_range``, ``document_too_deep`` or
     ``invalid_value`` error, and the object is not loaded).
     """
-    c = _Collector()
+    c = _Collector(_cel_version(kubernetes_version))
     for i, obj in enumerate(objects):
         if isinstance(obj, RegoFile):
             c.rego.append(obj)

@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kubegate.cel.env import LATEST, KubernetesVersion
 from kubegate.cel.library.authz import VARIABLES as AUTHORIZER_VARIABLES
 from kubegate.cel.library.authz_config import DEFAULT_CONFIG, AuthorizerConfig
 from kubegate.cel.program import compile_expression
@@ -160,9 +161,12 @@ class CompiledPolicy:
         return VapBinding(self.policy, binding, self.template, authorizer)
 
 
-def compile_policy(policy: ValidatingAdmissionPolicy, text: str = "", line: int = 0) -> CompiledPolicy:
+def compile_policy(
+    policy: ValidatingAdmissionPolicy, text: str = "", line: int = 0, version: KubernetesVersion = LATEST
+) -> CompiledPolicy:
     """Compiles ``policy``'s expressions (``text``/``line``: its YAML file and the
-    line its document starts at, to locate errors).
+    line its document starts at, to locate errors) in the CEL environment of
+    Kubernetes ``version``.
 
     Raises:
         CelError: ``cel_parse_error`` / ``cel_type_error``, located in the YAML.
@@ -172,7 +176,7 @@ def compile_policy(policy: ValidatingAdmissionPolicy, text: str = "", line: int 
     def program(expression: CelExpression) -> Any:
         where = f"{policy.name}: {expression.path}"
         embedded = embedded_in_yaml(expression.text, where, text, file, line, field_path(expression.path))
-        return compile_expression(embedded, VAP_VARIABLES)
+        return compile_expression(embedded, VAP_VARIABLES, version)
 
     template = accelerated(
         VAP_VARIABLES,

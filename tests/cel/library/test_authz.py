@@ -12,16 +12,8 @@ import yaml
 
 from kubegate.cel.env import environment, runtime_environment
 from kubegate.cel.library import authz
-from kubegate.cel.library.authz_config import (
-    DEFAULT_CONFIG,
-    AuthorizerConfig,
-    AuthorizerConfigError,
-    AuthorizerRule,
-    Request,
-    authorize,
-    load_authorizer_config,
-    read_authorizer_config,
-)
+from kubegate.cel.library.authz_config import DEFAULT_CONFIG, AuthorizerConfig, AuthorizerRule, Request, authorize
+from kubegate.cel.library.authz_files import AuthorizerConfigError, load_authorizer_config, read_authorizer_config
 from kubegate.cel.program import CelError, EmbeddedCel, activation, compile_expression, compile_internal
 
 CASES = Path(__file__).parent.parent / "cases" / "library" / "authz.yaml"

@@ -10,8 +10,7 @@ import random
 
 import pytest
 
-from kubegate.cel.library.cidr import Prefix, PrefixError, parse_prefix
-from kubegate.cel.library.ip import Addr, AddrError, go_quote, parse_addr
+from kubegate.cel.library._netip import Addr, AddrError, Prefix, PrefixError, go_quote, parse_addr, parse_prefix
 
 _ALPHABET = "0123456789abcdefABCDEF:.x"
 

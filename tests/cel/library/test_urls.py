@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubegate.cel.library.urls import URL, URLError, parse, parse_request_uri
+from kubegate.cel.library._neturl import URL, URLError, parse, parse_request_uri
 
 # (input, scheme, opaque, user, host, escaped path, raw query, String())
 _PARSED = [

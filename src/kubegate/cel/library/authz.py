@@ -52,6 +52,9 @@ __all__ = [
     "rewrite_request_resource",
 ]
 
+SINCE = (1, 27)
+"""The Kubernetes version whose CEL environment has this library (environment/base.go)."""
+
 REQUEST_RESOURCE = "authorizer.requestResource"
 """The variable holding the request's ResourceCheck (``RequestResourceAuthorizerVarName``),
 declared for type checking."""

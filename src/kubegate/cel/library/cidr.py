@@ -1,8 +1,9 @@
 """Kubernetes' CIDR library (k8s.io/apiserver ``pkg/cel/library/cidr.go``),
-with Go's ``netip.Prefix`` semantics. Since: Kubernetes 1.30 adds it to the
-base environment (``environment/base.go``, ``IntroducedVersion: 1.30``); the
-CEL reference page (https://kubernetes.io/docs/reference/using-api/cel/) lists
-it as "Kubernetes versions 1.31+".
+with Go's ``netip.Prefix`` semantics (:mod:`kubegate.cel.library._netip`).
+Since: Kubernetes 1.30 adds it to the base environment (``environment/base.go``,
+``IntroducedVersion: 1.30``); the CEL reference page
+(https://kubernetes.io/docs/reference/using-api/cel/) lists it as "Kubernetes
+versions 1.31+".
 
 * ``cidr(string) -> net.CIDR``: an address and a prefix length
   (``192.168.0.0/16``, ``2001:db8::/32``); the address may have bits set past
@@ -28,89 +29,22 @@ is ``netip.Prefix``'s: ``cidr('192.168.0.1/24') != cidr('192.168.0.0/24')``.
 from __future__ import annotations
 
 import functools
-import ipaddress
-from dataclasses import dataclass
 from typing import Any
 
 from cel_expr_python import cel
 
 from kubegate.cel import carriers
-from kubegate.cel.library.ip import IP_TYPE, Addr, AddrError, go_quote, ip_carrier, ip_value, parse_addr, parse_ip
+from kubegate.cel.library._netip import Prefix, PrefixError, go_quote, parse_prefix
+from kubegate.cel.library.ip import IP_TYPE, ip_carrier, ip_value, parse_ip
 from kubegate.cel.overloads import Function, Library, Overload, checking_extension
 
-__all__ = ["CIDR_TYPE", "LIBRARY", "Prefix", "PrefixError", "extension", "parse_cidr", "parse_prefix"]
+__all__ = ["CIDR_TYPE", "LIBRARY", "extension", "parse_cidr"]
+
+SINCE = (1, 30)
+"""The Kubernetes version whose CEL environment has this library (environment/base.go)."""
 
 CIDR_TYPE = "net.CIDR"
 """The carrier type of ``cidr()`` values."""
-
-_INT64_DIGITS = 19
-
-
-class PrefixError(ValueError):
-    """A string ``netip.ParsePrefix`` rejects; ``str()`` is Go's message."""
-
-    def __init__(self, text: str, message: str) -> None:
-        super().__init__(f"netip.ParsePrefix({go_quote(text)}): {message}")
-
-
-@dataclass(frozen=True)
-class Prefix:
-    """An IP network as ``netip.Prefix`` holds it: an address (host bits kept) and a length."""
-
-    addr: Addr
-    bits: int
-
-    def __str__(self) -> str:
-        return f"{self.addr}/{self.bits}"
-
-    def network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-        """The network with the host bits cleared."""
-        return ipaddress.ip_network((self.addr.ip, self.bits), strict=False)
-
-    def masked(self) -> Prefix:
-        """``netip.Prefix.Masked()``."""
-        return Prefix(Addr(self.network().network_address), self.bits)
-
-    def contains(self, addr: Addr) -> bool:
-        """``netip.Prefix.Contains``: same family, no zone, within the network."""
-        return not addr.zone and addr.ip in self.network()
-
-    def contains_prefix(self, other: Prefix) -> bool:
-        """Whether ``other`` lies within this network (same family, length at
-        least this one's, address equal once masked to this length)."""
-        if other.addr.ip.version != self.addr.ip.version:
-            return False
-        return other.network().subnet_of(self.network())  # type: ignore[arg-type]
-
-
-def _bits(text: str, bits: str) -> int:
-    # strconv.Atoi without a sign or leading zeros, as ParsePrefix checks it.
-    digits = bits.isascii() and bits.isdigit()
-    if not digits or (len(bits) > 1 and bits[0] == "0") or len(bits) > _INT64_DIGITS or int(bits) >= 2**63:
-        raise PrefixError(text, f"bad bits after slash: {go_quote(bits)}")
-    return int(bits)
-
-
-def parse_prefix(text: str) -> Prefix:
-    """Go's ``netip.ParsePrefix``: ``<address>/<length>``, no zone, no sign or
-    leading zero in the length.
-
-    Raises:
-        PrefixError: with Go's message.
-    """
-    slash = text.rfind("/")
-    if slash < 0:
-        raise PrefixError(text, "no '/'")
-    try:
-        addr = parse_addr(text[:slash])
-    except AddrError as exc:
-        raise PrefixError(text, str(exc)) from None
-    if addr.zone:
-        raise PrefixError(text, "IPv6 zones cannot be present in a prefix")
-    bits = _bits(text, text[slash + 1 :])
-    if bits > addr.ip.max_prefixlen:
-        raise PrefixError(text, "prefix length out of range")
-    return Prefix(addr, bits)
 
 
 def parse_cidr(text: str) -> Prefix:

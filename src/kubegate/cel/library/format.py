@@ -9,7 +9,7 @@ Kubernetes 1.31+, ``environment/base.go``; https://kubernetes.io/docs/reference/
   "bytes" where 1.34 says "characters"), ``["does not match the UUID format"]``,
   ``["invalid base64"]``, ``["invalid date"]``, ``["invalid datetime"]`` (kube-openapi
   ``strfmt``; dates through Go's ``time.Parse``, ported in the evaluator), or
-  Go's ``url.ParseRequestURI`` error (:mod:`kubegate.cel.library.urls`).
+  Go's ``url.ParseRequestURI`` error (:mod:`kubegate.cel.library._neturl`).
 
 The carrier ``kubernetes.NamedFormat`` holds the format's name, so
 ``format.named('uri').value() == format.uri()``.
@@ -32,12 +32,15 @@ from typing import Any
 from cel_expr_python import cel
 
 from kubegate.cel import carriers
-from kubegate.cel.library.urls import URLError, parse_request_uri
+from kubegate.cel.library._neturl import URLError, parse_request_uri
 from kubegate.cel.rewrite import _IDENT, _matching, _outside_strings
 from kubegate.evaluator.builtins.timefns_go import GoTimeError
 from kubegate.evaluator.builtins.timefns_goparse import parse_layout
 
 __all__ = ["FORMATS", "extension", "rewrite_validate", "validate"]
+
+SINCE = (1, 31)
+"""The Kubernetes version whose CEL environment has this library (environment/base.go)."""
 
 _CARRIER = "kubernetes.NamedFormat"
 

@@ -18,196 +18,37 @@ as "Kubernetes versions 1.31+".
 
 Errors carry Kubernetes' and Go's messages (``IP Address "x" parse error
 during conversion from string: ParseAddr("x"): unable to parse IP``), so the
-parser is a port of ``netip.ParseAddr``; the parsed value is an
-:mod:`ipaddress` address. A ``net.IP`` carrier holds the canonical form, so
-the runtime's ``==`` is ``netip.Addr``'s.
+parser is a port of ``netip.ParseAddr`` (:mod:`kubegate.cel.library._netip`);
+the parsed value is an :mod:`ipaddress` address. A ``net.IP`` carrier holds
+the canonical form, so the runtime's ``==`` is ``netip.Addr``'s.
 """
 
 from __future__ import annotations
 
 import functools
 import ipaddress
-from dataclasses import dataclass
 from typing import Any
 
 from cel_expr_python import cel
 
 from kubegate.cel import carriers
+from kubegate.cel.library._netip import Addr, AddrError, go_quote, parse_addr
 from kubegate.cel.overloads import Function, Library, Overload, checking_extension
 
 __all__ = [
     "IP_TYPE",
     "LIBRARY",
-    "Addr",
-    "AddrError",
     "extension",
-    "go_quote",
     "ip_carrier",
     "ip_value",
-    "parse_addr",
     "parse_ip",
 ]
 
+SINCE = (1, 30)
+"""The Kubernetes version whose CEL environment has this library (environment/base.go)."""
+
 IP_TYPE = "net.IP"
 """The carrier type of ``ip()`` values."""
-
-_HEX = {c: int(c, 16) for c in "0123456789abcdefABCDEF"}
-_QUOTED = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
-_QUOTED |= {"\\": "\\\\", '"': '\\"'}
-
-
-def go_quote(text: str) -> str:
-    """``text`` as Go's ``strconv.Quote`` writes it (``%q`` in messages); a
-    surrogate-escaped byte (``\\udcff``) is written ``\\xff`` as Go writes an
-    invalid UTF-8 byte."""
-    out = ['"']
-    for ch in text:
-        code = ord(ch)
-        if ch in _QUOTED:
-            out.append(_QUOTED[ch])
-        elif 0xDC80 <= code <= 0xDCFF:
-            out.append(f"\\x{code - 0xDC00:02x}")
-        elif ch.isprintable():
-            out.append(ch)
-        elif code < 0x80:
-            out.append(f"\\x{code:02x}")
-        else:
-            out.append(f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
-    out.append('"')
-    return "".join(out)
-
-
-class AddrError(ValueError):
-    """A string ``netip.ParseAddr`` rejects; ``str()`` is Go's message."""
-
-    def __init__(self, text: str, message: str, at: str = "") -> None:
-        where = f" (at {go_quote(at)})" if at else ""
-        super().__init__(f"ParseAddr({go_quote(text)}): {message}{where}")
-
-
-@dataclass(frozen=True)
-class Addr:
-    """An IP address as ``netip.Addr`` holds it: the address and its IPv6 zone."""
-
-    ip: ipaddress.IPv4Address | ipaddress.IPv6Address
-    zone: str = ""
-
-    def __str__(self) -> str:
-        """``netip.Addr.String()``: dotted IPv4, RFC 5952 IPv6, ``::ffff:a.b.c.d``
-        for an IPv4-mapped address, ``%zone`` appended."""
-        zone = f"%{self.zone}" if self.zone else ""
-        if isinstance(self.ip, ipaddress.IPv6Address) and self.ip.ipv4_mapped is not None:
-            return f"::ffff:{self.ip.ipv4_mapped}{zone}"
-        return f"{self.ip.compressed}{zone}"
-
-    @property
-    def is_4in6(self) -> bool:
-        """Whether this is an IPv4-mapped IPv6 address (``::ffff:0:0/96``)."""
-        return isinstance(self.ip, ipaddress.IPv6Address) and self.ip.ipv4_mapped is not None
-
-    def unmapped(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-        """The address with an IPv4-mapped prefix removed (``netip.Addr.Unmap``)."""
-        if isinstance(self.ip, ipaddress.IPv6Address) and self.ip.ipv4_mapped is not None:
-            return self.ip.ipv4_mapped
-        return self.ip
-
-
-def _ipv4_fields(text: str, s: str) -> bytes:
-    """The four octets of ``s`` (a part of ``text``), as ``parseIPv4Fields``."""
-    fields: list[int] = []
-    value = digits = 0
-    for i, ch in enumerate(s):
-        if "0" <= ch <= "9":
-            if digits == 1 and value == 0:
-                raise AddrError(text, "IPv4 field has octet with leading zero")
-            value = value * 10 + ord(ch) - 48
-            digits += 1
-            if value > 255:
-                raise AddrError(text, "IPv4 field has value >255")
-        elif ch == ".":
-            if i == 0 or i == len(s) - 1 or s[i - 1] == ".":
-                raise AddrError(text, "IPv4 field must have at least one digit", s[i:])
-            if len(fields) == 3:
-                raise AddrError(text, "IPv4 address too long")
-            fields.append(value)
-            value = digits = 0
-        else:
-            raise AddrError(text, "unexpected character", s[i:])
-    if len(fields) < 3:
-        raise AddrError(text, "IPv4 address too short")
-    return bytes([*fields, value])
-
-
-def _ipv6(text: str) -> Addr:
-    s, _, zone = text.partition("%")
-    if "%" in text and not zone:
-        raise AddrError(text, "zone must be a non-empty string")
-    ip = bytearray(16)
-    ellipsis = -1
-    if s.startswith("::"):
-        ellipsis, s = 0, s[2:]
-        if not s:
-            return Addr(ipaddress.IPv6Address(0), zone)
-    i = 0
-    while i < 16:
-        off = acc = 0
-        while off < len(s) and s[off] in _HEX:
-            acc = acc * 16 + _HEX[s[off]]
-            if off > 3:
-                raise AddrError(text, "each group must have 4 or less digits", s)
-            off += 1
-        if off == 0:
-            raise AddrError(text, "each colon-separated field must have at least one digit", s)
-        if off < len(s) and s[off] == ".":
-            if ellipsis < 0 and i != 12:
-                raise AddrError(text, "embedded IPv4 address must replace the final 2 fields of the address", s)
-            if i + 4 > 16:
-                raise AddrError(text, "too many hex fields to fit an embedded IPv4 at the end of the address", s)
-            ip[i : i + 4] = _ipv4_fields(text, s)
-            s, i = "", i + 4
-            break
-        ip[i : i + 2] = acc.to_bytes(2, "big")
-        i += 2
-        s = s[off:]
-        if not s:
-            break
-        if s[0] != ":":
-            raise AddrError(text, "unexpected character, want colon", s)
-        if len(s) == 1:
-            raise AddrError(text, "colon must be followed by more characters", s)
-        s = s[1:]
-        if s[0] == ":":
-            if ellipsis >= 0:
-                raise AddrError(text, "multiple :: in address", s)
-            ellipsis, s = i, s[1:]
-            if not s:
-                break
-    if s:
-        raise AddrError(text, "trailing garbage after address", s)
-    if i < 16:
-        if ellipsis < 0:
-            raise AddrError(text, "address string too short")
-        ip[ellipsis:] = bytes(16 - i) + ip[ellipsis:i]
-    elif ellipsis >= 0:
-        raise AddrError(text, "the :: must expand to at least one field of zeros")
-    return Addr(ipaddress.IPv6Address(bytes(ip)), zone)
-
-
-def parse_addr(text: str) -> Addr:
-    """Go's ``netip.ParseAddr``: dotted IPv4 (no leading zeros), IPv6 with an
-    optional embedded IPv4 and ``%zone``.
-
-    Raises:
-        AddrError: with Go's message.
-    """
-    for ch in text:
-        if ch == ".":
-            return Addr(ipaddress.IPv4Address(_ipv4_fields(text, text)))
-        if ch == ":":
-            return _ipv6(text)
-        if ch == "%":
-            raise AddrError(text, "missing IPv6 address")
-    raise AddrError(text, "unable to parse IP")
 
 
 def parse_ip(text: str) -> Addr:

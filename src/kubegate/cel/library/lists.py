@@ -21,6 +21,9 @@ from cel_expr_python import cel
 
 __all__ = ["extension"]
 
+SINCE = (1, 0)
+"""The Kubernetes version whose CEL environment has this library (environment/base.go)."""
+
 
 def _comparable(items: list[Any]) -> list[Any]:
     kinds = {type(x) for x in items}

@@ -54,6 +54,9 @@ __all__ = [
     "quantity_carrier",
 ]
 
+SINCE = (1, 28)
+"""The Kubernetes version whose CEL environment has this library (environment/base.go)."""
+
 QUANTITY = "kubernetes.Quantity"
 """The carrier type name."""
 

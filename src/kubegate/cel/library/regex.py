@@ -18,6 +18,9 @@ from kubegate.evaluator.builtins.registry import BuiltinError
 
 __all__ = ["extension"]
 
+SINCE = (1, 0)
+"""The Kubernetes version whose CEL environment has this library (environment/base.go)."""
+
 
 def _compiled(pattern: str) -> object:
     try:

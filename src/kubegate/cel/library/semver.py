@@ -39,6 +39,9 @@ from kubegate.evaluator.builtins._gostrconv import go_quote
 
 __all__ = ["LIBRARY", "SEMVER", "SemverError", "Version", "compare", "normalize_and_parse", "parse_version"]
 
+SINCE = (1, 33)
+"""The Kubernetes version whose CEL environment has this library (environment/base.go)."""
+
 SEMVER = "kubernetes.Semver"
 """The carrier type name."""
 
