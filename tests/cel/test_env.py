@@ -7,7 +7,7 @@ import pytest
 
 from kubegate.cel.env import extensions_yaml, kubernetes_version, libraries
 from kubegate.cel.library import quantity, semver
-from kubegate.cel.program import CelError, EmbeddedCel, compile_expression
+from kubegate.cel.program import CelError, EmbeddedCel, activation, compile_expression
 from kubegate.engine.engine import Engine
 
 
@@ -83,3 +83,13 @@ def test_the_engine_compiles_policies_for_its_kubernetes_version() -> None:
     assert [e.code for e in old.errors] == ["cel_type_error"]
     assert "undeclared reference to 'semver'" in old.errors[0].message
     assert not Engine(objects=[policy], builtin=False, kubernetes_version="1.33").errors
+
+
+def test_two_variable_comprehensions_from_1_32() -> None:
+    assert compiles("[1, 2].all(i, v, v > i)", (1, 32))
+    assert not compiles("[1, 2].all(i, v, v > i)", (1, 31))
+    program = compile_expression(EmbeddedCel("{'a': 1}.exists(k, v, k == 'a' && v == 1)", "t"), ["object"])
+    assert program.evaluate(activation(program, {"object": None})) is True
+    broken = compile_expression(EmbeddedCel("{'a': 1}.transformMap(k, v, v + 1).size() == 1", "t"), ["object"])
+    with pytest.raises(CelError, match=r"cel\.@mapInsert"):  # cel-cpp's runtime lacks it
+        broken.evaluate(activation(broken, {"object": None}))

@@ -3,7 +3,9 @@
 User text is checked in the environment of a **Kubernetes version**, as
 k8s.io/apiserver ``pkg/cel/environment/base.go`` builds it: the strings
 extension at version 0 before 1.29 and 2 from 1.29 (``join`` needs it),
-optionals from 1.28, sets from 1.29, and each of Kubernetes' libraries
+optionals from 1.28, sets from 1.29, two-variable comprehensions from 1.32
+(``transformMap`` and ``transformMapEntry`` compile but fail when evaluated:
+cel-cpp's runtime lacks ``cel.@mapInsert``; docs/cel-notes.md §2), and each of Kubernetes' libraries
 (:mod:`kubegate.cel.library`) from the version its module's ``SINCE`` gives.
 ``bindings`` (``cel.bind``) is not a Kubernetes library and is enabled only for
 text kubegate generates. Checked text is evaluated in one runtime environment
@@ -64,6 +66,8 @@ def extensions_yaml(version: KubernetesVersion = LATEST, internal: bool = False)
         lines.append("  - name: optional")
     if version >= (1, 29):
         lines.append("  - name: sets")
+    if version >= (1, 32):
+        lines.append("  - name: two-var-comprehensions")
     if internal:
         lines.append("  - name: bindings")
     return "\n".join(lines) + "\n"
