@@ -108,3 +108,43 @@ def test_status_and_history(manager: PolicyManager) -> None:
         manager.apply({"a.kgr": rule("a", "v1"), "x.kgr": 'RULE x ON Pod WHEN nope THEN DENY("x")\n'}, "third").result
         == "unchanged"
     )
+
+
+def vap_files(message: str, rollout: str = "") -> dict[str, str]:
+    """A ValidatingAdmissionPolicy denying every Pod with ``message``, and its binding."""
+    annotation = f"\n  annotations: {{kubegate.io/rollout: {rollout!r}}}" if rollout else ""
+    policy = f"""apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {{name: pods.example.org}}
+spec:
+  matchConstraints:
+    resourceRules: [{{apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods]}}]
+  validations: [{{expression: "false", message: {message!r}}}]
+"""
+    binding = f"""apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: pods{annotation}
+spec: {{policyName: pods.example.org, validationActions: [Deny]}}
+"""
+    return {"vap.yaml": policy, "binding.yaml": binding}
+
+
+def test_a_validating_admission_policy_binding_rolls_out_as_canary_and_shadow(manager: PolicyManager) -> None:
+    policy_id = "ValidatingAdmissionPolicyBinding/pods"
+    manager.apply(vap_files("v1"), "test")
+    assert deny_messages(manager, "u") == ["v1"]
+    manager.apply(vap_files("v2", "canary 50%"), "test")
+    snapshot = manager.snapshot
+    assert snapshot is not None and snapshot.rollouts[policy_id] == Rollout("canary", 50)
+    seen = {tuple(deny_messages(manager, f"u{i}")) for i in range(60)}
+    assert seen == {("v1",), ("v2",)}
+    manager.apply(vap_files("v3", "shadow"), "test")
+    routed = manager.snapshot.review(review()) if manager.snapshot else None
+    assert routed is not None and [v.message for v in routed.result.violations] == ["v1"]
+    (comparison,) = routed.shadow
+    assert comparison.policy == policy_id and not comparison.agree  # both deny, with other messages
+    assert comparison.stable is not None and not comparison.stable.allowed and not comparison.candidate.allowed
+    assert [v.message for v in comparison.candidate.violations] == ["v3"]
+    outcome = manager.apply(vap_files("v4", "half"), "test")
+    assert any(e.code == "invalid_rollout" for e in outcome.errors)

@@ -591,6 +591,19 @@ class _Builder:
             bound.add(binding.policy_name)
             vap = compiled.bind(binding, authorizer)
             action = enforcement_of(binding.validation_actions)
+            metadata: dict[str, Any] = {
+                "enforcementAction": action,
+                "validationActions": list(binding.validation_actions),
+            }
+            annotations = (binding.raw.get("metadata") or {}).get("annotations") or {}
+            if isinstance(annotations, Mapping) and ROLLOUT_ANNOTATION in annotations:
+                try:  # canary and shadow rollouts, as for constraints
+                    where = f"ValidatingAdmissionPolicyBinding {binding.name}: annotation {ROLLOUT_ANNOTATION}"
+                    parse_rollout(annotations[ROLLOUT_ANNOTATION], where)
+                except PolicyLoadError as exc:
+                    self.errors.append(PolicyLoadError(exc.message, binding.location, code=exc.code))
+                    continue
+                metadata["rollout"] = annotations[ROLLOUT_ANNOTATION]
             self.policies.append(
                 Policy(
                     id=vap.id,
@@ -604,7 +617,7 @@ class _Builder:
                     location=binding.location or compiled.policy.location or Location("<memory>"),
                     template="ValidatingAdmissionPolicy",
                     title=compiled.policy.name,
-                    metadata={"enforcementAction": action, "validationActions": list(binding.validation_actions)},
+                    metadata=metadata,
                     engine="vap",
                     cel=vap,
                 )
