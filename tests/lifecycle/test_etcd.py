@@ -133,3 +133,50 @@ def test_push_validates_before_writing_and_rollback_restores(etcd_server: EtcdSe
     assert missing.returncode == 2 and "unknown_policy" in missing.stderr
     shown = kubegate("status", "--etcd", etcd_server.url)
     assert shown.returncode == 0 and "#3" in shown.stdout and "rollback a" in shown.stdout
+
+
+def test_a_pushed_validating_admission_policy_with_rbac_is_enforced(
+    etcd_server: EtcdServer, manager: PolicyManager
+) -> None:
+    """A VAP whose validation asks the authorizer, with the RBAC objects that
+    answer it, pushed to etcd as files; then a second push adds an
+    AuthorizerConfig whose default allows."""
+    policy = """apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: pods.example.org}
+spec:
+  matchConstraints:
+    resourceRules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods]}]
+  validations:
+    - expression: authorizer.group('').resource('pods').namespace('shop').check('create').allowed()
+      messageExpression: "'no create grant: ' + authorizer.group('').resource('pods').namespace('shop').check('create').reason()"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: pods}
+spec: {policyName: pods.example.org, validationActions: [Deny]}
+"""
+    rbac = """apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: creator}
+rules: [{apiGroups: [""], resources: [pods], verbs: [create]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: creators}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: creator}
+subjects: [{kind: Group, name: %s, apiGroup: rbac.authorization.k8s.io}]
+"""
+    store = EtcdStore(etcd_server.url, "/vap/", timeout_s=1)
+    store.push({"vap.yaml": policy, "rbac.yaml": rbac % "nobody"}, {})
+    source = EtcdSource(manager, store, health_s=0.2)
+    assert source.load()
+    [message] = messages(manager)  # review()'s request has no user in group "nobody"
+    assert message.startswith("no create grant: kubegate offline authorizer: no rule allows")
+    source.start()
+    try:
+        allow = "apiVersion: kubegate.io/v1alpha1\nkind: AuthorizerConfig\ndefault: allow\n"
+        store.push({"vap.yaml": policy, "rbac.yaml": rbac % "nobody", "authz.yaml": allow}, {})
+        wait_for(lambda: messages(manager) == [])
+    finally:
+        source.stop()
