@@ -149,7 +149,9 @@ spec:
     resourceRules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods]}]
   validations:
     - expression: authorizer.group('').resource('pods').namespace('shop').check('create').allowed()
-      messageExpression: "'no create grant: ' + authorizer.group('').resource('pods').namespace('shop').check('create').reason()"
+      messageExpression: >-
+        'no create grant: ' +
+        authorizer.group('').resource('pods').namespace('shop').check('create').reason()
 ---
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingAdmissionPolicyBinding
