@@ -240,3 +240,27 @@ def test_replay_unknown_backend_is_a_usage_error(logged: tuple[Path, Path]) -> N
     assert code == 2
     assert "Invalid value for '--backend': 'opa' is not one of 'compiled', 'regopy'" in err
     assert "Traceback" not in out + err
+
+
+def test_replay_against_a_validating_admission_policy(tmp_path: Path) -> None:
+    """Records made with Rego, replayed against a ValidatingAdmissionPolicy
+    (tests/cli/fixtures/vap) that denies the prod Pod: the change is reported."""
+    vap = Path(__file__).parent / "fixtures" / "vap"
+    log = tmp_path / "log"
+    empty = tmp_path / "none"
+    empty.mkdir()
+    (empty / "allow.rego").write_text(
+        'package allow\n\nimport rego.v1\n\ndeny contains msg if {\n\tfalse\n\tmsg := ""\n}\n'
+    )
+    pods = [str(vap / "pod-prod.yaml"), str(vap / "pod-clean.yaml")]
+    code, out, err = run(
+        "check", "--no-builtin", "-p", str(empty), "--decision-log", str(log), "--decision-log-mode", "strict", *pods
+    )
+    assert code == 0, out + err
+    args = ["-p", str(vap / "policy.yaml"), "-p", str(vap / "bindings.yaml"), "-o", "json"]
+    code, out, err = run("audit", "replay", "--log", str(log), "--no-builtin", *args)
+    assert code == 1, err
+    report = json.loads(out)
+    assert report["decisions"] == {"allowToDeny": 1, "denyToAllow": 0}
+    [policy] = [p for p in report["policies"] if p["policy"] == "ValidatingAdmissionPolicyBinding/registry-prod"]
+    assert [c["name"] for c in policy["allowToDeny"]] == ["web-prod"]
