@@ -96,4 +96,23 @@ def test_a_nesting_limit_is_a_parse_error_at_the_expression() -> None:
 def test_loop_depth_decides_whether_the_cost_bound_may_refuse(text: str, depth: int) -> None:
     program = compile_expression(EmbeddedCel(text, "t"), ["object"])
     assert loop_depth(parse(program.expression, text)) == depth
-    assert (program.cost is not None) == (depth <= 1)
+    assert program.cost is not None and program.nested == (depth >= 2)
+
+
+def test_a_nested_runaway_is_refused_before_it_starts_and_a_nested_cheap_one_runs() -> None:
+    import time
+
+    from kubegate.cel.cost import size_summary
+
+    text = "object.a.all(x, object.b.exists(y, object.s.split(',').size() < 0))"
+    program = compile_expression(EmbeddedCel(text, "spec.validations[0].expression", "p.yaml", 4, 9), ["object"])
+    assert program.nested
+    heavy = {"object": {"a": list(range(99)), "b": list(range(99)), "s": "x," * 50_000}}  # ~3 s if it ran
+    start = time.monotonic()
+    with pytest.raises(CelError) as info:
+        program.evaluate(activation(program, heavy), size_summary(heavy), time.monotonic() + 0.3)
+    assert time.monotonic() - start < 0.3
+    assert info.value.code == "cel_cost_exceeded" and "cannot be interrupted" in info.value.message
+    assert str(info.value.location) == "p.yaml:4:9"
+    light = {"object": {"a": [1, 2], "b": [3], "s": "x,y"}}
+    assert program.evaluate(activation(program, light), size_summary(light), time.monotonic() + 0.3) is False

@@ -44,14 +44,40 @@ from kubegate.cel.cost_terms import (
     call_cost,
 )
 
-__all__ = ["formula"]
+__all__ = ["Loop", "formula", "loops"]
+
+
+@dataclass(frozen=True)
+class Loop:
+    """One comprehension's loop: ``runs`` is how many times its body runs in one
+    evaluation (its range's length times its enclosing loops' runs), ``body``
+    the seconds of one run, nested comprehensions' loops excluded (they are
+    loops of their own). Time = the flat seconds + each loop's ``runs * body``;
+    since the runtime stops past 10,000 iterations in all, each ``runs`` may
+    be capped there, which keeps a bound over nested comprehensions sound
+    without the power of the longest list it would otherwise carry."""
+
+    runs: Poly
+    body: Poly
 
 
 def formula(node: Node) -> tuple[Poly, Poly, Poly]:
     """The ``(units, seconds, iterations)`` polynomials of one evaluation of
     the expression whose AST is ``node`` (seconds include ``T_EVAL``)."""
-    estimate = _Estimator().node(node, {})
-    return estimate.units, estimate.seconds + Poly.const(T_EVAL), estimate.iterations
+    estimator = _Estimator()
+    estimate = estimator.node(node, {})
+    seconds = estimate.seconds + Poly.const(T_EVAL)
+    for loop in estimator.loops:
+        seconds = seconds + loop.runs * loop.body
+    return estimate.units, seconds, estimate.iterations
+
+
+def loops(node: Node) -> tuple[Poly, list[Loop]]:
+    """The seconds of ``node`` outside every loop (``T_EVAL`` included) and its
+    loops (:class:`Loop`): :func:`formula`'s seconds are ``flat + sum(runs * body)``."""
+    estimator = _Estimator()
+    estimate = estimator.node(node, {})
+    return estimate.seconds + Poly.const(T_EVAL), estimator.loops
 
 
 @dataclass(frozen=True)
@@ -68,7 +94,13 @@ class _Est:
 
 
 class _Estimator:
-    """Builds the :class:`_Est` of a node, children first (scope: variable sizes)."""
+    """Builds the :class:`_Est` of a node, children first (scope: variable sizes).
+    An estimate's ``seconds`` leave out loop bodies: each comprehension's loop
+    is recorded in :attr:`loops` with how often it runs (:class:`Loop`)."""
+
+    def __init__(self) -> None:
+        self.loops: list[Loop] = []
+        self.runs: Poly = ONE  # how often the node being estimated runs per evaluation
 
     def node(self, n: Node, scope: dict[str, ValueSize]) -> _Est:
         if isinstance(n, Literal):
@@ -127,13 +159,19 @@ class _Estimator:
             during = ValueSize(init.size.seq + count * (growth / 2), ZERO, final.elem)  # the average length
         else:
             final = during = init.size
-        cond = self.node(n.loop_condition, {**loop, n.accu_var: during})
-        step = self.node(n.loop_step, {**loop, n.accu_var: during})
+        outer = self.runs
+        self.runs = outer * count
+        try:
+            cond = self.node(n.loop_condition, {**loop, n.accu_var: during})
+            step = self.node(n.loop_step, {**loop, n.accu_var: during})
+        finally:
+            self.runs = outer
         result = self.node(n.result, {**scope, n.accu_var: final})
         per = cond + step
+        self.loops.append(Loop(outer * count, per.seconds + Poly.const(T_ITER)))
         return _Est(
             rng.units + init.units + count * per.units + result.units,
-            rng.seconds + init.seconds + count * (per.seconds + Poly.const(T_ITER)) + result.seconds,
+            rng.seconds + init.seconds + result.seconds,  # the loop's seconds are in self.loops
             rng.iterations + init.iterations + count * (per.iterations + ONE) + result.iterations,
             final if appended else result.size,
         )
