@@ -108,39 +108,17 @@ def test_a_cel_error_in_a_policy_file_is_located(tmp_path: Path) -> None:
     assert where is not None and (where.file, where.line, where.column) == (str(path), line, written.index("+") + 1)
 
 
-RUNAWAY = {
-    "apiVersion": "admissionregistration.k8s.io/v1",
-    "kind": "ValidatingAdmissionPolicy",
-    "metadata": {"name": "runaway.example.org"},
-    "spec": {
-        "matchConstraints": {
-            "resourceRules": [
-                {
-                    "apiGroups": ["example.org"],
-                    "apiVersions": ["v1"],
-                    "operations": ["CREATE"],
-                    "resources": ["widgets"],
-                }
-            ]
-        },
-        "validations": [{"expression": "object.spec.items.map(x, x + 1).size() >= 0"}],
-    },
-}
-RUNAWAY_BINDING = {
-    "apiVersion": "admissionregistration.k8s.io/v1",
-    "kind": "ValidatingAdmissionPolicyBinding",
-    "metadata": {"name": "runaway"},
-    "spec": {"policyName": "runaway.example.org", "validationActions": ["Deny"]},
-}
+RUNAWAY = Path(__file__).parents[1] / "cli" / "fixtures" / "vap" / "runaway.yaml"
 
 
 def widget(items: int) -> dict[str, Any]:
+    """A Widget with ``items`` items (what the runaway policy maps over)."""
     spec = {"items": list(range(items))}
     return {"apiVersion": "example.org/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "x"}, "spec": spec}
 
 
 def test_a_runaway_expression_is_refused_before_it_runs_past_the_deadline() -> None:
-    e = Engine(objects=[RUNAWAY, RUNAWAY_BINDING], builtin=False, expansion=False)
+    e = Engine([str(RUNAWAY)], builtin=False, expansion=False)
     assert e.review(widget(50)).allowed  # small input: evaluated
     set_thread_deadline(time.monotonic() + 0.2)
     try:

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from kubegate.webhook.certs import CertificateFiles
+from tests.engine.test_vap import widget as engine_widget
 from tests.webhook.conftest import Webhook, admission_review, metric_value, read_jsonl, start_webhook
 
 FIXTURES = Path(__file__).parents[1] / "cli" / "fixtures" / "vap"
@@ -109,52 +110,16 @@ def test_a_clean_pod_is_admitted_and_metrics_count_the_binding(served: tuple[Web
 
 
 def test_the_evaluation_time_limit_holds_for_a_runaway_expression(tmp_path: Path, certs: CertificateFiles) -> None:
-    policy = tmp_path / "runaway.yaml"
-    policy.write_text(
-        yaml.safe_dump_all(
-            [
-                {
-                    "apiVersion": "admissionregistration.k8s.io/v1",
-                    "kind": "ValidatingAdmissionPolicy",
-                    "metadata": {"name": "runaway.example.org"},
-                    "spec": {
-                        "matchConstraints": {
-                            "resourceRules": [
-                                {
-                                    "apiGroups": ["example.org"],
-                                    "apiVersions": ["v1"],
-                                    "operations": ["CREATE"],
-                                    "resources": ["widgets"],
-                                }
-                            ]
-                        },
-                        "validations": [{"expression": "object.spec.items.map(x, x + 1).size() >= 0"}],
-                    },
-                },
-                {
-                    "apiVersion": "admissionregistration.k8s.io/v1",
-                    "kind": "ValidatingAdmissionPolicyBinding",
-                    "metadata": {"name": "runaway"},
-                    "spec": {"policyName": "runaway.example.org", "validationActions": ["Deny"]},
-                },
-            ]
-        )
-    )
+    policy = FIXTURES / "runaway.yaml"
     hook = start_webhook(tmp_path, certs, "--no-builtin", "--policies", str(policy), "--max-evaluation-time", "300")
     try:
-        widget = {
-            "apiVersion": "example.org/v1",
-            "kind": "Widget",
-            "metadata": {"name": "w", "namespace": "x"},
-            "spec": {"items": list(range(9000))},  # seconds of CEL if it ran
-        }
+        widget = engine_widget(9000)  # seconds of CEL if it ran
         start = time.monotonic()
         answer = hook.review(admission_review(widget))
         elapsed = time.monotonic() - start
         assert answer["allowed"] is False
         assert "cannot be interrupted" in answer["status"]["message"]
         assert elapsed < 2.0  # 300 ms limit; the HTTP round trip and the 9000-item body included
-        small = {**widget, "spec": {"items": [1, 2, 3]}}
-        assert hook.review(admission_review(small))["allowed"] is True
+        assert hook.review(admission_review(engine_widget(3)))["allowed"] is True
     finally:
         hook.stop()

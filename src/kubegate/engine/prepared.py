@@ -207,17 +207,17 @@ class PreparedPolicySet:
             kept, excepted = apply_exceptions(policy, found, excepting)
             found, exceptions = kept, tuple(excepted)
         violations = tuple(sorted(found, key=lambda v: (v.enforcement, v.rule, v.message)))
+        return self._decided(policy, violations, start, started_ns, exceptions=exceptions)
+
+    def _decided(
+        self, policy: Policy, violations: tuple[Violation, ...], start: float, started_ns: int, **extra: Any
+    ) -> Decision:
+        """The decision of ``policy`` with ``violations`` (denied by any ``deny``),
+        timed from ``start`` (``time.perf_counter()``); ``extra``: exceptions, annotations."""
         elapsed = (time.perf_counter() - start) * 1000
         allowed = not any(v.enforcement == "deny" for v in violations)
         return Decision(
-            policy.id,
-            policy.version,
-            allowed,
-            violations,
-            elapsed,
-            self.version,
-            started_ns=started_ns,
-            exceptions=exceptions,
+            policy.id, policy.version, allowed, violations, elapsed, self.version, started_ns=started_ns, **extra
         )
 
     def _run_cel(self, review: Mapping[str, Any], index: int) -> Decision:
@@ -246,18 +246,7 @@ class PreparedPolicySet:
                 policy.id, policy.version, False, (), elapsed, self.version, error=exc.message, started_ns=started_ns
             )
         violations = tuple(Violation(policy.id, m, {}, action) for m in sorted(verdict.messages))
-        elapsed = (time.perf_counter() - start) * 1000
-        allowed = not any(v.enforcement == "deny" for v in violations)
-        return Decision(
-            policy.id,
-            policy.version,
-            allowed,
-            violations,
-            elapsed,
-            self.version,
-            started_ns=started_ns,
-            annotations=verdict.annotations,
-        )
+        return self._decided(policy, violations, start, started_ns, annotations=verdict.annotations)
 
     def _run_isolated(self, evaluator: Evaluator, index: int) -> Decision:
         """Like :meth:`_run`, but a failing policy yields a failed decision instead of raising."""
