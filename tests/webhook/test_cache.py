@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import subprocess
 import time
 from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
+from kubegate.cli.serve import serve
 from kubegate.engine.inputs import build_review
+from kubegate.errors import UsageError
 from kubegate.webhook.cache import DecisionCache, SharedCache, cache_key
 from kubegate.webhook.certs import CertificateFiles
+from kubegate.webhook.server import ServeConfig
+from kubegate.webhook.service import WebhookSettings
 from kubegate.webhook.verdict import Verdict
 from tests.webhook.conftest import (
     POLICIES,
@@ -49,15 +57,117 @@ def test_key_ignores_the_uid_and_nothing_else() -> None:
     assert cache_key("v1", review_of(admission_review(reordered))) == cache_key("v1", a)
 
 
+class ManualClock:
+    """A monotonic clock that moves only when told (seconds)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_memory_cache_expires_and_evicts_least_recently_used() -> None:
-    cache = DecisionCache(max_entries=2, ttl_s=0.2)
+    clock = ManualClock()
+    cache = DecisionCache(max_entries=2, ttl_s=0.2, jitter=0, clock=clock)
     cache.put("a", DENIED)
     cache.put("b", DENIED)
     assert cache.get("a") == DENIED  # a is now the most recent
     cache.put("c", DENIED)
     assert cache.get("b") is None and cache.get("a") == DENIED and cache.get("c") == DENIED
-    time.sleep(0.25)
+    clock.now += 0.2
     assert cache.get("a") is None and len(cache) == 0
+
+
+def test_an_entry_is_due_in_the_last_part_of_its_ttl_and_gone_after_it() -> None:
+    clock = ManualClock()
+    cache = DecisionCache(ttl_s=10, refresh_window=0.2, jitter=0, clock=clock)
+    start = clock.now
+    entry = cache.put("k", DENIED)
+    assert entry is not None and entry.ttl_s == 10
+    clock.now = start + 7.99
+    found = cache.lookup("k")
+    assert found is entry and not cache.due(entry)
+    clock.now = start + 8.0
+    assert cache.lookup("k") is entry and cache.due(entry), "due for refresh, still served"
+    clock.now = start + 10.0
+    assert cache.lookup("k") is None and cache.get("k") is None, "never served past its TTL"
+
+
+def test_no_refresh_window_means_never_due() -> None:
+    clock = ManualClock()
+    cache = DecisionCache(ttl_s=10, refresh_window=0, jitter=0, clock=clock)
+    entry = cache.put("k", DENIED)
+    assert entry is not None
+    clock.now += 9.999
+    assert cache.lookup("k") is entry and not cache.due(entry)
+
+
+def test_ttls_are_jittered_within_the_bound_and_spread_over_it() -> None:
+    clock = ManualClock()
+    cache = DecisionCache(ttl_s=10, refresh_window=0.2, jitter=0.1, clock=clock, rng=random.Random(14))
+    entries = [cache.put(f"k{i}", DENIED) for i in range(2000)]
+    ttls = sorted(e.ttl_s for e in entries if e is not None)
+    assert len(ttls) == 2000
+    assert ttls[0] >= 9.0 and ttls[-1] <= 11.0
+    # Spread over the whole band, not bunched: each tenth of it holds some entries.
+    assert ttls[0] < 9.1 and ttls[-1] > 10.9
+    assert all(any(9.0 + 0.2 * i <= t < 9.2 + 0.2 * i for t in ttls) for i in range(10))
+    # Each entry's window is the last 20 % of its own lifetime.
+    for e in entries:
+        assert e is not None and e.refresh_at - clock.now == pytest.approx(0.8 * e.ttl_s)
+    exact = DecisionCache(ttl_s=10, jitter=0, clock=clock)
+    assert {exact.draw_ttl() for _ in range(50)} == {10.0}
+
+
+def test_an_entry_from_the_shared_tier_keeps_its_remaining_life() -> None:
+    clock = ManualClock()
+    cache = DecisionCache(ttl_s=10, refresh_window=0.2, jitter=0, clock=clock)
+    start = clock.now
+    short = cache.put("short", DENIED, remaining_s=1.5)  # in the window already (last 2 s)
+    assert short is not None and short.expires_at == start + 1.5 and cache.due(short)
+    long = cache.put("long", DENIED, remaining_s=5.0)
+    assert long is not None and not cache.due(long) and long.refresh_at == start + 3.0
+    assert cache.fresh_for(2.01) and not cache.fresh_for(2.0)
+    clock.now = start + 1.5
+    assert cache.lookup("short") is None and cache.lookup("long") is long
+
+
+def test_postpone_moves_the_refresh_never_past_the_ttl_and_only_of_the_same_entry() -> None:
+    clock = ManualClock()
+    cache = DecisionCache(ttl_s=10, refresh_window=0.2, jitter=0, clock=clock)
+    start = clock.now
+    entry = cache.put("k", DENIED)
+    assert entry is not None
+    clock.now = start + 8.5
+    cache.postpone("k", entry, 0.5)
+    moved = cache.lookup("k")
+    assert moved is not None and moved.verdict is DENIED and moved.expires_at == entry.expires_at
+    assert not cache.due(moved) and moved.refresh_at == start + 9.0
+    cache.postpone("k", moved, 60)
+    latest = cache.lookup("k")
+    assert latest is not None and latest.refresh_at == entry.expires_at
+    replaced = cache.put("k", Verdict(True))
+    cache.postpone("k", moved, 5)  # an older entry: nothing happens
+    assert cache.lookup("k") is replaced
+
+
+@pytest.mark.parametrize(("window", "jitter"), [(1.0, 0.1), (-0.1, 0.1), (0.2, 1.0), (0.2, -0.5)])
+def test_refresh_window_and_jitter_are_fractions(window: float, jitter: float) -> None:
+    with pytest.raises(ValueError):
+        DecisionCache(refresh_window=window, jitter=jitter)
+    config = ServeConfig(
+        insecure_http=True, settings=WebhookSettings(cache_refresh_window=window, cache_ttl_jitter=jitter)
+    )
+    with pytest.raises(UsageError) as raised:
+        config.check()
+    assert raised.value.code == "usage_error"
+
+
+def test_serve_refuses_cache_fractions_out_of_range() -> None:
+    for option, value in (("--cache-refresh-window", "1"), ("--cache-ttl-jitter", "-0.1")):
+        result = CliRunner().invoke(serve, ["--insecure-http", option, value])
+        assert result.exit_code == 2 and option in result.output
 
 
 def test_verdict_round_trips_through_json() -> None:
@@ -72,8 +182,14 @@ def test_shared_cache_on_real_redis(redis_server: RedisServer) -> None:
             assert await cache.get("k") is None
             await cache.put("k", DENIED)
             assert await cache.get("k") == DENIED
+            await cache.put("long", DENIED, ttl_s=30)
+            found = await cache.get_with_ttl("long")
+            assert found is not None and found[0] == DENIED
+            assert found[1] is not None and 25 < found[1] <= 30, "the remaining life comes back (PTTL)"
+            assert await cache.get_with_ttl("absent") is None
             await asyncio.sleep(0.4)
             assert await cache.get("k") is None, "entries expire with the TTL"
+            assert (await cache.get_with_ttl("long")) is not None
             assert cache.errors == 0
         finally:
             await cache.close()

@@ -140,6 +140,20 @@ __all__ = ["serve"]
 @click.option(
     "--cache-size", default=10_000, show_default=True, type=click.IntRange(min=1), help="Decisions kept in memory."
 )
+@click.option(
+    "--cache-refresh-window",
+    default=0.2,
+    show_default=True,
+    type=click.FloatRange(0, 1, max_open=True),
+    help="Last fraction of a cached decision's lifetime in which a hit re-evaluates it in the background (0: off).",
+)
+@click.option(
+    "--cache-ttl-jitter",
+    default=0.1,
+    show_default=True,
+    type=click.FloatRange(0, 1, max_open=True),
+    help="Each cached decision lives the TTL times 1 +/- up to this fraction, at random (0: exact).",
+)
 @click.option("--redis", "redis_url", help="Shared decision cache, e.g. redis://redis:6379/0.")
 @click.option("--deny-list", type=click.Path(), help="DenyList file: fast-reject rules checked before any policy.")
 @click.option("--strict", is_flag=True, help="Do not serve a policy set with any load error (stay not ready).")
@@ -203,6 +217,8 @@ def serve(
     max_queue: int,
     cache_ttl: float,
     cache_size: int,
+    cache_refresh_window: float,
+    cache_ttl_jitter: float,
     redis_url: str | None,
     deny_list: str | None,
     strict: bool,
@@ -243,6 +259,8 @@ def serve(
         queue_size=max_queue,
         cache_ttl_s=cache_ttl,
         cache_entries=cache_size,
+        cache_refresh_window=cache_refresh_window,
+        cache_ttl_jitter=cache_ttl_jitter,
         redis_url=redis_url,
     )
     config = ServeConfig(

@@ -12,6 +12,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 
+from kubegate.webhook.refresh import OUTCOMES as REFRESH_OUTCOMES
+
 __all__ = ["CONTENT_TYPE", "WebhookMetrics"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -96,6 +98,20 @@ class WebhookMetrics:
         )
         self.cache_errors = Counter(
             "kubegate_decision_cache_errors", "Failed operations on the shared (Redis) cache.", registry=r
+        )
+        self.cache_refreshes = Counter(
+            "kubegate_decision_cache_refreshes",
+            "Background refreshes of cached decisions in their refresh window, by outcome "
+            "(ok, shared, failed, skipped, superseded; see kubegate.webhook.refresh).",
+            ["outcome"],
+            registry=r,
+        )
+        for outcome in REFRESH_OUTCOMES:  # every outcome exported from the start, at 0
+            self.cache_refreshes.labels(outcome)
+        self.cache_refreshes_pending = Gauge(
+            "kubegate_decision_cache_refreshes_pending",
+            "Background refreshes of cached decisions scheduled or running.",
+            registry=r,
         )
         self.policies_loaded = Gauge("kubegate_policies_loaded", "Policies in the serving policy set.", registry=r)
         self.policy_load_errors = Gauge(

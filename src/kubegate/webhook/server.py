@@ -152,6 +152,8 @@ class ServeConfig:
         workers_ok = s.workers is None or s.workers >= 1
         if not workers_ok or s.queue_size < 0 or s.max_evaluation_time_ms <= 0 or s.cache_ttl_s < 0:
             raise UsageError("--workers must be >= 1, --max-queue >= 0, --max-evaluation-time > 0, --cache-ttl >= 0")
+        if not (0 <= s.cache_refresh_window < 1 and 0 <= s.cache_ttl_jitter < 1):
+            raise UsageError("--cache-refresh-window and --cache-ttl-jitter must be fractions in [0, 1)")
         self.limits.check()
         try:
             self.tls.check()

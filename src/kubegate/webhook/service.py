@@ -9,7 +9,9 @@ For one AdmissionRequest, in order:
    and the review (see :mod:`kubegate.webhook.cache`); an identical request
    already being evaluated is waited for instead of evaluated again
    (``cache: coalesced`` in the log), so a burst of re-applies of one object
-   costs one evaluation;
+   costs one evaluation; a hit on an entry in its refresh window also
+   re-evaluates it in the background, once (:mod:`kubegate.webhook.refresh`),
+   and entries live jittered TTLs, so that expiry never comes all at once;
 5. evaluation on the bounded pool under the time limit; a full queue or a
    passed limit is answered by the failure mode;
 6. the verdict is cached when it holds no error, counted in the metrics and
@@ -40,11 +42,12 @@ from kubegate.errors import InputError, KubegateError
 from kubegate.lifecycle.manager import PolicyManager
 from kubegate.lifecycle.snapshot import RoutedReview, Snapshot
 from kubegate.webhook.admission import AdmissionError, AdmissionRequest
-from kubegate.webhook.cache import DecisionCache, SharedCache, cache_key
+from kubegate.webhook.cache import CacheEntry, DecisionCache, SharedCache, cache_key
 from kubegate.webhook.denylist import DenyList
 from kubegate.webhook.logs import log_request, log_shadow
 from kubegate.webhook.metrics import WebhookMetrics
 from kubegate.webhook.pool import EvaluationPool, EvaluationTimeout, PoolFull
+from kubegate.webhook.refresh import Refresher, RefreshOutcome
 from kubegate.webhook.verdict import FailureMode, Verdict, failure_verdict, verdict_from_result
 
 __all__ = ["AdmissionService", "WebhookSettings"]
@@ -63,8 +66,13 @@ class WebhookSettings:
             (:func:`kubegate.webhook.pool.default_workers`).
         queue_size: requests that may wait for a worker before new ones are
             refused per the failure mode.
-        cache_ttl_s: lifetime of cached decisions; 0 turns the cache off.
+        cache_ttl_s: lifetime of cached decisions, in seconds; 0 turns the cache off.
         cache_entries: capacity of the in-memory cache.
+        cache_refresh_window: the last fraction of an entry's lifetime, in
+            ``[0, 1)``, in which a hit also re-evaluates it in the background
+            (0: never; entries then expire and the next request evaluates).
+        cache_ttl_jitter: each entry lives ``cache_ttl_s * (1 ± u)``, ``u``
+            uniform up to this fraction, in ``[0, 1)`` (0: exact TTLs).
         redis_url: shared cache (``redis://host:port/0``), or ``None``.
         stuck_after_s: a worker busy this long makes ``/healthz`` fail.
         max_body_bytes: larger request bodies get HTTP 413.
@@ -76,6 +84,8 @@ class WebhookSettings:
     queue_size: int = 64
     cache_ttl_s: float = 10.0
     cache_entries: int = 10_000
+    cache_refresh_window: float = 0.2
+    cache_ttl_jitter: float = 0.1
     redis_url: str | None = None
     stuck_after_s: float = 30.0
     max_body_bytes: int = 3 * 1024 * 1024
@@ -103,6 +113,8 @@ class AdmissionService:
         deny_list: fast-reject rules.
         decision_log: records every decision (closed with the service).
         tracing: OpenTelemetry spans per request (shut down with the service).
+        cache: the in-memory decision cache to use instead of the one
+            ``settings`` describe (tests pass one on a manual clock).
     """
 
     def __init__(
@@ -113,6 +125,7 @@ class AdmissionService:
         deny_list: DenyList | None = None,
         decision_log: DecisionLogger | None = None,
         tracing: Tracing | None = None,
+        cache: DecisionCache | None = None,
     ) -> None:
         self.settings = settings
         self.manager = manager
@@ -123,12 +136,27 @@ class AdmissionService:
         self.tracing = tracing
         self._log_threads = ThreadPoolExecutor(4, thread_name_prefix="kubegate-log") if self.decision_log else None
         self.pool = EvaluationPool(settings.workers or 1, settings.queue_size)
-        self.cache = DecisionCache(settings.cache_entries, settings.cache_ttl_s) if settings.cache_ttl_s > 0 else None
+        if cache is None and settings.cache_ttl_s > 0:
+            cache = DecisionCache(
+                settings.cache_entries,
+                settings.cache_ttl_s,
+                refresh_window=settings.cache_refresh_window,
+                jitter=settings.cache_ttl_jitter,
+            )
+        self.cache = cache
         self.shared = (
             SharedCache(settings.redis_url, settings.cache_ttl_s, on_error=metrics.cache_errors.inc)
-            if settings.redis_url and settings.cache_ttl_s > 0
+            if settings.redis_url and cache is not None
             else None
         )
+        # Refreshes take at most half the workers (at least one), so misses still find one.
+        refreshing = max(1, (settings.workers or 1) // 2)
+        self.refresher = (
+            Refresher(refreshing, on_outcome=lambda o: metrics.cache_refreshes.labels(o).inc())
+            if cache is not None and cache.refresh_window > 0
+            else None
+        )
+        metrics.cache_refreshes_pending.set_function(lambda: self.refresher.pending if self.refresher else 0)
         self._background: set[asyncio.Task[None]] = set()
         self._inflight: dict[str, asyncio.Future[Verdict]] = {}
 
@@ -268,7 +296,7 @@ class AdmissionService:
             return _Answer(failure_verdict("not_ready", "no policy set is loaded yet", mode), "", "", None)
         version = snapshot.version
         key = cache_key(f"{version}|{snapshot.routing_key(review)}", review) if self.cache is not None else ""
-        cached, tier = await self._cached(key)
+        cached, tier = await self._cached(key, snapshot, review)
         if cached is not None:
             return _Answer(cached, tier, version, None)
         if not key:
@@ -301,27 +329,33 @@ class AdmissionService:
         return _Answer(verdict, "miss", version, result)
 
     async def _evaluated(
-        self, snapshot: Snapshot, review: dict[str, Any], deadline: float
+        self, snapshot: Snapshot, review: dict[str, Any], deadline: float, *, background: bool = False
     ) -> tuple[Verdict, ReviewResult | None]:
         """Evaluates on the pool until ``deadline`` (the event loop's time);
         every way of not deciding becomes a failure-mode verdict, input the backend
-        cannot take a denial."""
+        cannot take a denial. ``background``: a cache refresh, answering no request,
+        so its failures are not counted as answers (its outcome is)."""
         mode = self.settings.failure_mode
         try:
             routed = await self.pool.run_until(lambda: self._evaluate(snapshot, review), deadline)
         except PoolFull as exc:
-            self.metrics.rejected.labels("queue_full").inc()
+            if not background:
+                self.metrics.rejected.labels("queue_full").inc()
             return failure_verdict("queue_full", f"too many requests: {exc.message}", mode), None
         except EvaluationTimeout:
-            return self._timed_out(), None
+            return (failure_verdict("timeout", "refresh timed out", mode) if background else self._timed_out()), None
         except InputError as exc:
+            if background:
+                return failure_verdict("invalid_input", exc.code, mode), None
             return self._invalid_input(exc).verdict, None
         except KubegateError as exc:
-            self.metrics.rejected.labels("error").inc()
+            if not background:
+                self.metrics.rejected.labels("error").inc()
             return failure_verdict("evaluation_error", f"{exc.code}: {exc.message}", mode), None
         except Exception as exc:  # never a 500 with a traceback: log it, answer per the failure mode
             _log.exception("unexpected error while evaluating a request")
-            self.metrics.rejected.labels("error").inc()
+            if not background:
+                self.metrics.rejected.labels("error").inc()
             return failure_verdict("internal_error", f"internal error: {type(exc).__name__}", mode), None
         verdict = verdict_from_result(routed.result, mode)
         if self.decision_log is not None:
@@ -353,25 +387,62 @@ class AdmissionService:
 
     def _cache_put(self, key: str, verdict: Verdict) -> None:
         if self.cache is not None:
-            self.cache.put(key, verdict)
-            if self.shared is not None:
-                self._spawn(self.shared.put(key, verdict))
+            entry = self.cache.put(key, verdict)
+            if self.shared is not None:  # the same (jittered) lifetime in both tiers
+                self._spawn(self.shared.put(key, verdict, entry.ttl_s if entry else self.cache.draw_ttl()))
 
-    async def _cached(self, key: str) -> tuple[Verdict | None, str]:
+    async def _cached(self, key: str, snapshot: Snapshot, review: dict[str, Any]) -> tuple[Verdict | None, str]:
+        """The cached verdict for ``key`` and its tier; a hit on a due entry schedules its refresh."""
         if self.cache is None:
             return None, ""
-        verdict = self.cache.get(key)
-        if verdict is not None:
-            self.metrics.cache_lookup("memory")
-            return verdict, "memory"
-        if self.shared is not None:
-            verdict = await self.shared.get(key)
-            if verdict is not None:
-                self.cache.put(key, verdict)
-                self.metrics.cache_lookup("redis")
-                return verdict, "redis"
-        self.metrics.cache_lookup(None)
-        return None, ""
+        entry = self.cache.lookup(key)
+        tier = "memory"
+        if entry is None and self.shared is not None:
+            found = await self.shared.get_with_ttl(key)
+            if found is not None:  # kept in memory for as long as Redis keeps it
+                entry, tier = self.cache.put(key, *found), "redis"
+                if entry is None:  # too large for memory
+                    self.metrics.cache_lookup("redis")
+                    return found[0], "redis"
+        if entry is None:
+            self.metrics.cache_lookup(None)
+            return None, ""
+        self.metrics.cache_lookup(tier)
+        if self.refresher is not None and self.cache.due(entry) and key not in self._inflight:
+            self.refresher.schedule(key, lambda: self._refresh(key, entry, snapshot, review))
+        return entry.verdict, tier
+
+    async def _refresh(self, key: str, entry: CacheEntry, snapshot: Snapshot, review: dict[str, Any]) -> RefreshOutcome:
+        """Evaluates a due entry again in the background (see :mod:`kubegate.webhook.refresh`):
+        on the pool, with a deadline of its own from when its turn comes; identical
+        requests that miss meanwhile wait for it. A fresher entry in Redis is taken
+        instead of evaluating; a failed refresh leaves ``entry`` in place until its TTL."""
+        assert self.cache is not None
+        if self.manager.snapshot is not snapshot or self.cache.lookup(key) is not entry or key in self._inflight:
+            return "superseded"
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Verdict] = loop.create_future()
+        self._inflight[key] = future
+        try:
+            if self.shared is not None:
+                found = await self.shared.get_with_ttl(key)
+                if found is not None and found[1] is not None and self.cache.fresh_for(found[1]):
+                    self.cache.put(key, *found)
+                    future.set_result(found[0])
+                    return "shared"
+            deadline = loop.time() + self.settings.max_evaluation_time_ms / 1000
+            verdict, _ = await self._evaluated(snapshot, review, deadline, background=True)
+            if verdict.cacheable:
+                future.set_result(verdict)
+        finally:
+            del self._inflight[key]
+            if not future.done():  # failed: requests waiting for it evaluate themselves
+                future.cancel()
+        if not verdict.cacheable:
+            self.cache.postpone(key, entry, self.cache.refresh_window * self.cache.ttl_s / 4)
+            return "failed"
+        self._cache_put(key, verdict)
+        return "ok"
 
     def _evaluate(self, snapshot: Snapshot, review: dict[str, Any]) -> RoutedReview:
         """Runs on a pool thread."""
@@ -401,7 +472,9 @@ class AdmissionService:
     async def close(self) -> None:
         """Waits for pending cache writes, closes Redis, stops the pool, then
         ships what the decision log holds (best effort) and closes it, and
-        flushes the traces."""
+        flushes the traces. Pending cache refreshes are cancelled."""
+        if self.refresher is not None:
+            await self.refresher.close()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         if self.shared is not None:
