@@ -10,23 +10,26 @@ the log and records a checkpoint once the sink has them:
 * :class:`HttpSink` — OPA's decision-log upload
   (https://www.openpolicyagent.org/docs/latest/management-decision-logs/):
   a gzip-compressed JSON array POSTed to the service; retried with backoff by
-  the shipper; **at least once** (``decision_id`` deduplicates);
+  the shipper; **at least once** (``decision_id`` deduplicates); or another
+  wire format (Splunk HEC, Elastic bulk: :mod:`kubegate.audit.formats`);
 * :class:`KafkaSink` — one message per record keyed by ``decision_id``
-  (aiokafka, ``acks=all``, idempotent producer); **at least once**.
+  (aiokafka, ``acks=all``, idempotent producer unless turned off); **at least once**.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gzip
+import json
 import os
+import re
 import threading
 from pathlib import Path
 from typing import Any, Protocol
 
 import requests
 
+from kubegate.audit.formats import OpaUpload, WireFormat, parse_http_spec
 from kubegate.audit.wal import Position
 from kubegate.errors import KubegateError
 
@@ -136,30 +139,44 @@ class HttpSink:
         timeout_s: per request.
         headers: extra headers (``Authorization``...).
         verify: TLS verification: ``True``, ``False`` or a CA bundle path.
+        wire: the wire format (:mod:`kubegate.audit.formats`; OPA's upload by default).
     """
 
     def __init__(
-        self, url: str, timeout_s: float = 10.0, headers: dict[str, str] | None = None, verify: bool | str = True
+        self,
+        url: str,
+        timeout_s: float = 10.0,
+        headers: dict[str, str] | None = None,
+        verify: bool | str = True,
+        wire: WireFormat | None = None,
     ) -> None:
         self.url = url
         self.name = "http-" + "".join(ch if ch.isalnum() else "_" for ch in url)[-80:]
         self.timeout_s = timeout_s
+        self.wire: WireFormat = wire or OpaUpload()
         self.session = requests.Session()
         self.session.trust_env = False
-        self.session.headers.update({"Content-Type": "application/json", "Content-Encoding": "gzip", **(headers or {})})
+        self.session.headers.update({**self.wire.content_headers(), **(headers or {})})
         self.verify = verify
 
     def recover(self, extra: dict[str, int]) -> None:
         return None
 
     def ship(self, batch: list[tuple[Position, bytes]]) -> None:
-        body = gzip.compress(b"[" + b",".join(payload for _, payload in batch) + b"]")
         try:
-            reply = self.session.post(self.url, data=body, timeout=self.timeout_s, verify=self.verify)
+            body = self.wire.encode([payload for _, payload in batch])
+            auth = self.wire.authorization()  # read for each request: a rotated token is picked up
+        except (KubegateError, ValueError) as exc:
+            raise SinkError(f"POST {self.url}: {exc}") from None
+        try:
+            reply = self.session.post(self.url, data=body, headers=auth, timeout=self.timeout_s, verify=self.verify)
         except requests.RequestException as exc:
             raise SinkError(f"POST {self.url} failed: {exc}") from None
         if not 200 <= reply.status_code < 300:
             raise SinkError(f"POST {self.url} answered {reply.status_code}")
+        problem = self.wire.rejected(reply.content, len(batch))
+        if problem is not None:
+            raise SinkError(f"POST {self.url} answered {reply.status_code}, but {problem}")
 
     def checkpoint_extra(self) -> dict[str, int]:
         return {}
@@ -169,25 +186,44 @@ class HttpSink:
 
 
 class KafkaSink:
-    """Sends each record to a Kafka topic (aiokafka, on a private event loop thread).
+    """Sends each record to a Kafka topic, keyed by its ``decision_id`` (aiokafka, on a
+    private event loop thread; producer settings:
+    https://aiokafka.readthedocs.io/en/stable/api.html#producer-class).
+
+    The producer is created on the first delivery and kept: aiokafka reconnects by
+    itself when a broker comes back. A record whose send is still in flight when a
+    delivery times out is not sent again by the retry; the retry waits for it.
 
     Args:
         bootstrap: ``host:port[,host:port]``.
-        topic: the topic.
+        topic: the topic (created by the broker on first use where it allows that).
+        timeout_s: how long one delivery may take, in seconds; a batch not acknowledged
+            by then raises :class:`SinkError` (the shipper retries it). Also the
+            producer's ``request_timeout_ms``.
+        idempotence: the producer's ``enable_idempotence`` (on: the broker drops a
+            retried send it already has, within one producer session). Off for brokers
+            that do not answer ``InitProducerId`` v0, as aiokafka sends it (Tansu 0.6).
     """
 
-    def __init__(self, bootstrap: str, topic: str, timeout_s: float = 30.0) -> None:
+    def __init__(self, bootstrap: str, topic: str, timeout_s: float = 30.0, idempotence: bool = True) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.name = "kafka-" + "".join(ch if ch.isalnum() else "_" for ch in f"{bootstrap}_{topic}")[-80:]
         self.timeout_s = timeout_s
+        self.idempotence = idempotence
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="kubegate-kafka", daemon=True)
         self._thread.start()
         self._producer: Any = None
+        self._in_flight: dict[Position, asyncio.Future[Any]] = {}
 
     def _run(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(self.timeout_s)
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result(self.timeout_s + 5)  # the coroutines keep to timeout_s: a safety net
+        except TimeoutError:
+            future.cancel()
+            raise
 
     def recover(self, extra: dict[str, int]) -> None:
         return None
@@ -195,7 +231,12 @@ class KafkaSink:
     async def _start(self) -> Any:
         from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
 
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            acks="all",
+            enable_idempotence=self.idempotence,
+            request_timeout_ms=int(self.timeout_s * 1000),
+        )
         try:
             await producer.start()
         except BaseException:
@@ -204,18 +245,45 @@ class KafkaSink:
         return producer
 
     async def _send(self, batch: list[tuple[Position, bytes]]) -> None:
-        import json
-
+        deadline = self._loop.time() + self.timeout_s
+        # The shipper has moved past these (delivered, or dropped from the log).
+        for position in [p for p in self._in_flight if p < batch[0][0]]:
+            del self._in_flight[position]
         futures = []
-        for _, payload in batch:
-            key = str(json.loads(payload).get("decision_id", "")).encode()
-            futures.append(await self._producer.send(self.topic, payload, key=key))
-        await asyncio.gather(*futures)
+        try:
+            async with asyncio.timeout_at(deadline):
+                if self._producer is None:
+                    self._producer = await self._start()
+                for position, payload in batch:
+                    future = self._in_flight.get(position)
+                    if future is None or (future.done() and (future.cancelled() or future.exception() is not None)):
+                        future = await self._producer.send(self.topic, payload, key=_decision_id(payload))
+                        future.add_done_callback(_retrieve)
+                        self._in_flight[position] = future
+                    futures.append(future)
+        except TimeoutError:
+            raise TimeoutError(f"no broker took the batch in {self.timeout_s:g} s") from None
+        _, pending = await asyncio.wait(futures, timeout=max(0.0, deadline - self._loop.time()))
+        if pending:
+            raise TimeoutError(f"{len(pending)} of {len(batch)} records not acknowledged in {self.timeout_s:g} s")
+        for future in futures:
+            if future.cancelled():
+                raise RuntimeError("a send was cancelled (the producer is closing)")
+            error = future.exception()
+            if error is not None:
+                raise error
+        for position, _ in batch:
+            del self._in_flight[position]
 
     def ship(self, batch: list[tuple[Position, bytes]]) -> None:
+        """Delivers ``batch``, one message per record.
+
+        Raises:
+            SinkError: no broker, a send refused, or not acknowledged in ``timeout_s``.
+        """
+        if not batch:
+            return
         try:
-            if self._producer is None:
-                self._producer = self._run(self._start())
             self._run(self._send(batch))
         except Exception as exc:  # aiokafka raises its own errors, timeouts and connection errors
             raise SinkError(f"Kafka {self.bootstrap}/{self.topic}: {type(exc).__name__}: {exc}") from None
@@ -233,22 +301,60 @@ class KafkaSink:
             self._loop.close()
 
 
+def _decision_id(payload: bytes) -> bytes | None:
+    """The message key: the record's ``decision_id`` (none: the broker picks the partition)."""
+    record = json.loads(payload)
+    decision_id = record.get("decision_id") if isinstance(record, dict) else None
+    return str(decision_id).encode() if decision_id is not None else None
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Marks a send's error as seen (a retry resends it; asyncio would log it as never retrieved)."""
+    if not future.cancelled():
+        future.exception()
+
+
+_KAFKA_TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
+_USAGE = "use file:PATH, http(s)://HOST/PATH or kafka:HOST:PORT/TOPIC"
+
+
+def _kafka_sink(spec: str, rest: str) -> KafkaSink:
+    """``HOST:PORT[,HOST:PORT]/TOPIC[?idempotence=true|false]``, optionally after ``//``."""
+    address, _, query = rest.removeprefix("//").partition("?")
+    bootstrap, _, topic = address.rpartition("/")
+    if not bootstrap or not topic:
+        raise KubegateError(f"sink {spec!r}: {_USAGE}", code="invalid_sink")
+    if not _KAFKA_TOPIC.fullmatch(topic) or topic in (".", ".."):
+        raise KubegateError(
+            f"sink {spec!r}: {topic!r} is not a Kafka topic name (at most 249 letters, digits, '.', '_', '-')",
+            code="invalid_sink",
+        )
+    options: dict[str, bool] = {}
+    for item in query.split("&") if query else []:
+        key, equals, value = item.partition("=")
+        if key != "idempotence" or not equals or value.lower() not in ("true", "false") or key in options:
+            raise KubegateError(
+                f"sink {spec!r}: option {item!r} is not idempotence=true or idempotence=false (given once)",
+                code="invalid_sink",
+            )
+        options[key] = value.lower() == "true"
+    return KafkaSink(bootstrap, topic, idempotence=options.get("idempotence", True))
+
+
 def parse_sink(spec: str) -> Sink:
-    """A sink from its command-line spelling: ``file:PATH``, ``http:URL`` / ``https:URL``,
-    ``kafka:HOST:PORT[,HOST:PORT]/TOPIC``.
+    """A sink from its command-line spelling: ``file:PATH``, ``http(s)://HOST/PATH[#OPTIONS]``
+    (format and token options: :func:`kubegate.audit.formats.parse_http_spec`),
+    ``kafka:HOST:PORT[,HOST:PORT]/TOPIC[?idempotence=false]`` (``kafka://…`` too).
 
     Raises:
-        KubegateError: ``invalid_sink``.
+        KubegateError: ``invalid_sink``; ``sink_credential_unavailable`` (an HTTP sink's token).
     """
     kind, _, rest = spec.partition(":")
     if kind == "file" and rest:
         return FileSink(rest)
     if kind in ("http", "https") and rest.startswith("//"):
-        return HttpSink(spec)
-    if kind == "kafka" and "/" in rest:
-        bootstrap, _, topic = rest.rpartition("/")
-        if bootstrap and topic:
-            return KafkaSink(bootstrap, topic)
-    raise KubegateError(
-        f"sink {spec!r}: use file:PATH, http(s)://HOST/PATH or kafka:HOST:PORT/TOPIC", code="invalid_sink"
-    )
+        http = parse_http_spec(spec)  # URL#format=...&token-env=... (kubegate.audit.formats)
+        return HttpSink(http.url, verify=http.verify, wire=http.wire)
+    if kind == "kafka":
+        return _kafka_sink(spec, rest)
+    raise KubegateError(f"sink {spec!r}: {_USAGE}", code="invalid_sink")

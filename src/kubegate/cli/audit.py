@@ -84,7 +84,7 @@ def decision_log_options(f: F) -> F:
             "--decision-log-sink",
             "decision_log_sinks",
             multiple=True,
-            help="Ship records to file:PATH, http(s)://HOST/logs or kafka:HOST:PORT/TOPIC (repeatable).",
+            help="Ship records to file:PATH, http(s)://HOST/logs[#format=...] or kafka:HOST:PORT/TOPIC (repeatable).",
         ),
         click.option("--redaction-config", type=click.Path(dir_okay=False), help="Mask rules and detectors (YAML)."),
     ]
