@@ -31,7 +31,8 @@ from tests.audit.kafka_broker import (
     read_topic,
     tansu_fixture,  # noqa: F401 (the `tansu` fixture)
 )
-from tests.webhook.conftest import POLICIES, Webhook, admission_review, obj, read_jsonl, start_webhook
+from tests.webhook.conftest import Webhook, admission_review, obj, read_jsonl
+from tests.webhook.test_decision_log_crash import serve_logging
 
 
 def record(i: int) -> bytes:
@@ -365,27 +366,6 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> CertificateFiles:
     )
 
 
-def _serve(workdir: Path, certs: CertificateFiles, log_dir: Path, sink: Path, kafka: str) -> Webhook:
-    return start_webhook(
-        workdir,
-        certs,
-        "--policies",
-        str(POLICIES / "main"),
-        "--decision-log",
-        str(log_dir),
-        "--decision-log-mode",
-        "strict",
-        "--decision-log-fsync",
-        "always",
-        "--decision-log-max-bytes",
-        "8Mi",
-        "--decision-log-sink",
-        f"file:{sink}",
-        "--decision-log-sink",
-        kafka,
-    )
-
-
 def _load(hook: Webhook, answered: list[str], stop: threading.Event, numbers: itertools.count[int]) -> None:
     """Sends AdmissionReviews with fresh uids until ``stop``; collects the uids answered."""
     import httpx
@@ -413,7 +393,7 @@ def test_kill_9_under_load_loses_no_record_shipped_to_kafka(
     log_dir, sink = tmp_path / "wal", tmp_path / "sink" / "decisions.jsonl"
     topic = new_topic()
     kafka = f"kafka:{tansu.bootstrap}/{topic}?idempotence=false"
-    hook = _serve(tmp_path / "first", certs, log_dir, sink, kafka)
+    hook = serve_logging(tmp_path / "first", certs, log_dir, sink, kafka)
     answered: list[str] = []
     stop = threading.Event()
     numbers = itertools.count(1)
@@ -449,7 +429,7 @@ def test_kill_9_under_load_loses_no_record_shipped_to_kafka(
         wal.close()
 
     # Restart on the same log: the Kafka shipper resumes from its checkpoint.
-    again = _serve(tmp_path / "second", certs, log_dir, sink, kafka)
+    again = serve_logging(tmp_path / "second", certs, log_dir, sink, kafka)
     try:
         wanted = set(answered)
         eventually(lambda: wanted <= {r["kubegate"]["uid"] for r in read_jsonl(sink)}, "the file sink", 60)

@@ -28,7 +28,10 @@ from tests.webhook.conftest import (
 LOAD_THREADS = 4
 
 
-def _serve(workdir: Path, certs: CertificateFiles, log_dir: Path, sink: Path, receiver: LogService) -> Webhook:
+def serve_logging(workdir: Path, certs: CertificateFiles, log_dir: Path, sink: Path, second_sink: str) -> Webhook:
+    """`kubegate serve` logging strictly with fsync always to a bounded log, shipped
+    to a file sink and to ``second_sink`` (an HTTP receiver's URL, a Kafka spec):
+    the set-up of the kill -9 zero-loss tests."""
     return start_webhook(
         workdir,
         certs,
@@ -45,7 +48,7 @@ def _serve(workdir: Path, certs: CertificateFiles, log_dir: Path, sink: Path, re
         "--decision-log-sink",
         f"file:{sink}",
         "--decision-log-sink",
-        receiver.url,
+        second_sink,
     )
 
 
@@ -69,7 +72,7 @@ def test_kill_9_under_load_loses_no_record(tmp_path: Path, certs: CertificateFil
     log_dir, sink = tmp_path / "wal", tmp_path / "sink" / "decisions.jsonl"
     receiver = LogService(delay_s=0.2)  # the HTTP sink lags behind: it resends after the restart
     try:
-        hook = _serve(tmp_path / "first", certs, log_dir, sink, receiver)
+        hook = serve_logging(tmp_path / "first", certs, log_dir, sink, receiver.url)
         answered: list[str] = []
         stop = threading.Event()
         numbers = itertools.count(1)
@@ -90,7 +93,7 @@ def test_kill_9_under_load_loses_no_record(tmp_path: Path, certs: CertificateFil
         assert hook.process.returncode == -signal.SIGKILL
 
         # Restart on the same log and sinks: the shippers resume from their checkpoints.
-        again = _serve(tmp_path / "second", certs, log_dir, sink, receiver)
+        again = serve_logging(tmp_path / "second", certs, log_dir, sink, receiver.url)
         try:
             wanted = set(answered)
             deadline = time.monotonic() + 60
