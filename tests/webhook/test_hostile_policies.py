@@ -10,9 +10,10 @@ against a real `kubegate serve` with a 300 ms time limit and 2 workers, on both 
   while the garbage collector walks it and it is freed (about 25 ms each),
   and the event loop cannot answer during any of these. The same amount of
   work without one huge value (``_STEPPED``: two small ranges) does leave
-  within the limit + 20 ms twenty at once.
+  within the limit + 60 ms twenty at once (the event loop's share of two
+  loaded cores; one at a time, + 20 ms).
 * regopy: rego-cpp releases the GIL, so the answers leave within the limit
-  + 20 ms alone or twenty at once, but cannot be interrupted: the workers
+  + 20 ms alone or + 60 ms twenty at once, but cannot be interrupted: the workers
   still held by the runaway evaluations are reported at once in ``/healthz``
   and ``kubegate_workers_overdue``.
 """
