@@ -4,8 +4,7 @@ against a real `kubegate serve` with a 300 ms time limit and 2 workers, on both 
 * compiled (the default): the evaluation is stopped shortly after the limit
   (``CANCEL_GRACE_S``), so its worker is freed: ``overdueWorkers`` returns to 0.
   Answers sent one at a time leave within the limit + 20 ms. Twenty at once
-  (within the limit + 60 ms, the event loop's share of two loaded cores)
-  they do not yet (expected failure below): the evaluator holds the GIL while
+  they do not yet leave within the limit + 60 ms (expected failure below): the evaluator holds the GIL while
   it builds the 3,000,000-number array, in one C call of 100-150 ms, and
   while the garbage collector walks it and it is freed (about 25 ms each),
   and the event loop cannot answer during any of these. The same amount of
