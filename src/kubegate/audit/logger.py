@@ -17,6 +17,17 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
+from kubegate.audit.fragments import (
+    INPUT_SLOT,
+    POLICIES_SLOT,
+    RESULT_SLOT,
+    Fragments,
+    FragmentStore,
+    serialised,
+    splice,
+    subtract,
+    without_uid,
+)
 from kubegate.audit.record import DecisionFacts, LogMode, build_record, facts_from_result
 from kubegate.audit.redact import Redactor
 from kubegate.audit.shipper import Shipper
@@ -127,6 +138,7 @@ class DecisionLogger:
         self.redactor = redactor or Redactor()
         self.labels = {"id": f"{socket.gethostname()}-{os.getpid()}", "version": _version(), **settings.labels}
         self._on_record = on_record
+        self.fragments = FragmentStore()
         try:
             self.wal = WriteAheadLog(
                 settings.directory,
@@ -179,8 +191,13 @@ class DecisionLogger:
         path: str,
         cache_hit: bool = False,
         total_ns: int = 0,
+        reuse_key: str = "",
     ) -> str | None:
         """Logs one decision; returns its ``decision_id`` (``None`` when the mode is ``off``).
+
+        ``reuse_key`` (the decision cache's key of the request): an evaluation's
+        redacted fragments are kept under it, and a cache hit's record reuses
+        them (:mod:`kubegate.audit.fragments`), so a hit is not redacted again.
 
         Raises:
             LogFull: the log is at its bound and its policy refuses the record.
@@ -198,15 +215,91 @@ class DecisionLogger:
             cache_hit=cache_hit,
             total_ns=total_ns,
         )
-        return self._redact_and_append(record)
+        if not reuse_key or self.redactor.mask:
+            return self._redact_and_append(record)
+        uid = review.get("uid")
+        if cache_hit:
+            found = self.fragments.get(reuse_key)
+            reused = self._reused(record, found, uid)
+            if reused is not None and found is not None:
+                return self._finish_spliced(record, *reused, found)
+        sources = (without_uid(review), dict(record["result"]), record["kubegate"].get("userInfo"))
+        decision_id = self._redact_and_append(record)
+        counts = record["redaction"]["rules"]
+        uid_counts = self._guarded(lambda: self.redactor.scan_value(uid)[1])
+        redacted_input = record.get("input")
+        redacted_review = redacted_input["review"] if isinstance(redacted_input, dict) else None
+        input_json, result_json = serialised(redacted_review, record["result"], _serialise)
+        self.fragments.put(
+            reuse_key,
+            Fragments(
+                sources[0] if redacted_input is not None else None,
+                redacted_review,
+                sources[1],
+                record["result"],
+                sources[2],
+                record["kubegate"].get("userInfo"),
+                subtract(counts, uid_counts),
+                input_json,
+                result_json,
+                record["kubegate"]["policies"],
+                _serialise(record["kubegate"]["policies"]),
+            ),
+        )
+        return decision_id
 
-    def _redact_and_append(self, record: dict[str, Any]) -> str:
+    def _reused(self, record: dict[str, Any], found: Fragments | None, uid: Any) -> tuple[dict[str, int], Any] | None:
+        """Puts slots for ``found``'s serialised parts into a hit's ``record`` when
+        its own parts are the ones they were made from; the redaction counts and
+        the redacted ``uid``, or ``None`` (then redact it whole)."""
+        if found is None or record["result"] != found.result:
+            return None
+        if record["kubegate"].get("userInfo") != found.user or record["kubegate"]["policies"] != found.policies:
+            return None
+        review = record.get("input", {}).get("review") if "input" in record else None
+        if (review is None) != (found.review is None):
+            return None
+        counts = dict(found.counts)
+        redacted_uid: Any = None
+        if review is not None:
+            if without_uid(review) != found.review or found.redacted_review is None:
+                return None
+            redacted_uid, uid_counts = self._guarded(lambda: self.redactor.scan_value(uid))
+            counts = {rule: counts.get(rule, 0) + uid_counts.get(rule, 0) for rule in {*counts, *uid_counts}}
+            record["input"] = INPUT_SLOT
+        record["result"] = RESULT_SLOT
+        record["kubegate"]["policies"] = POLICIES_SLOT
+        if "userInfo" in record["kubegate"]:
+            record["kubegate"]["userInfo"] = found.redacted_user
+        return counts, redacted_uid
+
+    def _finish_spliced(
+        self, record: dict[str, Any], counts: dict[str, int], redacted_uid: Any, found: Fragments
+    ) -> str:
+        """Appends a hit's record with its evaluation's serialised fragments put in."""
+        record["redaction"] = {"count": sum(counts.values()), "rules": counts}
+        header = _serialise(record)
+        payload = splice(header, found, _serialise(redacted_uid), _serialise)
+        self.wal.append(payload)
+        for shipper in self.shippers:
+            shipper.notify()
+        if self._on_record is not None:
+            self._on_record(counts)
+        return str(record["decision_id"])
+
+    def _guarded(self, run: Callable[[], Any]) -> Any:
         try:
-            counts = self.redactor.redact(record)
+            return run()
         except RecursionError:
             raise RecordError("the decision record nests too deeply to be redacted") from None
         except (ValueError, TypeError) as exc:  # UnicodeError included: a value the redactor cannot read
             raise RecordError(f"the decision record cannot be redacted: {type(exc).__name__}: {exc}") from None
+
+    def _redact_and_append(self, record: dict[str, Any]) -> str:
+        counts = self._guarded(lambda: self.redactor.redact(record))
+        return self._finish(record, counts)
+
+    def _finish(self, record: dict[str, Any], counts: dict[str, int]) -> str:
         record["redaction"] = {"count": sum(counts.values()), "rules": counts}
         self.append(record)
         if self._on_record is not None:

@@ -187,6 +187,12 @@ class Redactor:
             record["masked"] = masked
         return {rule: n for rule, n in counts.items() if n}  # an empty Secret's data redacted nothing
 
+    def scan_value(self, value: Any) -> tuple[Any, dict[str, int]]:
+        """``value`` as the detectors leave it (no mask rules), and ``{rule: values
+        redacted}``: what :meth:`redact` does to one value of ``input``/``result``."""
+        counts: Counter[str] = Counter()
+        return self._scan(value, counts), {rule: n for rule, n in counts.items() if n}
+
     def _replace(self, rule: str, value: Any) -> str:
         text = self.replacement.replace("{rule}", rule)
         if "{hash}" in text:

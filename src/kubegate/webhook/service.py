@@ -96,6 +96,7 @@ class _Answer(NamedTuple):
     cache: str  # "", "memory", "redis", "coalesced", "miss"
     version: str
     result: ReviewResult | None  # the evaluation this request ran, if it ran one
+    key: str = ""  # the decision cache's key of the request, when it has one
 
 
 # A record is written on the event loop when that cannot block: no fsync per
@@ -241,7 +242,14 @@ class AdmissionService:
         logger = self.decision_log
 
         def write() -> str | None:
-            return logger.record(review, facts, path="kubegate/admission", cache_hit=cache_hit, total_ns=total_ns)
+            return logger.record(
+                review,
+                facts,
+                path="kubegate/admission",
+                cache_hit=cache_hit,
+                total_ns=total_ns,
+                reuse_key=answer.key if verdict.cacheable else "",
+            )
 
         try:
             if logger.settings.fsync != "always" and logger.wal.room_bytes > _INLINE_ROOM_BYTES:
@@ -298,7 +306,7 @@ class AdmissionService:
         key = cache_key(f"{version}|{snapshot.routing_key(review)}", review) if self.cache is not None else ""
         cached, tier = await self._cached(key, snapshot, review)
         if cached is not None:
-            return _Answer(cached, tier, version, None)
+            return _Answer(cached, tier, version, None, key)
         if not key:
             verdict, result = await self._evaluated(snapshot, review, deadline)
             return _Answer(verdict, "", version, result)
@@ -313,8 +321,8 @@ class AdmissionService:
                 if not leader.cancelled():
                     raise  # this request itself was cancelled
                 verdict, result = await self._evaluated(snapshot, review, deadline)  # the leader went away
-                return _Answer(verdict, "miss", version, result)
-            return _Answer(verdict, "coalesced", version, None)
+                return _Answer(verdict, "miss", version, result, key)
+            return _Answer(verdict, "coalesced", version, None, key)
         future: asyncio.Future[Verdict] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
@@ -326,7 +334,7 @@ class AdmissionService:
                 future.cancel()
         if verdict.cacheable:
             self._cache_put(key, verdict)
-        return _Answer(verdict, "miss", version, result)
+        return _Answer(verdict, "miss", version, result, key)
 
     async def _evaluated(
         self, snapshot: Snapshot, review: dict[str, Any], deadline: float, *, background: bool = False
