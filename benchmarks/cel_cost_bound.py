@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.cel_differential import sample_objects
 from benchmarks.review_latency import CORPUS
 from kubegate import Engine
 from kubegate.cel import program as cel_program
@@ -58,14 +59,7 @@ def main() -> None:
             engine = Engine([str(template), str(constraint)], builtin=False, expansion=False, template_engine="cel")
             if engine.errors:
                 continue
-            objects = [
-                d.obj
-                for f in sorted(constraint.parent.glob("*.yaml"))
-                if f.name != "constraint.yaml"
-                for d in load_file(str(f))
-                if d.kind != "AdmissionReview"
-            ]
-            for obj in [*objects, *corpus]:
+            for obj in [*sample_objects(constraint), *corpus]:
                 engine.review(obj)
     estimated = sorted(s[0] for s in samples)
     actual = sorted(s[1] for s in samples)

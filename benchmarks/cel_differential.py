@@ -27,6 +27,18 @@ from kubegate import Engine
 from kubegate.policy.documents import iter_input_files, load_file
 
 
+def sample_objects(constraint: Path) -> list[dict[str, Any]]:
+    """The objects of a gatekeeper-library sample beside its ``constraint.yaml``
+    (AdmissionReviews left out: they are reviewed as objects elsewhere)."""
+    return [
+        d.obj
+        for f in sorted(constraint.parent.glob("*.yaml"))
+        if f.name != "constraint.yaml"
+        for d in load_file(str(f))
+        if d.kind != "AdmissionReview"
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gatekeeper-library", type=Path, required=True)
@@ -45,14 +57,7 @@ def main() -> None:
             if rego.errors or cel.errors:
                 counts["not loaded"] += 1
                 continue
-            samples = [
-                d.obj
-                for f in sorted(constraint.parent.glob("*.yaml"))
-                if f.name != "constraint.yaml"
-                for d in load_file(str(f))
-                if d.kind != "AdmissionReview"
-            ]
-            for obj in [*samples, *corpus]:
+            for obj in [*sample_objects(constraint), *corpus]:
                 try:
                     a, b = rego.review(obj), cel.review(obj)
                 except Exception as exc:  # counted and shown, never hidden

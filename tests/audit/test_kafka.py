@@ -31,8 +31,8 @@ from tests.audit.kafka_broker import (
     read_topic,
     tansu_fixture,  # noqa: F401 (the `tansu` fixture)
 )
-from tests.webhook.conftest import Webhook, admission_review, obj, read_jsonl
-from tests.webhook.test_decision_log_crash import serve_logging
+from tests.webhook.conftest import read_jsonl
+from tests.webhook.test_decision_log_crash import send_until_stopped, serve_logging
 
 
 def record(i: int) -> bytes:
@@ -366,24 +366,6 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> CertificateFiles:
     )
 
 
-def _load(hook: Webhook, answered: list[str], stop: threading.Event, numbers: itertools.count[int]) -> None:
-    """Sends AdmissionReviews with fresh uids until ``stop``; collects the uids answered."""
-    import httpx
-
-    with hook.client(timeout=5) as client:
-        while not stop.is_set():
-            n = next(numbers)
-            pod = obj("pod-good" if n % 3 else "pod-no-owner")
-            pod["metadata"]["name"] = f"crash-{n}"
-            doc = admission_review(pod, uid=f"crash-uid-{n}")
-            try:
-                reply = client.post("/validate", json=doc)
-            except httpx.HTTPError:
-                return  # the server is gone
-            if reply.status_code == 200 and reply.json()["response"]["uid"] == doc["request"]["uid"]:
-                answered.append(doc["request"]["uid"])
-
-
 def test_kill_9_under_load_loses_no_record_shipped_to_kafka(
     tmp_path: Path, certs: CertificateFiles, tansu: Tansu
 ) -> None:
@@ -397,7 +379,9 @@ def test_kill_9_under_load_loses_no_record_shipped_to_kafka(
     answered: list[str] = []
     stop = threading.Event()
     numbers = itertools.count(1)
-    threads = [threading.Thread(target=_load, args=(hook, answered, stop, numbers)) for _ in range(LOAD_THREADS)]
+    threads = [
+        threading.Thread(target=send_until_stopped, args=(hook, answered, stop, numbers)) for _ in range(LOAD_THREADS)
+    ]
     for t in threads:
         t.start()
     assert tansu.process is not None

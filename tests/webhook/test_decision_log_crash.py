@@ -52,7 +52,9 @@ def serve_logging(workdir: Path, certs: CertificateFiles, log_dir: Path, sink: P
     )
 
 
-def _load(hook: Webhook, answered: list[str], stop: threading.Event, numbers: itertools.count[int]) -> None:
+def send_until_stopped(
+    hook: Webhook, answered: list[str], stop: threading.Event, numbers: itertools.count[int]
+) -> None:
     """Sends AdmissionReviews with fresh uids until ``stop``; collects the uids answered."""
     with hook.client(timeout=5) as client:
         while not stop.is_set():
@@ -76,7 +78,10 @@ def test_kill_9_under_load_loses_no_record(tmp_path: Path, certs: CertificateFil
         answered: list[str] = []
         stop = threading.Event()
         numbers = itertools.count(1)
-        threads = [threading.Thread(target=_load, args=(hook, answered, stop, numbers)) for _ in range(LOAD_THREADS)]
+        threads = [
+            threading.Thread(target=send_until_stopped, args=(hook, answered, stop, numbers))
+            for _ in range(LOAD_THREADS)
+        ]
         for t in threads:
             t.start()
         # Kill while requests are in flight and the shippers are mid-batch.

@@ -62,6 +62,10 @@ class Sizes:
     strings: int = 0
     nodes: int = 0
 
+    def merged(self, other: Sizes) -> Sizes:
+        """The summary of both inputs together."""
+        return Sizes(max(self.lists, other.lists), max(self.strings, other.strings), self.nodes + other.nodes)
+
 
 @dataclass(frozen=True, slots=True)
 class Cost:

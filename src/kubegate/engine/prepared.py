@@ -38,6 +38,7 @@ from kubegate.engine.decision import Decision, ReviewResult, SkippedPolicy, Viol
 from kubegate.engine.expanded import review_resultants
 from kubegate.errors import BackendError, EvaluationError, KubegateError, Location, RegoCompileError
 from kubegate.policy.catalog import Catalog
+from kubegate.policy.cel_template import CelReview, cel_review
 from kubegate.policy.conftest import ExceptedRule, apply_exceptions, reads_data
 from kubegate.policy.expansion import ExpansionSystem
 from kubegate.policy.inventory import Inventory
@@ -220,10 +221,16 @@ class PreparedPolicySet:
             policy.id, policy.version, allowed, violations, elapsed, self.version, started_ns=started_ns, **extra
         )
 
-    def _run_cel(self, review: Mapping[str, Any], index: int) -> Decision:
-        """A constraint whose template's K8sNativeValidation code evaluates it
-        (:mod:`kubegate.policy.cel_template`); a failing expression is a violation
-        carrying its error under ``failurePolicy: Fail``, as in Gatekeeper."""
+    def _cel_review(self, review: Mapping[str, Any]) -> CelReview:
+        """What a review's CEL policies share (its resource filled from its kind)."""
+        return cel_review(with_resource(review, self.resources))
+
+    def _run_cel(self, shared: CelReview, index: int) -> Decision:
+        """A constraint whose template's K8sNativeValidation code evaluates it, or a
+        ValidatingAdmissionPolicy binding (:mod:`kubegate.policy.cel_template`); a
+        failing expression is a violation carrying its error under
+        ``failurePolicy: Fail``, as in Gatekeeper."""
+        review = shared.review
         policy = self.policies[index]
         deadline = thread_deadline()
         if deadline and time.monotonic() > deadline:
@@ -237,9 +244,9 @@ class PreparedPolicySet:
         action = policy.rules.get("violation", "deny")
         try:
             if policy.engine == "vap":
-                verdict = policy.cel.evaluate(review, self.inventory, namespace, deadline)
+                verdict = policy.cel.evaluate(shared, self.inventory, namespace, deadline)
             else:
-                verdict = policy.cel.evaluate(review, policy.raw, namespace, deadline=deadline)
+                verdict = policy.cel.evaluate(shared, policy.raw, namespace, deadline=deadline)
         except KubegateError as exc:
             elapsed = (time.perf_counter() - start) * 1000
             return Decision(
@@ -275,7 +282,7 @@ class PreparedPolicySet:
         if self.policies[index].engine in ("cel", "vap"):
             if not isinstance(input_value, Mapping) or not isinstance(input_value.get("review"), Mapping):
                 raise EvaluationError(f"policy {policy_id} is CEL: its input must be {{'review': AdmissionRequest}}")
-            return self._run_cel(with_resource(input_value["review"], self.resources), index)
+            return self._run_cel(self._cel_review(input_value["review"]), index)
         evaluator = self.backend.evaluator()
         start = time.perf_counter()
         evaluator.set_input(evaluator.prepare_input(input_value))
@@ -331,8 +338,8 @@ class PreparedPolicySet:
     def _run_share(self, review: Mapping[str, Any], indexes: Sequence[int]) -> list[Decision]:
         """Evaluates some selected policies on this thread's evaluator."""
         cel = [i for i in indexes if self.policies[i].engine in ("cel", "vap")]
-        cel_review = with_resource(review, self.resources) if cel else review
-        decisions: list[Decision] = [self._run_cel(cel_review, i) for i in cel]
+        shared = self._cel_review(review) if cel else None
+        decisions: list[Decision] = [self._run_cel(shared, i) for i in cel if shared is not None]
         indexes = [i for i in indexes if self.policies[i].engine not in ("cel", "vap")]
         evaluator = self.backend.evaluator()
         review_style = [i for i in indexes if self.policies[i].input_style == "review"]

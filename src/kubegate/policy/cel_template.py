@@ -28,13 +28,23 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kubegate.cel.cost import size_summary
+from kubegate.cel.cost import Sizes, size_summary
 from kubegate.cel.library.authz import REQUEST_RESOURCE_BINDING, authorizer_value, request_resource_value
 from kubegate.cel.library.authz_config import AuthorizerConfig
 from kubegate.cel.program import CelError, CelProgram, activation, compile_internal
 from kubegate.cel.rewrite import inline_variables
 
-__all__ = ["VARIABLES", "CelFailure", "CelTemplate", "CelValidation", "CelVerdict", "accelerated", "request_value"]
+__all__ = [
+    "VARIABLES",
+    "CelFailure",
+    "CelReview",
+    "CelTemplate",
+    "CelValidation",
+    "CelVerdict",
+    "accelerated",
+    "cel_review",
+    "request_value",
+]
 
 VARIABLES = ("object", "oldObject", "request", "params", "namespaceObject", "variables")
 
@@ -75,6 +85,29 @@ def request_value(review: Mapping[str, Any]) -> dict[str, Any]:
         "options": review.get("options") if isinstance(review.get("options"), Mapping) else {},
     }
     return request
+
+
+@dataclass(frozen=True)
+class CelReview:
+    """What every CEL policy of one review shares, computed once per review.
+
+    Attributes:
+        review: ``input.review`` (an AdmissionRequest).
+        request: its CEL ``request`` (:func:`request_value`).
+        sizes: the size summary of ``object``, ``oldObject`` and ``request``
+            (:func:`kubegate.cel.cost.size_summary`).
+    """
+
+    review: Mapping[str, Any]
+    request: dict[str, Any]
+    sizes: Sizes
+
+
+def cel_review(review: Mapping[str, Any]) -> CelReview:
+    """The :class:`CelReview` of ``review``."""
+    request = request_value(review)
+    values = {"object": review.get("object"), "oldObject": review.get("oldObject"), "request": request}
+    return CelReview(review, request, size_summary(values))
 
 
 @dataclass(frozen=True)
@@ -148,7 +181,7 @@ class CelTemplate:
 
     def evaluate(
         self,
-        review: Mapping[str, Any],
+        review: Mapping[str, Any] | CelReview,
         constraint: Mapping[str, Any] | None,
         namespace_object: Mapping[str, Any] | None = None,
         authorizer: AuthorizerConfig | None = None,
@@ -162,26 +195,31 @@ class CelTemplate:
         as violations); under ``Ignore`` it is passed over.
 
         Args:
-            review: ``input.review`` (an AdmissionRequest).
+            review: ``input.review`` (an AdmissionRequest), or its
+                :class:`CelReview` when several policies review it.
             constraint: the whole Constraint object (Gatekeeper's ``params``), or
                 a ValidatingAdmissionPolicy's param object (``None``: no params).
             namespace_object: the request's Namespace, when known.
             authorizer: what answers ``authorizer`` (ValidatingAdmissionPolicies
                 only; ``None``: the logic has no ``authorizer``).
             deadline: ``time.monotonic()`` by which the review must end (0:
-                none): an expression whose estimated time would pass it, or
-                whose estimated cost passes Kubernetes' per-expression limit,
-                is refused before it starts (``cel_cost_exceeded``,
+                none): an expression whose estimated time would pass it is
+                refused before it starts (``cel_cost_exceeded``,
                 :mod:`kubegate.cel.cost`), since it could not be interrupted.
         """
-        values: dict[str, Any] = {
-            "object": review.get("object"),
-            "oldObject": review.get("oldObject"),
-            "request": request_value(review),
+        shared_review = review if isinstance(review, CelReview) else cel_review(review)
+        review = shared_review.review
+        own = {
             "params": dict(constraint) if constraint is not None else None,
             "namespaceObject": dict(namespace_object) if namespace_object is not None else None,
         }
-        sizes = size_summary(values)
+        sizes = shared_review.sizes.merged(size_summary(own))
+        values: dict[str, Any] = {
+            "object": review.get("object"),
+            "oldObject": review.get("oldObject"),
+            "request": shared_review.request,
+            **own,
+        }
         if authorizer is not None:
             values["authorizer"] = authorizer_value(review.get("userInfo"), authorizer)
             values[REQUEST_RESOURCE_BINDING] = request_resource_value(review, authorizer)

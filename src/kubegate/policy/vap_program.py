@@ -37,7 +37,15 @@ from kubegate.cel.library.authz import VARIABLES as AUTHORIZER_VARIABLES
 from kubegate.cel.library.authz_config import DEFAULT_CONFIG, AuthorizerConfig
 from kubegate.cel.program import compile_expression
 from kubegate.policy.cel_source import embedded_in_yaml
-from kubegate.policy.cel_template import VARIABLES, CelFailure, CelTemplate, CelValidation, CelVerdict, accelerated
+from kubegate.policy.cel_template import (
+    VARIABLES,
+    CelFailure,
+    CelReview,
+    CelTemplate,
+    CelValidation,
+    CelVerdict,
+    accelerated,
+)
 from kubegate.policy.inventory import Inventory
 from kubegate.policy.match import field_path
 from kubegate.policy.vap import CelExpression, PolicyBinding, ValidatingAdmissionPolicy
@@ -113,14 +121,15 @@ class VapBinding:
 
     def evaluate(
         self,
-        review: Mapping[str, Any],
+        review: Mapping[str, Any] | CelReview,
         inventory: Inventory,
         namespace: Mapping[str, Any] | None,
         deadline: float = 0.0,
     ) -> CelVerdict:
         """The violations and audit annotations (keys prefixed with the policy's
-        name) of ``review`` (``deadline``: ``time.monotonic()`` by which it must end, 0: none)."""
-        params = self.params(review, inventory)
+        name) of ``review`` (or its :class:`CelReview`; ``deadline``:
+        ``time.monotonic()`` by which it must end, 0: none)."""
+        params = self.params(review.review if isinstance(review, CelReview) else review, inventory)
         if params is None:
             if self.binding.param_ref is not None and self.binding.param_ref.parameter_not_found_action == "Allow":
                 return CelVerdict()
