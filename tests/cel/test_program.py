@@ -74,12 +74,16 @@ def test_presence_tests_follow_cel_go() -> None:
         run("has(object.missing.x)", {})  # an operand that is itself an error still fails
 
 
-def test_a_nesting_limit_is_a_parse_error_at_the_expression() -> None:
-    source = EmbeddedCel("object" + ".a" * 40, "spec.validations[0].expression", "policy.yaml", 9, 21)
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [("object" + ".a" * 40, "recursion depth"), ("(" * 500 + "true" + ")" * 500, "recursion limit")],
+)
+def test_a_nesting_limit_is_a_parse_error_at_the_expression(text: str, said: str) -> None:
+    source = EmbeddedCel(text, "spec.validations[0].expression", "policy.yaml", 9, 21)
     with pytest.raises(CelError) as info:
         compile_expression(source, ["object"])
     assert info.value.code == "cel_parse_error"
-    assert "recursion depth" in info.value.message
+    assert said in info.value.message
     assert str(info.value.location) == "policy.yaml:9:21"
 
 

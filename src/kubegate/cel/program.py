@@ -273,12 +273,18 @@ def _with_bindings(variables: Sequence[str]) -> list[str]:
     return [*variables, REQUEST_RESOURCE_BINDING] if REQUEST_RESOURCE in variables else list(variables)
 
 
+def _is_limit(message: str) -> bool:
+    """Whether a compile error is one of cel-cpp's nesting limits (a parse error)."""
+    return "when parsing" in message or "recursion limit" in message
+
+
 def _compile_error(source: EmbeddedCel, text: str) -> CelError:
     found = _ERROR.findall(text)
-    if not found:
-        return CelError(f"{source.where}: {text.strip()}", source.location(), code="cel_type_error")
+    if not found:  # a limit of the parser or planner (nesting), reported without a position
+        code = "cel_parse_error" if _is_limit(text) else "cel_type_error"
+        return CelError(f"{source.where}: {text.strip()}", source.location(), code=code)
     line, column, message = found[0]
-    code = "cel_parse_error" if message.startswith("Syntax error") or "when parsing" in message else "cel_type_error"
+    code = "cel_parse_error" if message.startswith("Syntax error") or _is_limit(message) else "cel_type_error"
     others = [f"{ln}:{col}: {msg}" for ln, col, msg in found[1:]]
     located = int(line) > 0 and int(column) > 0  # cel-cpp gives -1:-1 for limits (nesting depth)
     return CelError(
