@@ -597,7 +597,7 @@ def test_a_real_kubegate_serve_ships_to_splunk_hec_and_elastic(tmp_path: Path, m
             reviews.append(admission_review(obj("pod-good")))  # the same request again: a cache hit
             answers = [hook.review(doc)["allowed"] for doc in reviews]
             deadline = time.monotonic() + 30
-            while len(hec.events) < 3 or len(es.indices.get(index, {})) < 3:
+            while len(hec.events) < 4 or len(es.indices.get(index, {})) < 4:  # a manifest + 3 decisions
                 assert time.monotonic() < deadline, (len(hec.events), es.answers, hook.logs()[-20:])
                 time.sleep(0.05)
         finally:
@@ -606,13 +606,21 @@ def test_a_real_kubegate_serve_ships_to_splunk_hec_and_elastic(tmp_path: Path, m
         hec.close()
         es.close()
     assert answers == [False, True, True]
-    records = [event["event"] for event in hec.events]
+    # The policy set's manifest first (its own sourcetype), then the decisions, which name it.
+    manifest, *decisions = hec.events
+    assert manifest["sourcetype"] == "kubegate:policy-set" and manifest["event"]["path"] == "kubegate/policy-set"
+    versions = manifest["event"]["kubegate"]["policyVersions"]
+    records = [event["event"] for event in decisions]
     assert [r["kubegate"]["uid"] for r in records] == [doc["request"]["uid"] for doc in reviews]
     assert [r["result"]["allowed"] for r in records] == answers
     assert [r["kubegate"]["cacheHit"] for r in records] == [False, False, True]
-    assert {event["sourcetype"] for event in hec.events} == {"kubegate:decision"}
+    assert {event["sourcetype"] for event in decisions} == {"kubegate:decision"}
     for record in records:
+        assert record["kubegate"]["policySetVersion"] == manifest["event"]["kubegate"]["policySetVersion"]
+        assert {p["id"] for p in record["kubegate"]["policies"]} <= set(versions)
+    for record in [manifest["event"], *records]:
         assert list(VALIDATOR.iter_errors(record)) == []
+    records = [manifest["event"], *records]
     docs = es.indices[index]
     assert list(docs) == [r["decision_id"] for r in records]  # _id is the decision_id
     assert [{k: v for k, v in doc.items() if k != "@timestamp"} for doc in docs.values()] == records

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from kubegate.audit.logger import DecisionLogger, LogSettings
+from kubegate.audit.manifest import is_manifest
 from kubegate.audit.record import DecisionFacts
 from kubegate.audit.redact import Redactor, parse_mask_rules
 from kubegate.audit.wal import LogReader
@@ -56,8 +57,9 @@ class CountingRedactor(Redactor):
 
 
 def records(directory: Path) -> list[dict[str, Any]]:
+    """The decision records of the log (its policy-set manifests left out)."""
     reader = LogReader(str(directory))
-    return [json.loads(payload) for payload in reader.records()]
+    return [r for r in (json.loads(payload) for payload in reader.records()) if not is_manifest(r)]
 
 
 def comparable(record: dict[str, Any]) -> dict[str, Any]:

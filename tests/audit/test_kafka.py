@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from kubegate.audit.manifest import is_manifest
 from kubegate.audit.shipper import Shipper
 from kubegate.audit.sinks import KafkaSink, SinkError, parse_sink
 from kubegate.audit.wal import LogFull, Position, WriteAheadLog
@@ -31,7 +32,7 @@ from tests.audit.kafka_broker import (
     read_topic,
     tansu_fixture,  # noqa: F401 (the `tansu` fixture)
 )
-from tests.webhook.conftest import read_jsonl
+from tests.webhook.conftest import read_jsonl, read_jsonl_raw
 from tests.webhook.test_decision_log_crash import send_until_stopped, serve_logging
 
 
@@ -417,19 +418,21 @@ def test_kill_9_under_load_loses_no_record_shipped_to_kafka(
     try:
         wanted = set(answered)
         eventually(lambda: wanted <= {r["kubegate"]["uid"] for r in read_jsonl(sink)}, "the file sink", 60)
-        in_file = {r["decision_id"] for r in read_jsonl(sink)}
+        in_file = {r["decision_id"] for r in read_jsonl_raw(sink)}  # policy-set manifests too
         messages = read_topic(tansu.bootstrap, topic, has_ids(in_file), timeout_s=60)
     finally:
         again.stop()
         assert again.process.returncode in (0, -signal.SIGTERM), again.log.read_text()
 
-    records = [json.loads(m.value) for m in messages]
+    everything = [json.loads(m.value) for m in messages]
+    assert all(m.key.decode() == r["decision_id"] for m, r in zip(messages, everything, strict=True))
+    assert {r["decision_id"] for r in everything} == in_file
+    records = [r for r in everything if not is_manifest(r)]
     per_uid = collections.Counter(r["kubegate"]["uid"] for r in records)
     missing = wanted - set(per_uid)
     assert not missing, f"{len(missing)} answered decisions never reached Kafka"
-    assert all(m.key.decode() == r["decision_id"] for m, r in zip(messages, records, strict=True))
     # Every record is complete (strict mode: the input snapshot is there).
     assert all(r["input"]["review"]["uid"] == r["kubegate"]["uid"] for r in records)
     # At least once: a record sent again after the restart has the same decision_id, so the
     # topic deduplicated by key is exactly the file sink's records.
-    assert {r["decision_id"] for r in records} == in_file
+    assert {r["decision_id"] for r in records} == {r["decision_id"] for r in read_jsonl(sink)}

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from kubegate.audit.logger import DecisionLogger, LogSettings
+from kubegate.audit.manifest import is_manifest
 from kubegate.audit.record import DecisionFacts, LogMode
 from kubegate.audit.sinks import FileSink, HttpSink, SinkError
 from kubegate.audit.wal import LogFull, LogReader
@@ -57,7 +58,12 @@ def jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def wal_records(directory: Path) -> list[dict[str, Any]]:
-    return [json.loads(p) for p in LogReader(directory).records()]
+    """The decision records of the log (its policy-set manifests left out)."""
+    return [r for r in (json.loads(p) for p in LogReader(directory).records()) if not is_manifest(r)]
+
+
+def wal_manifests(directory: Path) -> list[dict[str, Any]]:
+    return [r for r in (json.loads(p) for p in LogReader(directory).records()) if is_manifest(r)]
 
 
 def eventually(condition: Callable[[], bool], what: str, timeout_s: float = 10) -> None:
@@ -176,9 +182,11 @@ def test_review_decided_records_an_sdk_review(tmp_path: Path, make_logger: Calla
         {"policy": "no-latest", "enforcement": "deny", "message": "image nginx:latest uses latest"}
     ]
     assert stored["kubegate"]["policySetVersion"] == "v7"
-    assert stored["kubegate"]["policies"] == [
-        {"id": "no-latest", "version": "sha-1", "allowed": False, "durationMs": 1.25}
-    ]
+    # The policy's version is in the set's manifest record, written before it.
+    assert stored["kubegate"]["policies"] == [{"id": "no-latest", "allowed": False, "durationMs": 1.25}]
+    [manifest] = wal_manifests(tmp_path / "wal")
+    assert manifest["kubegate"] == {"policySetVersion": "v7", "policyVersions": {"no-latest": "sha-1"}}
+    assert stored["bundles"] == {"kubegate": {"revision": "v7"}}
 
 
 def test_close_drains_every_record_and_stops_the_threads(

@@ -82,7 +82,7 @@ def _append(wal: WriteAheadLog, record: dict[str, Any]) -> Position:
 def log_dir(tmp_path: Path) -> Path:
     """A closed log of DECISIONS in three small segments: u-1 u-2 | u-3 u-4 | u-5."""
     directory = tmp_path / "decisions"
-    wal = WriteAheadLog(directory, fsync="never", segment_bytes=1700)
+    wal = WriteAheadLog(directory, fsync="never", segment_bytes=1900)
     positions = [_append(wal, _record(decided)) for decided in DECISIONS]
     wal.close()
     assert [p.segment for p in positions] == [1, 1, 2, 2, 3]

@@ -130,7 +130,18 @@ def test_strict_record_has_opas_fields_and_the_kubegate_section() -> None:
     )
     after = dt.datetime.now(dt.UTC)
 
-    assert set(record) == {"decision_id", "timestamp", "path", "labels", "input", "result", "metrics", "kubegate"}
+    assert set(record) == {
+        "decision_id",
+        "timestamp",
+        "path",
+        "labels",
+        "bundles",
+        "input",
+        "result",
+        "metrics",
+        "kubegate",
+    }
+    assert record["bundles"] == {"kubegate": {"revision": FACTS.policy_set_version}}  # OPA's field
     assert uuid.UUID(record["decision_id"]).version == 4
     assert RFC3339_NANO.match(record["timestamp"]), record["timestamp"]
     written = dt.datetime.fromisoformat(record["timestamp"][:26] + "+00:00")

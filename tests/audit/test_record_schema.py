@@ -46,6 +46,7 @@ def load_schema() -> dict[str, Any]:
 
 
 SCHEMA = load_schema()
+DECISION = SCHEMA["$defs"]["decision"]
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
 
@@ -144,7 +145,7 @@ def test_the_schema_is_valid_json_schema_2020_12_shipped_in_the_package() -> Non
     assert SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     # Every $ref resolves inside the file.
     text = json.dumps(SCHEMA)
-    refs = {part.split('"')[0] for part in text.split('"$ref": "#/$defs/')[1:]}
+    refs = {part.split('"')[0].split("/")[0] for part in text.split('"$ref": "#/$defs/')[1:]}
     assert refs and refs <= set(SCHEMA["$defs"])
 
 
@@ -152,10 +153,10 @@ def test_the_schema_names_exactly_the_fields_build_record_writes() -> None:
     """Both ways: a record with every optional field has every property the schema declares, no more."""
     record = full_record(cache_hit=True)
     record["erased"], record["masked"] = ["/input/x"], ["/input/y"]  # what the Redactor adds with mask rules
-    assert set(record) == set(SCHEMA["properties"])
+    assert set(record) == set(DECISION["properties"])
     assert set(record["kubegate"]) == set(SCHEMA["$defs"]["kubegate"]["properties"])
     assert set(record["result"]) == set(SCHEMA["$defs"]["result"]["properties"])
-    assert set(record["metrics"]) == set(SCHEMA["properties"]["metrics"]["properties"])
+    assert set(record["metrics"]) == set(DECISION["properties"]["metrics"]["properties"])
     assert set(record["result"]["violations"][0]) == set(SCHEMA["$defs"]["violation"]["properties"])
     assert set(record["kubegate"]["policies"][1]) == set(SCHEMA["$defs"]["policy"]["properties"])
     assert set(record["kubegate"]["shadow"][0]) == set(SCHEMA["$defs"]["shadow"]["properties"])
@@ -230,9 +231,19 @@ def test_sdk_records_shipped_to_a_file_sink_validate(engine_log: tuple[Engine, D
     engine.evaluate("team.labels", ["evaluate", "records", "its", "input", "as", "given"])
     log.close()  # ships what is left
     records = [json.loads(line) for line in sink.read_text().splitlines()]
-    assert [r["path"] for r in records] == ["kubegate/review"] * 2 + ["kubegate/evaluate/team.labels"] * 2
-    assert records[3]["input"] == ["evaluate", "records", "its", "input", "as", "given"]
-    assert records[0]["redaction"]["rules"] == {"email": 1, "sensitive_env": 1}
+    # The file sink gets the log as written: the policy set's manifest before its first decision.
+    assert [r["path"] for r in records] == (
+        ["kubegate/policy-set"] + ["kubegate/review"] * 2 + ["kubegate/evaluate/team.labels"] * 2
+    )
+    manifest, decisions = records[0], records[1:]
+    assert decisions[3]["input"] == ["evaluate", "records", "its", "input", "as", "given"]
+    assert decisions[0]["redaction"]["rules"] == {"email": 1, "sensitive_env": 1}
+    [version] = [p.version for p in engine.policies if p.id == "team.labels"]
+    assert manifest["kubegate"]["policyVersions"] == {"team.labels": version}
+    for record in decisions:
+        assert record["bundles"] == {"kubegate": {"revision": manifest["kubegate"]["policySetVersion"]}}
+        assert [p["id"] for p in record["kubegate"]["policies"]] == ["team.labels"]
+        assert "version" not in record["kubegate"]["policies"][0]  # the manifest has it
     for record in records:
         assert_valid(record)
 

@@ -23,6 +23,7 @@ import httpx
 import pytest
 import yaml
 
+from kubegate.audit.manifest import ManifestIndex, is_manifest
 from kubegate.webhook.certs import CertificateFiles, write_dev_certificates
 
 HERE = Path(__file__).parent
@@ -278,11 +279,25 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     process.wait(10)
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Every record of a file sink, rotated files (``path.<n>``) first, oldest first."""
+def read_jsonl_raw(path: Path) -> list[dict[str, Any]]:
+    """Every record of a file sink as written (policy-set manifests included), rotated
+    files (``path.<n>``) first, oldest first."""
     rotated = sorted(path.parent.glob(path.name + ".*"), key=lambda p: int(p.suffix[1:]))
     records: list[dict[str, Any]] = []
     for file in [*rotated, path]:
         if file.exists():
             records += [json.loads(line) for line in file.read_text().splitlines() if line]
     return records
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The decision records of a file sink, each policy's version joined from the
+    policy-set manifests the sink received (as a SIEM would join them)."""
+    index = ManifestIndex()
+    decisions = []
+    for record in read_jsonl_raw(path):
+        if is_manifest(record):
+            index.add(record)
+        else:
+            decisions.append(record)
+    return [index.resolve(record) for record in decisions]

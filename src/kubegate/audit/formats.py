@@ -18,7 +18,8 @@ service's certificate); Splunk: ``host``, ``source``, ``sourcetype``,
   a gzip-compressed JSON array of records; a token is sent as ``Authorization: Bearer``.
 * ``splunk-hec`` (https://docs.splunk.com/Documentation/Splunk/latest/Data/FormateventsforHTTPEventCollector):
   the records as concatenated JSON events ``{"time": <epoch s.ms>, "host",
-  "source": "kubegate", "sourcetype": "kubegate:decision", "index"?, "event": <record>}``,
+  "source": "kubegate", "sourcetype": "kubegate:decision", "index"?, "event": <record>}``
+  (policy-set manifest records: sourcetype ``kubegate:policy-set``),
   ``Authorization: Splunk <token>``; an answer whose ``code`` is not 0 failed.
 * ``elastic-bulk`` (https://www.elastic.co/guide/en/elasticsearch/reference/current/docs-bulk.html):
   NDJSON lines ``{"create": {"_index", "_id": <decision_id>}}`` + the record
@@ -44,6 +45,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
+from kubegate.audit.manifest import is_manifest, maybe_manifest
 from kubegate.errors import KubegateError, Location
 
 __all__ = [
@@ -60,6 +62,8 @@ __all__ = [
 ]
 
 FORMATS = ("opa", "splunk-hec", "elastic-bulk")
+MANIFEST_SOURCETYPE = "kubegate:policy-set"
+"""The Splunk sourcetype of policy-set manifest records (:mod:`kubegate.audit.manifest`)."""
 _COMMON = ("format", "token-env", "token-file", "ca-file")
 _OPTIONS = {
     "opa": _COMMON,
@@ -154,6 +158,13 @@ def _head(payload: bytes) -> tuple[str | None, str | None]:
     return (ids if isinstance(ids, str) else None), (times if isinstance(times, str) else None)
 
 
+def _is_manifest(payload: bytes) -> bool:
+    try:
+        return is_manifest(json.loads(payload))
+    except ValueError:
+        return False
+
+
 def epoch_seconds(timestamp: str) -> str | None:
     """An RFC 3339 UTC time (``2026-11-21T10:33:56.610281000Z``) as Splunk's ``<sec>.<ms>``
     (``1795257236.610``; truncated to milliseconds), or ``None`` if it is not one."""
@@ -206,12 +217,16 @@ class SplunkHec:
         if self.index:
             meta["index"] = self.index
         fields = json.dumps(meta, separators=(",", ":"), ensure_ascii=False)[1:-1].encode()
+        manifest_fields = json.dumps(
+            {**meta, "sourcetype": MANIFEST_SOURCETYPE}, separators=(",", ":"), ensure_ascii=False
+        )[1:-1].encode()
         events = []
         for payload in payloads:
             _, timestamp = _head(payload)
             seconds = epoch_seconds(timestamp) if timestamp else None
             when = b'"time":' + seconds.encode() + b"," if seconds else b""  # none: HEC's receipt time
-            events.append(b"{" + when + fields + b',"event":' + payload + b"}")
+            meta_fields = manifest_fields if maybe_manifest(payload) and _is_manifest(payload) else fields
+            events.append(b"{" + when + meta_fields + b',"event":' + payload + b"}")
         return b"".join(events)
 
     def rejected(self, body: bytes, count: int) -> str | None:

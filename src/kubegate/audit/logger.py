@@ -28,6 +28,7 @@ from kubegate.audit.fragments import (
     subtract,
     without_uid,
 )
+from kubegate.audit.manifest import ManifestWriter
 from kubegate.audit.record import DecisionFacts, LogMode, build_record, facts_from_result
 from kubegate.audit.redact import Redactor
 from kubegate.audit.shipper import Shipper
@@ -155,6 +156,7 @@ class DecisionLogger:
                 Location(settings.directory),
                 code="decision_log_unavailable",
             ) from None
+        self.manifests = ManifestWriter(self._append_manifest, self.labels, self.wal.current_segment)
         try:
             self.shippers = [self._shipper(sink, on_shipped, on_sink_error) for sink in sinks]
         except BaseException:
@@ -192,12 +194,15 @@ class DecisionLogger:
         cache_hit: bool = False,
         total_ns: int = 0,
         reuse_key: str = "",
+        sync: bool = True,
     ) -> str | None:
         """Logs one decision; returns its ``decision_id`` (``None`` when the mode is ``off``).
 
         ``reuse_key`` (the decision cache's key of the request): an evaluation's
         redacted fragments are kept under it, and a cache hit's record reuses
         them (:mod:`kubegate.audit.fragments`), so a hit is not redacted again.
+        ``sync=False``: under ``fsync=always`` the record is written but its fsync
+        is left to a later ``wal.sync()`` (:meth:`WriteAheadLog.append`).
 
         Raises:
             LogFull: the log is at its bound and its policy refuses the record.
@@ -214,17 +219,18 @@ class DecisionLogger:
             labels=self.labels,
             cache_hit=cache_hit,
             total_ns=total_ns,
+            policies=self.manifests.stored(facts.policy_set_version, facts.policies),
         )
         if not reuse_key or self.redactor.mask:
-            return self._redact_and_append(record)
+            return self._redact_and_append(record, sync)
         uid = review.get("uid")
         if cache_hit:
             found = self.fragments.get(reuse_key)
             reused = self._reused(record, found, uid)
             if reused is not None and found is not None:
-                return self._finish_spliced(record, *reused, found)
+                return self._finish_spliced(record, *reused, found, sync)
         sources = (without_uid(review), dict(record["result"]), record["kubegate"].get("userInfo"))
-        decision_id = self._redact_and_append(record)
+        decision_id = self._redact_and_append(record, sync)
         counts = record["redaction"]["rules"]
         uid_counts = self._guarded(lambda: self.redactor.scan_value(uid)[1])
         redacted_input = record.get("input")
@@ -274,13 +280,13 @@ class DecisionLogger:
         return counts, redacted_uid
 
     def _finish_spliced(
-        self, record: dict[str, Any], counts: dict[str, int], redacted_uid: Any, found: Fragments
+        self, record: dict[str, Any], counts: dict[str, int], redacted_uid: Any, found: Fragments, sync: bool
     ) -> str:
         """Appends a hit's record with its evaluation's serialised fragments put in."""
         record["redaction"] = {"count": sum(counts.values()), "rules": counts}
         header = _serialise(record)
         payload = splice(header, found, _serialise(redacted_uid), _serialise)
-        self.wal.append(payload)
+        self.manifests.appended(self.wal.append(payload, sync).segment)
         for shipper in self.shippers:
             shipper.notify()
         if self._on_record is not None:
@@ -295,19 +301,16 @@ class DecisionLogger:
         except (ValueError, TypeError) as exc:  # UnicodeError included: a value the redactor cannot read
             raise RecordError(f"the decision record cannot be redacted: {type(exc).__name__}: {exc}") from None
 
-    def _redact_and_append(self, record: dict[str, Any]) -> str:
+    def _redact_and_append(self, record: dict[str, Any], sync: bool = True) -> str:
         counts = self._guarded(lambda: self.redactor.redact(record))
-        return self._finish(record, counts)
-
-    def _finish(self, record: dict[str, Any], counts: dict[str, int]) -> str:
         record["redaction"] = {"count": sum(counts.values()), "rules": counts}
-        self.append(record)
+        self.append(record, sync)
         if self._on_record is not None:
             self._on_record(counts)
         return str(record["decision_id"])
 
-    def append(self, record: Mapping[str, Any]) -> Position:
-        """Appends an already built (and redacted) record.
+    def append(self, record: Mapping[str, Any], sync: bool = True) -> Position:
+        """Appends an already built (and redacted) record (``sync``: see :meth:`record`).
 
         Raises:
             LogFull: see :meth:`record`.
@@ -315,10 +318,18 @@ class DecisionLogger:
             OSError: the log cannot be written.
         """
         payload = _serialise(record)
-        position = self.wal.append(payload)
+        position = self.wal.append(payload, sync)
+        self.manifests.appended(position.segment)
         for shipper in self.shippers:
             shipper.notify()
         return position
+
+    def _append_manifest(self, record: Mapping[str, Any]) -> int:
+        """Appends a policy-set manifest record (:mod:`kubegate.audit.manifest`); its segment."""
+        position = self.wal.append(_serialise(record), sync=False)  # the record after it syncs both
+        for shipper in self.shippers:
+            shipper.notify()
+        return position.segment
 
     def review_decided(self, review: Mapping[str, Any], result: ReviewResult) -> None:
         """The SDK's hook: ``Engine(decision_log=logger)`` calls it after each review."""
@@ -331,12 +342,14 @@ class DecisionLogger:
             return
         review = input.get("review") if isinstance(input, Mapping) else None
         result = ReviewResult(decision.allowed, (decision,), (), decision.duration_ms, decision.policy_set_version)
+        facts = facts_from_result(result)
         record = build_record(
             review if isinstance(review, Mapping) else {},
-            facts_from_result(result),
+            facts,
             mode=self.settings.mode,
             path=f"kubegate/evaluate/{policy_id}",
             labels=self.labels,
+            policies=self.manifests.stored(decision.policy_set_version, facts.policies),
         )
         if "input" in record:
             record["input"] = input

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kubegate.audit.manifest import ManifestIndex, is_manifest
 from kubegate.audit.record import violations_of
 from kubegate.audit.wal import LogReader, Unreadable
 from kubegate.errors import UsageError
@@ -118,20 +119,29 @@ class LogQuery:
         self.directory = directory
         self._reader = LogReader(directory)
         self.invalid = 0
+        self.manifests = ManifestIndex()
 
     @property
     def unreadable(self) -> list[Unreadable]:
         return self._reader.unreadable
 
     def records(self, where: RecordFilter | None = None) -> Iterator[dict[str, Any]]:
-        """Records matching ``where``, oldest first."""
+        """Decision records matching ``where``, oldest first, each policy with its version
+        (from the log's policy-set manifests: :mod:`kubegate.audit.manifest`; the
+        manifest records themselves are not listed)."""
         self.invalid = 0
+        index = self.manifests = ManifestIndex()
+        index.add_payloads(self._reader.records)
         for payload in self._reader.records():
             try:
                 record = json.loads(payload)
             except ValueError:
                 record = None
-            if not _is_record(record):
+            if is_manifest(record):
+                continue
+            if _is_record(record):
+                index.resolve(record)
+            else:
                 self.invalid += 1
                 continue
             if where is None or where.matches(record):
@@ -144,6 +154,11 @@ class LogQuery:
             f"at offset {u.offset} are not an intact record (being written now, or damaged)"
             for u in self.unreadable
         ]
+        if self.manifests.unresolved:
+            lines.append(
+                f"{self.manifests.unresolved} record(s) name a policy whose version no policy-set manifest "
+                "in the log declares (its segment was deleted)"
+            )
         if self.invalid:
             lines.append(f"{self.invalid} record(s) are not decision records (not JSON objects, or wrongly typed)")
         return lines

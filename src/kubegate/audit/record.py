@@ -140,6 +140,7 @@ def build_record(
     cache_hit: bool = False,
     total_ns: int = 0,
     decision_id: str | None = None,
+    policies: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """One record (not yet redacted).
 
@@ -151,6 +152,8 @@ def build_record(
         labels: instance labels (``id``, ``version`` and configured ones).
         cache_hit: answered from the decision cache.
         total_ns: request handling time (the webhook's), in nanoseconds.
+        policies: ``kubegate.policies`` as stored (versions a policy-set manifest
+            declares left out: :mod:`kubegate.audit.manifest`); ``facts.policies`` by default.
     """
     kind: Mapping[str, Any] = review["kind"] if isinstance(review.get("kind"), Mapping) else {}
     user: Mapping[str, Any] = review["userInfo"] if isinstance(review.get("userInfo"), Mapping) else {}
@@ -164,6 +167,8 @@ def build_record(
         "path": path,
         "labels": dict(labels),
     }
+    if facts.policy_set_version:  # OPA's field: the bundle revisions that decided
+        record["bundles"] = {"kubegate": {"revision": facts.policy_set_version}}
     if mode == "strict":
         record["input"] = {"review": dict(review)}
     result: dict[str, Any] = {"allowed": facts.allowed, "violations": [dict(v) for v in facts.violations]}
@@ -183,7 +188,7 @@ def build_record(
     kubegate: dict[str, Any] = {
         "mode": mode,
         "policySetVersion": facts.policy_set_version,
-        "policies": [dict(p) for p in facts.policies],
+        "policies": [dict(p) for p in (facts.policies if policies is None else policies)],
         "uid": review.get("uid") or "",
         "userInfo": dict(user) if mode == "strict" else {"username": user.get("username", "")},
         "namespace": review.get("namespace") or meta.get("namespace") or "",

@@ -9,10 +9,12 @@ its bound).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
 
+from kubegate.audit.manifest import ManifestIndex, is_manifest, maybe_manifest
 from kubegate.audit.sinks import FileSink, Sink, SinkError
 from kubegate.audit.wal import Position, WriteAheadLog
 
@@ -60,6 +62,10 @@ class Shipper:
         self.shipped = 0
         self.errors = 0
         self.position: Position | None = wal.checkpoint(sink.name)
+        self._manifests: ManifestIndex | None = None
+        if sink.resolve_policies:  # manifests before the checkpoint were shipped in an earlier run
+            self._manifests = ManifestIndex()
+            self._manifests.add_payloads(wal.records)
         sink.recover(wal.checkpoint_extra(sink.name))
         if self.position is None:
             # Register now, so the log keeps everything until this sink has it.
@@ -82,7 +88,9 @@ class Shipper:
             records = self.wal.read(self.position, self.batch)
             if not records:
                 return total
-            self.sink.ship(records)
+            batch = records if self._manifests is None else self._resolved(records, self._manifests)
+            if batch:
+                self.sink.ship(batch)
             self.position = records[-1][0]
             self.wal.save_checkpoint(self.sink.name, self.position, self.sink.checkpoint_extra())
             if isinstance(self.sink, FileSink):
@@ -93,6 +101,29 @@ class Shipper:
             self.shipped += len(records)
             if self._on_shipped is not None:
                 self._on_shipped(len(records))
+
+    @staticmethod
+    def _resolved(records: list[tuple[Position, bytes]], index: ManifestIndex) -> list[tuple[Position, bytes]]:
+        """The batch with manifests left out and their versions put into the decision records."""
+        out: list[tuple[Position, bytes]] = []
+        for position, payload in records:
+            try:
+                record = json.loads(payload)
+            except ValueError:
+                out.append((position, payload))  # not JSON: shipped as it is (the sink reports it)
+                continue
+            if maybe_manifest(payload) and is_manifest(record):
+                index.add(record)
+                continue
+            if not isinstance(record, dict):
+                out.append((position, payload))
+                continue
+            text = json.dumps(index.resolve(record), separators=(",", ":"), ensure_ascii=False)
+            try:
+                out.append((position, text.encode()))
+            except UnicodeEncodeError:  # a lone surrogate: escaped, as the logger writes such a record
+                out.append((position, json.dumps(record, separators=(",", ":")).encode()))
+        return out
 
     def _loop(self) -> None:
         backoff = 0.1

@@ -46,6 +46,9 @@ class Sink(Protocol):
     """What a shipper needs of a sink."""
 
     name: str
+    resolve_policies: bool
+    """Receives decision records with every policy's version and no policy-set manifest
+    records (:mod:`kubegate.audit.manifest`); otherwise the log as written."""
 
     def recover(self, extra: dict[str, int]) -> None:
         """Called once before shipping, with what :meth:`checkpoint_extra` returned last time."""
@@ -68,6 +71,7 @@ class FileSink:
         self.name = "file-" + "".join(ch if ch.isalnum() else "_" for ch in str(self.path.resolve()))[-80:]
         self.max_bytes = max_bytes
         self.keep = keep
+        self.resolve_policies = False
         self.generation = 0
         self._file: Any = None
 
@@ -154,6 +158,7 @@ class HttpSink:
         self.name = "http-" + "".join(ch if ch.isalnum() else "_" for ch in url)[-80:]
         self.timeout_s = timeout_s
         self.wire: WireFormat = wire or OpaUpload()
+        self.resolve_policies = isinstance(self.wire, OpaUpload)  # OPA's format: decision events only
         self.session = requests.Session()
         self.session.trust_env = False
         self.session.headers.update({**self.wire.content_headers(), **(headers or {})})
@@ -211,6 +216,7 @@ class KafkaSink:
         self.name = "kafka-" + "".join(ch if ch.isalnum() else "_" for ch in f"{bootstrap}_{topic}")[-80:]
         self.timeout_s = timeout_s
         self.idempotence = idempotence
+        self.resolve_policies = False
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="kubegate-kafka", daemon=True)
         self._thread.start()

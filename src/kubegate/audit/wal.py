@@ -239,6 +239,11 @@ class WriteAheadLog:
         self._path(self._segments[-1]).touch()
 
     @property
+    def current_segment(self) -> int:
+        """The segment the next record goes to (unless it starts a new one)."""
+        return self._segments[-1]
+
+    @property
     def room_bytes(self) -> int:
         """Bytes that may still be appended before the bound applies."""
         return self.max_bytes - self._bytes
@@ -272,8 +277,12 @@ class WriteAheadLog:
         return total
 
     # ---- writing
-    def append(self, payload: bytes) -> Position:
+    def append(self, payload: bytes, sync: bool = True) -> Position:
         """Appends one record; returns its position once it counts as written.
+
+        With ``sync=False`` under ``fsync=always`` the record is written (the OS has
+        it: a killed process loses nothing) but not yet fsynced: the caller calls
+        :meth:`sync` later (the webhook does, once its answer is on its way).
 
         Raises:
             LogFull: at the bound under ``fail_closed``, or after ``block_timeout_s`` under ``block``.
@@ -291,9 +300,15 @@ class WriteAheadLog:
             self._written += len(frame)
             self.appended += 1
             mark = self._written
-        if self.fsync == "always":
+        if self.fsync == "always" and sync:
             self._sync_to(mark)
         return position
+
+    def sync(self) -> None:
+        """fsyncs everything appended so far (one fsync for all of it: group commit)."""
+        with self._lock:
+            mark = self._written
+        self._sync_to(mark)
 
     def _sync_to(self, mark: int) -> None:
         with self._sync_lock:  # group commit: one fsync covers every append before it
