@@ -17,9 +17,14 @@ For one AdmissionRequest, in order:
 6. the verdict is cached when it holds no error, counted in the metrics and
    written to the request log;
 7. with a decision log, the decision is recorded (redacted, appended to the
-   write-ahead log) before it is answered; a log that refuses the record
+   write-ahead log: the OS has it, so a killed process loses nothing) before
+   it is answered; a record that cannot be built or a log that refuses it
    (full, policy ``fail_closed``) turns the answer into a denial
-   (``decision_log_full``); with tracing, spans are emitted.
+   (``decision_log_error``, ``decision_log_full``). Under ``fsync=always`` the
+   fsync comes before the answer with ``fail_closed`` and once the answer is
+   on its way with ``block`` and ``drop_oldest`` (a power loss may lose the
+   records of the last fsync's duration, docs/audit.md); with tracing, spans
+   are emitted.
 """
 
 from __future__ import annotations
@@ -159,6 +164,7 @@ class AdmissionService:
         )
         metrics.cache_refreshes_pending.set_function(lambda: self.refresher.pending if self.refresher else 0)
         self._background: set[asyncio.Task[None]] = set()
+        self._syncing = self._sync_again = False
         self._inflight: dict[str, asyncio.Future[Verdict]] = {}
 
     @property
@@ -240,6 +246,10 @@ class AdmissionService:
         if cache_hit:
             facts = dataclasses.replace(facts, duration_ns=0)
         logger = self.decision_log
+        # fail_closed: on disk before the answer. block, drop_oldest: written before the
+        # answer (a killed process loses nothing), fsynced once the answer is on its way.
+        settings = logger.settings
+        deferred_sync = settings.fsync == "always" and settings.full_policy != "fail_closed"
 
         def write() -> str | None:
             return logger.record(
@@ -249,13 +259,16 @@ class AdmissionService:
                 cache_hit=cache_hit,
                 total_ns=total_ns,
                 reuse_key=answer.key if verdict.cacheable else "",
+                sync=not deferred_sync,
             )
 
         try:
-            if logger.settings.fsync != "always" and logger.wal.room_bytes > _INLINE_ROOM_BYTES:
+            if (settings.fsync != "always" or deferred_sync) and logger.wal.room_bytes > _INLINE_ROOM_BYTES:
                 write()
             else:  # an fsync, or a wait for room: not on the event loop
                 await asyncio.get_running_loop().run_in_executor(self._log_threads, write)
+            if deferred_sync:
+                self._sync_soon(logger)
         except LogFull as exc:
             self.metrics.decision_log_refused.inc()
             return Verdict(False, f"kubegate: {exc.message}", reason="decision_log_full", code=500, cacheable=False)
@@ -271,6 +284,27 @@ class AdmissionService:
             self.metrics.decision_log_refused.inc()
             return Verdict(False, f"kubegate: {problem}", reason="decision_log_error", code=500)
         return verdict
+
+    def _sync_soon(self, logger: DecisionLogger) -> None:
+        """fsyncs the log in a thread, without the answer waiting for it; one fsync
+        at a time, which covers every record written before it (group commit)."""
+        if self._syncing:
+            self._sync_again = True
+            return
+        self._syncing = True
+
+        def done(future: asyncio.Future[None]) -> None:
+            self._syncing = False
+            error = future.exception() if not future.cancelled() else None
+            if error is not None:
+                _log.error("cannot fsync the decision log: %s", error)
+                self.metrics.decision_log_refused.inc()
+            if self._sync_again:
+                self._sync_again = False
+                self._sync_soon(logger)
+
+        future = asyncio.get_running_loop().run_in_executor(self._log_threads, logger.wal.sync)
+        future.add_done_callback(done)
 
     def _invalid_input(self, error: InputError) -> _Answer:
         """Input that cannot be reviewed is denied whatever the failure mode: the failure
