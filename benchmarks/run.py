@@ -31,7 +31,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import activation, audit_log, dsl_compile, review_latency, server_choice, webhook_load, worker_pool
+from benchmarks import (
+    activation,
+    audit_log,
+    audit_records,
+    dsl_compile,
+    review_latency,
+    server_choice,
+    webhook_load,
+    worker_pool,
+)
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -144,6 +153,10 @@ def main() -> None:
     aw.add_argument("--rounds", type=int, default=3, help="interleaved rounds of every variant")
     al = sub.add_parser("audit-wal", help="write-ahead log records/s per fsync policy")
     al.add_argument("--seconds", type=float, default=5.0, help="duration of each measurement")
+    ar = sub.add_parser("audit-records", help="record sizes before/after manifests; redaction in a thread vs a process")
+    ar.add_argument("--rate", type=int, default=500, help="records per second")
+    ar.add_argument("--seconds", type=float, default=10.0, help="duration of each run")
+    ar.add_argument("--rounds", type=int, default=3, help="interleaved rounds of every variant")
     args = parser.parse_args()
     results: dict[str, Any] = {"machine": machine()}
     if args.benchmark == "review":
@@ -166,6 +179,12 @@ def main() -> None:
     elif args.benchmark == "audit-webhook":
         results["audit_webhook"] = audit_log.webhook(args.rate, args.seconds, args.rounds)
         text = json.dumps(results["audit_webhook"]["summary"], indent=2)
+    elif args.benchmark == "audit-records":
+        results["audit_record_sizes"] = audit_records.sizes()
+        results["audit_logger_worker"] = audit_records.worker(args.seconds, args.rate, args.rounds)
+        text = json.dumps(
+            {"sizes": results["audit_record_sizes"], "worker": results["audit_logger_worker"]["summary"]}, indent=2
+        )
     elif args.benchmark == "audit-wal":
         results["audit_wal"] = audit_log.wal(args.seconds)
         text = json.dumps(results["audit_wal"], indent=2)

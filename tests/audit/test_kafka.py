@@ -32,6 +32,7 @@ from tests.audit.kafka_broker import (
     read_topic,
     tansu_fixture,  # noqa: F401 (the `tansu` fixture)
 )
+from tests.audit.test_record_schema import VALIDATOR
 from tests.webhook.conftest import read_jsonl, read_jsonl_raw
 from tests.webhook.test_decision_log_crash import send_until_stopped, serve_logging
 
@@ -157,6 +158,41 @@ def test_a_record_without_decision_id_is_sent_without_a_key(tansu: Tansu) -> Non
         sink.close()
     [message] = read_topic(tansu.bootstrap, topic, lambda ms: len(ms) >= 1)
     assert (message.key, message.value) == (None, b'{"kind":"manifest"}')
+
+
+def test_a_record_over_the_message_limit_is_sent_shortened_and_the_sink_goes_on(
+    tansu: Tansu, wal: WriteAheadLog, tmp_path: Path
+) -> None:
+    """A strict record of a 1.5 MiB ConfigMap would be refused on every retry (aiokafka's and
+    Kafka's 1 MiB limits) and stall the sink: it goes out without its input, listed in
+    ``erased``, and the records after it are delivered too."""
+    from kubegate.audit.logger import DecisionLogger, LogSettings
+    from kubegate.audit.record import DecisionFacts
+
+    topic = new_topic()
+    logger = DecisionLogger(LogSettings(str(tmp_path / "wal-big"), mode="strict", fsync="never"))
+    big = {"kind": {"kind": "ConfigMap"}, "uid": "big", "object": {"data": {"blob": "x" * 1_500_000}}}
+    for uid, review in (("small-1", {"uid": "small-1"}), ("big", big), ("small-2", {"uid": "small-2"})):
+        logger.record(review, DecisionFacts(allowed=uid != "big"), path="kubegate/admission")
+    logger.close()
+    source = WriteAheadLog(tmp_path / "wal-big", fsync="never")
+    sink = KafkaSink(tansu.bootstrap, topic, timeout_s=20, idempotence=False)
+    shipper = Shipper(source, sink, batch=10)
+    try:
+        assert shipper.ship_pending() == 3
+    finally:
+        shipper.stop(drain=False)
+        source.close()
+    messages = read_topic(tansu.bootstrap, topic, lambda ms: len(ms) >= 3)
+    records = {json.loads(m.value)["kubegate"]["uid"]: json.loads(m.value) for m in messages}
+    assert set(records) == {"small-1", "big", "small-2"}
+    shortened = records["big"]
+    assert "input" not in shortened and shortened["erased"] == ["/input"]
+    assert shortened["shortened"]["bytes"] > 1_500_000 and shortened["shortened"]["limit"] == 1_000_000
+    assert shortened["result"]["allowed"] is False
+    assert all(len(m.value) <= 1_000_000 for m in messages)
+    assert records["small-1"]["input"]["review"]["uid"] == "small-1"  # the others whole
+    assert list(VALIDATOR.iter_errors(shortened)) == []
 
 
 def test_the_idempotent_producer_is_refused_by_tansu(tansu: Tansu, wal: WriteAheadLog) -> None:

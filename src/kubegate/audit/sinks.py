@@ -190,6 +190,11 @@ class HttpSink:
         self.session.close()
 
 
+KAFKA_MAX_MESSAGE_BYTES = 1_000_000
+"""Below aiokafka's ``max_request_size`` and Kafka's ``message.max.bytes`` (1 MiB each, by default),
+with room for the message's key and headers."""
+
+
 class KafkaSink:
     """Sends each record to a Kafka topic, keyed by its ``decision_id`` (aiokafka, on a
     private event loop thread; producer settings:
@@ -208,10 +213,27 @@ class KafkaSink:
         idempotence: the producer's ``enable_idempotence`` (on: the broker drops a
             retried send it already has, within one producer session). Off for brokers
             that do not answer ``InitProducerId`` v0, as aiokafka sends it (Tansu 0.6).
+        max_message_bytes: a record longer than this (a strict record of a large
+            object) is sent shortened, its ``input`` left out (then its result's
+            violations and policies too, if still too long), with
+            ``kubegate.omitted`` saying what and why: the full record stays in the
+            decision log and the other sinks. Sending it whole would fail on every
+            retry (the producer's ``max_request_size`` and the broker's
+            ``message.max.bytes`` default to 1 MiB) and stall the sink.
     """
 
-    def __init__(self, bootstrap: str, topic: str, timeout_s: float = 30.0, idempotence: bool = True) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        timeout_s: float = 30.0,
+        idempotence: bool = True,
+        max_message_bytes: int = KAFKA_MAX_MESSAGE_BYTES,
+    ) -> None:
         self.bootstrap = bootstrap
+        self.max_message_bytes = max_message_bytes
+        self.shortened = 0
+        """Records sent shortened (over ``max_message_bytes``)."""
         self.topic = topic
         self.name = "kafka-" + "".join(ch if ch.isalnum() else "_" for ch in f"{bootstrap}_{topic}")[-80:]
         self.timeout_s = timeout_s
@@ -261,6 +283,9 @@ class KafkaSink:
                 if self._producer is None:
                     self._producer = await self._start()
                 for position, payload in batch:
+                    if len(payload) > self.max_message_bytes:
+                        payload = shortened(payload, self.max_message_bytes)
+                        self.shortened += 1
                     future = self._in_flight.get(position)
                     if future is None or (future.done() and (future.cancelled() or future.exception() is not None)):
                         future = await self._producer.send(self.topic, payload, key=_decision_id(payload))
@@ -305,6 +330,41 @@ class KafkaSink:
         self._thread.join(timeout=5)
         if not self._thread.is_alive():
             self._loop.close()
+
+
+def shortened(payload: bytes, limit: int) -> bytes:
+    """A record made to fit in ``limit`` bytes: ``input`` left out, then ``result.violations``,
+    then ``kubegate.policies``, then everything but the header and the decision. As a mask
+    rule's removals, each is listed in OPA's ``erased`` (JSON pointers); ``shortened``
+    gives the full size and the limit. A payload that is not a JSON object becomes an
+    object saying so."""
+    try:
+        record = json.loads(payload)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        return json.dumps(
+            {"shortened": {"bytes": len(payload), "limit": limit, "reason": "not a JSON object"}}
+        ).encode()
+    erased = record["erased"] if isinstance(record.get("erased"), list) else []
+    record["erased"] = erased
+    record["shortened"] = {"bytes": len(payload), "limit": limit}
+    for section, key in ((None, "input"), ("result", "violations"), ("kubegate", "policies")):
+        holder = record if section is None else record.get(section)
+        if isinstance(holder, dict) and key in holder:
+            del holder[key]
+            erased.append(f"/{key}" if section is None else f"/{section}/{key}")
+            out = json.dumps(record, separators=(",", ":")).encode()
+            if len(out) <= limit:
+                return out
+    result = record.get("result")
+    kept = {k: record[k] for k in ("decision_id", "timestamp", "path", "labels", "bundles", "metrics") if k in record}
+    kept["result"] = {"allowed": result.get("allowed")} if isinstance(result, dict) else {}
+    kept["kubegate"] = {}
+    kept["redaction"] = record.get("redaction", {"count": 0, "rules": {}})
+    kept["erased"] = ["/input", "/result", "/kubegate"]
+    kept["shortened"] = record["shortened"]
+    return json.dumps(kept, separators=(",", ":")).encode()
 
 
 def _decision_id(payload: bytes) -> bytes | None:
