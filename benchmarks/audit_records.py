@@ -210,10 +210,15 @@ def _evaluations(engine: Engine, reviews: list[dict[str, Any]], stop: threading.
 
 
 def _under_load(
-    variant: str, seconds: float, rate: int, workdir: Path, samples: list[tuple[dict[str, Any], DecisionFacts]]
+    variant: str,
+    seconds: float,
+    rate: int,
+    workdir: Path,
+    samples: list[tuple[dict[str, Any], DecisionFacts]],
+    evaluators: int = 2,
 ) -> dict[str, Any]:
-    """Reviews/s by two evaluation threads while ``rate`` records/s are logged by ``variant``
-    (``off``: none), and the records' latency (submitted → appended)."""
+    """Reviews/s by ``evaluators`` evaluation threads while ``rate`` records/s are submitted
+    to ``variant`` (``off``: none), and the records' latency (submitted → appended) and rate."""
     engine = Engine([str(CORPUS / "templates"), str(CORPUS / "constraints")])
     reviews = [r for r, _ in samples]
     for review in reviews:
