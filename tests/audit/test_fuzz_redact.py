@@ -112,3 +112,53 @@ def test_secrets_in_mapping_keys_are_redacted_and_keys_stay_distinct() -> None:
     assert sorted(extra) == ["<redacted:card_number>", "<redacted:card_number>#2", "<redacted:email>"]
     assert sorted(record["kubegate"]["userInfo"]["extra"]) == sorted(extra)  # the record's second copy
     assert counts["card_number"] == 4 and counts["email"] == 2
+
+
+# ---- the text test (Redactor.text_is_clean) never clears what the walk would redact
+
+_tricky = st.sampled_from(
+    [
+        "Bearer\nabcdefghij",
+        "x\teyJabcdef.eyJabcdef.abcdefgh",
+        "bob@bank.example",
+        "a\nbob@bank.example\n",
+        "4111-1111-1111-1111",
+        "-----BEGIN RSA PRIVATE KEY-----\nMII",
+        "DB_PASSWORD",
+        'AP"I_TOKEN',
+        "LICENSE",
+        "Secret",
+        "\\",
+        "é@ü.de",
+    ]
+)
+_env_entry = st.fixed_dictionaries(
+    {"name": st.one_of(_text, _tricky, st.integers(), st.none()), "value": st.one_of(_text, _tricky)}
+)
+_containers = st.lists(
+    st.fixed_dictionaries({"name": st.one_of(_text, _tricky), "env": st.lists(_env_entry, max_size=3)}), max_size=2
+)
+_value = st.recursive(
+    st.one_of(_scalar, _tricky),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(st.one_of(_text, _tricky, st.sampled_from(["kind", "name", "env"])), children, max_size=4),
+        st.fixed_dictionaries(
+            {"kind": st.sampled_from(["Pod", "Secret"]), "spec": st.fixed_dictionaries({"containers": _containers})}
+        ),
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=EXAMPLES * 2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(value=_value, anchored=st.booleans())
+def test_a_value_the_text_test_clears_is_left_alone_by_the_walk(value: Any, anchored: bool) -> None:
+    redactor = Redactor(sensitive_env=r"^LICENSE$|^AP\"I_TOKEN$") if anchored else Redactor()
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    except ValueError:
+        return
+    if redactor.text_is_clean(text):
+        scanned, counts = redactor.scan_value(value)
+        assert counts == {} and scanned == value

@@ -221,14 +221,28 @@ class DecisionLogger:
             total_ns=total_ns,
             policies=self.manifests.stored(facts.policy_set_version, facts.policies),
         )
-        if not reuse_key or self.redactor.mask:
+        if self.redactor.mask:
             return self._redact_and_append(record, sync)
         uid = review.get("uid")
-        if cache_hit:
+        if cache_hit and reuse_key:
             found = self.fragments.get(reuse_key)
             reused = self._reused(record, found, uid)
             if reused is not None and found is not None:
                 return self._finish_spliced(record, *reused, found, sync)
+        clean = self._clean_fragments(review, record)
+        if clean is not None:  # nothing to redact but the requester and the uid: serialised once
+            fragments, redacted_uid, counts = clean
+            if reuse_key:
+                self.fragments.put(reuse_key, fragments)
+            if "input" in record:
+                record["input"] = INPUT_SLOT
+            record["result"] = RESULT_SLOT
+            record["kubegate"]["policies"] = POLICIES_SLOT
+            if "userInfo" in record["kubegate"]:
+                record["kubegate"]["userInfo"] = fragments.redacted_user
+            return self._finish_spliced(record, counts, redacted_uid, fragments, sync)
+        if not reuse_key:
+            return self._redact_and_append(record, sync)
         sources = (without_uid(review), dict(record["result"]), record["kubegate"].get("userInfo"))
         decision_id = self._redact_and_append(record, sync)
         counts = record["redaction"]["rules"]
@@ -253,6 +267,46 @@ class DecisionLogger:
             ),
         )
         return decision_id
+
+    def _clean_fragments(
+        self, review: Mapping[str, Any], record: dict[str, Any]
+    ) -> tuple[Fragments, Any, dict[str, int]] | None:
+        """A record's fragments when its ``input`` and ``result`` hold nothing any detector
+        would redact, told from the JSON text they are serialised to anyway
+        (:meth:`Redactor.text_is_clean`); the requester and the ``uid`` are scanned as
+        usual. Returns the fragments, the redacted uid and the record's redaction counts;
+        ``None``: redact the record whole.
+
+        Raises:
+            RecordError: a part cannot be serialised or redacted.
+        """
+        redacted_input = record.get("input")
+        plain = redacted_input["review"] if isinstance(redacted_input, dict) else None
+        if plain is not None and "uid" not in plain:
+            return None  # the fragments' form puts a uid first
+        input_json, result_json = serialised(plain, record["result"], _serialise)
+        texts = [result_json] if input_json is None else [result_json, input_json[0], input_json[1]]
+        if not all(self.redactor.text_is_clean(t.decode("utf-8", "surrogatepass")) for t in texts):
+            return None
+        user = record["kubegate"].get("userInfo")
+        redacted_user, user_counts = self._guarded(lambda: self.redactor.scan_value(user))
+        redacted_uid, uid_counts = self._guarded(lambda: self.redactor.scan_value(review.get("uid")))
+        policies = record["kubegate"]["policies"]
+        fragments = Fragments(
+            without_uid(review) if plain is not None else None,
+            plain,
+            dict(record["result"]),
+            record["result"],
+            user,
+            redacted_user,
+            user_counts,
+            input_json,
+            result_json,
+            policies,
+            _serialise(policies),
+        )
+        counts = {rule: user_counts.get(rule, 0) + uid_counts.get(rule, 0) for rule in {*user_counts, *uid_counts}}
+        return fragments, redacted_uid, counts
 
     def _reused(self, record: dict[str, Any], found: Fragments | None, uid: Any) -> tuple[dict[str, int], Any] | None:
         """Puts slots for ``found``'s serialised parts into a hit's ``record`` when

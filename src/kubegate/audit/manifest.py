@@ -103,10 +103,10 @@ class ManifestWriter:
             known = self._declare(policy_set_version, policies)
         out: list[dict[str, Any]] = []
         for p in policies:
-            entry = dict(p)
-            if known.get(str(entry.get("id"))) == entry.get("version"):
-                del entry["version"]
-            out.append(entry)
+            if known.get(str(p.get("id"))) == p.get("version"):
+                out.append({k: v for k, v in p.items() if k != "version"})
+            else:
+                out.append(dict(p))
         return out
 
     def _declare(self, policy_set_version: str, policies: Sequence[Mapping[str, Any]]) -> dict[str, str]:

@@ -153,7 +153,8 @@ def build_record(
         cache_hit: answered from the decision cache.
         total_ns: request handling time (the webhook's), in nanoseconds.
         policies: ``kubegate.policies`` as stored (versions a policy-set manifest
-            declares left out: :mod:`kubegate.audit.manifest`); ``facts.policies`` by default.
+            declares left out: :mod:`kubegate.audit.manifest`), fresh dicts the record
+            takes as they are; copies of ``facts.policies`` by default.
     """
     kind: Mapping[str, Any] = review["kind"] if isinstance(review.get("kind"), Mapping) else {}
     user: Mapping[str, Any] = review["userInfo"] if isinstance(review.get("userInfo"), Mapping) else {}
@@ -188,7 +189,7 @@ def build_record(
     kubegate: dict[str, Any] = {
         "mode": mode,
         "policySetVersion": facts.policy_set_version,
-        "policies": [dict(p) for p in (facts.policies if policies is None else policies)],
+        "policies": [dict(p) for p in facts.policies] if policies is None else list(policies),
         "uid": review.get("uid") or "",
         "userInfo": dict(user) if mode == "strict" else {"username": user.get("username", "")},
         "namespace": review.get("namespace") or meta.get("namespace") or "",

@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -51,6 +52,8 @@ _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{
 _DIGIT_RUN = re.compile(r"[0-9][0-9 -]{11,}[0-9]")
 _PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|$)", re.S)
 _CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+# Every string value of a "name" key in a JSON text (escapes kept: none hides a letter).
+_NAMES = re.compile(r'"name":"((?:[^"\\]|\\.)*)"')
 
 
 def _suspect(text: str) -> bool:
@@ -176,16 +179,62 @@ class Redactor:
                 counts[f"mask:{rule.text}"] += hits
                 (erased if rule.op == "remove" else masked).append(rule.text)
         for key in ("input", "result"):
-            if key in record:
+            if key in record and not self._clean(record[key]):
                 record[key] = self._scan(record[key], counts)
         kubegate = record.get("kubegate")
-        if isinstance(kubegate, dict) and "userInfo" in kubegate:
+        if isinstance(kubegate, dict) and "userInfo" in kubegate and not self._clean(kubegate["userInfo"]):
             kubegate["userInfo"] = self._scan(kubegate["userInfo"], counts)
         if erased:
             record["erased"] = erased
         if masked:
             record["masked"] = masked
         return {rule: n for rule, n in counts.items() if n}  # an empty Secret's data redacted nothing
+
+    def _clean(self, value: Any) -> bool:
+        """Whether no detector can find anything in ``value``, told from its JSON text
+        (:meth:`text_is_clean`) instead of walking it. A value that is not plain JSON is walked."""
+        if self.mask or not isinstance(value, (dict, list, str)):
+            return not self.mask and not isinstance(value, Mapping)  # numbers, booleans, null
+        try:
+            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), check_circular=False)
+        except (TypeError, ValueError, RecursionError):
+            return False
+        return self.text_is_clean(text)
+
+    def text_is_clean(self, text: str) -> bool:
+        """Whether the detectors would leave the value whose JSON text is ``text`` as it is
+        (no mask rules: those are never decided here), at C speed instead of a walk.
+        ``False`` means "walk it", not that something will be found.
+
+        Why a text test is enough: a match of the email or card patterns is made of
+        characters JSON never escapes (letters, digits, ``.``, ``_``, ``%``, ``+``, ``-``,
+        space), so it appears as it is in the text, keys included. The bearer, JWT and
+        private-key patterns rely on ``\\s`` or word boundaries, which escapes can hide
+        (a newline is ``\\n`` in JSON): their mere keywords send the value to the walk.
+        No object may say ``"Secret"``; an ``"env"`` key is fine only if every ``"name"``
+        in the text is a string that the sensitive-env pattern (decoded, as the walk sees
+        it) does not match: every env entry's name is one of them.
+        """
+        if self.mask:
+            return False
+        detectors = self.detectors
+        if "PRIVATE KEY-----" in text and "private_key" in detectors:
+            return False
+        if "bearer_token" in detectors and ("eyJ" in text or "bearer" in text.lower()):
+            return False
+        if "@" in text and "email" in detectors and _EMAIL.search(text) is not None:
+            return False
+        if "card_number" in detectors and _DIGIT_RUN.search(text) is not None:
+            return False
+        if "secret_data" in detectors and '"Secret"' in text:
+            return False
+        if "sensitive_env" not in detectors or '"env":' not in text:
+            return True
+        names = _NAMES.findall(text)
+        if text.count('"name":') != len(names):  # a name that is not a string: walk it
+            return False
+        search = self._env.search  # per name: a configured pattern may be anchored
+        return not any(search(json.loads(f'"{name}"') if "\\" in name else name) for name in names)
 
     def scan_value(self, value: Any) -> tuple[Any, dict[str, int]]:
         """``value`` as the detectors leave it (no mask rules), and ``{rule: values
