@@ -9,9 +9,10 @@ STAMP := $(VENV)/.installed
 .PHONY: run test lint typecheck unit bench fuzz soak clean system-deps
 
 # Debian packages the tests start for real (redis-server for the shared decision
-# cache, etcd for the distributed policy store) and the deploy test renders with
+# cache, etcd for the distributed policy store, docker-registry for image signature
+# verification, with htpasswd for its credentials) and the deploy test renders with
 # (kubectl kustomize). Installed only when missing.
-SYSTEM_DEPS := redis-server:redis-server etcd:etcd-server kubectl:kubernetes-client
+SYSTEM_DEPS := redis-server:redis-server etcd:etcd-server kubectl:kubernetes-client docker-registry:docker-registry htpasswd:apache2-utils
 
 system-deps:
 	@missing=""; for dep in $(SYSTEM_DEPS); do \

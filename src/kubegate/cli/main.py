@@ -20,6 +20,7 @@ from kubegate.cli.dsl import compile_command, lint
 from kubegate.cli.eval_cmd import eval_command
 from kubegate.cli.expand import expand_command
 from kubegate.cli.fmt_cmd import fmt_command
+from kubegate.cli.image_cmd import image
 from kubegate.cli.serve import serve
 from kubegate.cli.store import push, rollback, status
 from kubegate.cli.test_cmd import rego_test_command
@@ -76,6 +77,7 @@ cli.add_command(status)
 cli.add_command(eval_command)
 cli.add_command(rego_test_command)
 cli.add_command(fmt_command)
+cli.add_command(image)
 
 
 def main(argv: list[str] | None = None) -> None:
