@@ -10,9 +10,10 @@ STAMP := $(VENV)/.installed
 
 # Debian packages the tests start for real (redis-server for the shared decision
 # cache, etcd for the distributed policy store, docker-registry for image signature
-# verification, with htpasswd for its credentials) and the deploy test renders with
+# verification, with htpasswd for its credentials, golang-go for the Go module
+# proxy's real go client) and the deploy test renders with
 # (kubectl kustomize). Installed only when missing.
-SYSTEM_DEPS := redis-server:redis-server etcd:etcd-server kubectl:kubernetes-client docker-registry:docker-registry htpasswd:apache2-utils
+SYSTEM_DEPS := redis-server:redis-server etcd:etcd-server kubectl:kubernetes-client docker-registry:docker-registry htpasswd:apache2-utils go:golang-go
 
 system-deps:
 	@missing=""; for dep in $(SYSTEM_DEPS); do \

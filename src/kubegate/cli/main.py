@@ -20,6 +20,7 @@ from kubegate.cli.dsl import compile_command, lint
 from kubegate.cli.eval_cmd import eval_command
 from kubegate.cli.expand import expand_command
 from kubegate.cli.fmt_cmd import fmt_command
+from kubegate.cli.goproxy_cmd import golicense, goproxy
 from kubegate.cli.image_cmd import image
 from kubegate.cli.serve import serve
 from kubegate.cli.store import push, rollback, status
@@ -78,6 +79,8 @@ cli.add_command(eval_command)
 cli.add_command(rego_test_command)
 cli.add_command(fmt_command)
 cli.add_command(image)
+cli.add_command(goproxy)
+cli.add_command(golicense)
 
 
 def main(argv: list[str] | None = None) -> None:
