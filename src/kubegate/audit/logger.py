@@ -244,29 +244,36 @@ class DecisionLogger:
         if not reuse_key:
             return self._redact_and_append(record, sync)
         sources = (without_uid(review), dict(record["result"]), record["kubegate"].get("userInfo"))
-        decision_id = self._redact_and_append(record, sync)
-        counts = record["redaction"]["rules"]
+        redacted_input = record.get("input")
+        if isinstance(redacted_input, dict) and "uid" not in redacted_input["review"]:
+            return self._redact_and_append(record, sync)  # the fragments' form puts a uid first
+        counts = self._guarded(lambda: self.redactor.redact(record))
         uid_counts = self._guarded(lambda: self.redactor.scan_value(uid)[1])
         redacted_input = record.get("input")
         redacted_review = redacted_input["review"] if isinstance(redacted_input, dict) else None
         input_json, result_json = serialised(redacted_review, record["result"], _serialise)
-        self.fragments.put(
-            reuse_key,
-            Fragments(
-                sources[0] if redacted_input is not None else None,
-                redacted_review,
-                sources[1],
-                record["result"],
-                sources[2],
-                record["kubegate"].get("userInfo"),
-                subtract(counts, uid_counts),
-                input_json,
-                result_json,
-                record["kubegate"]["policies"],
-                _serialise(record["kubegate"]["policies"]),
-            ),
+        policies = record["kubegate"]["policies"]
+        fragments = Fragments(
+            sources[0] if redacted_review is not None else None,
+            redacted_review,
+            sources[1],
+            record["result"],
+            sources[2],
+            record["kubegate"].get("userInfo"),
+            subtract(counts, uid_counts),
+            input_json,
+            result_json,
+            policies,
+            _serialise(policies),
         )
-        return decision_id
+        self.fragments.put(reuse_key, fragments)
+        # The record itself from the same serialised parts (each serialised once).
+        if redacted_review is not None:
+            record["input"] = INPUT_SLOT
+        record["result"] = RESULT_SLOT
+        record["kubegate"]["policies"] = POLICIES_SLOT
+        redacted_uid = redacted_review.get("uid") if redacted_review is not None else None
+        return self._finish_spliced(record, counts, redacted_uid, fragments, sync)
 
     def _clean_fragments(
         self, review: Mapping[str, Any], record: dict[str, Any]

@@ -41,6 +41,8 @@ MANIFEST_PATH = "kubegate/policy-set"
 """The ``path`` of a manifest record."""
 
 _MARK = b'"path":"kubegate/policy-set"'
+MAX_STORED = 1024
+"""Stored forms of policy lists kept for reuse (a decision cache's hits hand in the same list)."""
 MAX_SETS = 64
 """Policy sets whose versions a writer remembers (the oldest beyond are announced again if seen)."""
 
@@ -86,12 +88,17 @@ class ManifestWriter:
         self._lock = threading.Lock()
         self._known: OrderedDict[str, dict[str, str]] = OrderedDict()
         self._segment = segment
+        self._stored: OrderedDict[int, tuple[Sequence[Mapping[str, Any]], dict[str, str], list[dict[str, Any]]]] = (
+            OrderedDict()
+        )
         self.written = 0
         """Manifest records appended."""
 
     def stored(self, policy_set_version: str, policies: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """``policies`` as the record keeps them: without the versions its set's manifest
-        declares (a manifest declaring new ones is appended first).
+        declares (a manifest declaring new ones is appended first). The list returned for
+        one ``policies`` object is returned again for it while the set's manifest is
+        unchanged: records take it as it is and nobody edits it.
 
         Raises:
             what ``append`` raises (the log refused the manifest: the record is not written).
@@ -99,6 +106,10 @@ class ManifestWriter:
         if not policy_set_version or not policies:
             return [dict(p) for p in policies]
         known = self._known.get(policy_set_version)
+        # A cached decision's facts come back for each of its hits: their stored form too.
+        remembered = self._stored.get(id(policies))
+        if remembered is not None and remembered[0] is policies and remembered[1] is known:
+            return remembered[2]
         if known is None or any(str(p.get("id")) not in known for p in policies):
             known = self._declare(policy_set_version, policies)
         out: list[dict[str, Any]] = []
@@ -107,6 +118,10 @@ class ManifestWriter:
                 out.append({k: v for k, v in p.items() if k != "version"})
             else:
                 out.append(dict(p))
+        with self._lock:
+            self._stored[id(policies)] = (policies, known, out)
+            while len(self._stored) > MAX_STORED:
+                self._stored.popitem(last=False)
         return out
 
     def _declare(self, policy_set_version: str, policies: Sequence[Mapping[str, Any]]) -> dict[str, str]:
