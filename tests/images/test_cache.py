@@ -9,7 +9,7 @@ import pytest
 
 from kubegate.images import Verification, VerificationCache, cache_key
 from kubegate.images.cache import SingleFlight
-from tests.images.conftest import RedisServer
+from tests.conftest import RedisServer
 
 
 class Clock:

@@ -20,9 +20,9 @@ from kubegate.webhook.certs import CertificateFiles
 from kubegate.webhook.server import ServeConfig
 from kubegate.webhook.service import WebhookSettings
 from kubegate.webhook.verdict import Verdict
+from tests.conftest import RedisServer
 from tests.webhook.conftest import (
     POLICIES,
-    RedisServer,
     admission_review,
     free_port,
     metric_value,

@@ -26,7 +26,8 @@ from kubegate.webhook.metrics import WebhookMetrics
 from kubegate.webhook.refresh import Refresher, RefreshOutcome
 from kubegate.webhook.service import AdmissionService, WebhookSettings
 from kubegate.webhook.verdict import Verdict
-from tests.webhook.conftest import POLICIES, RedisServer, admission_review, metric_value, obj, start_webhook
+from tests.conftest import RedisServer
+from tests.webhook.conftest import POLICIES, admission_review, metric_value, obj, start_webhook
 from tests.webhook.test_cache import ManualClock
 
 POLICY = """# METADATA
