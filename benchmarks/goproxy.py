@@ -13,8 +13,9 @@ process (so the load generator does not share its GIL), and:
    vault and module cache) and warm (vault filled, empty module cache), s;
 4. cached ``.info`` and ``.mod`` with ``wrk`` (2 threads, 16 connections,
    and 2 connections for the latency at low concurrency): requests/s and
-   p99, next to nginx serving the same files from disk (the floor a static
-   file server sets on this machine).
+   p99, for each ``--workers`` count (``serve --workers N`` on the vault
+   filled above), next to nginx serving the same files from disk (the floor
+   a static file server sets on this machine; as many nginx workers).
 
 This is a benchmark, not a test: it asserts nothing and never runs in CI.
 Short run (about 1 min): ``python -m benchmarks.goproxy --seconds 3``.
@@ -73,11 +74,11 @@ def cold_audit(upstream: str, tmp: Path, mods: list[GoModule]) -> dict[str, floa
     return {"p50_ms": pct(times, 0.5), "p99_ms": pct(times, 0.99), "n": len(times)}
 
 
-def start_server(tmp: Path, upstream: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(tmp: Path, upstream: str, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     code = "import sys; from kubegate.cli.goproxy_cmd import goproxy; sys.exit(goproxy(sys.argv[1:]))"
     args = [sys.executable, "-c", code, "serve", "--addr", f"127.0.0.1:{port}", "--storage", str(tmp / "vault")]
-    args += ["--upstream", upstream, "--decision-log", str(tmp / "log")]
+    args += ["--upstream", upstream, "--decision-log", str(tmp / f"log-{workers}"), "--workers", str(workers)]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
@@ -125,14 +126,14 @@ def wrk(url: str, seconds: int, connections: int = 16) -> dict[str, float]:
     return {"rps": round(rps), "p99_ms": round(float(p99.group(1)) * scale[p99.group(2)], 3) if p99 else -1}
 
 
-def nginx(root: Path, tmp: Path) -> tuple[subprocess.Popen[bytes] | None, str]:
+def nginx(root: Path, tmp: Path, workers: int = 1) -> tuple[subprocess.Popen[bytes] | None, str]:
     binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     if binary is None:
         return None, ""
     port = free_port()
     conf = tmp / "nginx.conf"
     conf.write_text(
-        f"worker_processes 1; daemon off; pid {tmp}/nginx.pid; error_log {tmp}/nginx.err;\n"
+        f"worker_processes {workers}; daemon off; pid {tmp}/nginx.pid; error_log {tmp}/nginx.err;\n"
         f"events {{ worker_connections 256; }}\n"
         f"http {{ access_log off; client_body_temp_path {tmp}; proxy_temp_path {tmp}; fastcgi_temp_path {tmp};"
         f" uwsgi_temp_path {tmp}; scgi_temp_path {tmp};"
@@ -150,6 +151,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5, help="wrk duration per target")
     parser.add_argument("--modules", type=int, default=50)
     parser.add_argument("--zip-requests", type=int, default=200)
+    parser.add_argument(
+        "--workers",
+        type=lambda text: [int(x) for x in text.split(",")],
+        default=[1, 2],
+        help="serve --workers counts to measure .info/.mod at (comma-separated)",
+    )
     args = parser.parse_args()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="kubegate-bench-goproxy-") as name:
@@ -163,18 +170,28 @@ def main() -> None:
                 results["go_mod_download_cold_s"] = go_download(tmp, url, mods, "cold")
                 results["go_mod_download_warm_s"] = go_download(tmp, url, mods, "warm")
                 results["cached_zip"] = cached_zip(url, mods[0], args.zip_requests)
-                m = mods[1]
-                results["cached_info_wrk"] = wrk(f"{url}/{m.path}/@v/{m.version}.info", args.seconds)
-                results["cached_mod_wrk"] = wrk(f"{url}/{m.path}/@v/{m.version}.mod", args.seconds)
-                results["cached_info_wrk_c2"] = wrk(f"{url}/{m.path}/@v/{m.version}.info", args.seconds, 2)
             finally:
                 server.terminate()
                 server.wait(30)
-        floor, floor_url = nginx(tmp / "upstream", tmp)
+            m = mods[1]
+            for workers in args.workers:
+                server, url = start_server(tmp, upstream, workers)
+                try:
+                    for ext in ("info", "mod"):
+                        target = f"{url}/{m.path}/@v/{m.version}.{ext}"
+                        requests.get(target, timeout=30).raise_for_status()
+                        wrk(target, 1, 16)  # warm-up: every worker started and has read it once
+                        for c in (16, 2):
+                            results[f"cached_{ext}_w{workers}_c{c}"] = wrk(target, args.seconds, c)
+                finally:
+                    server.terminate()
+                    server.wait(30)
+        floor, floor_url = nginx(tmp / "upstream", tmp, max(args.workers))
         if floor is not None:
             try:
                 m = mods[1]
-                results["nginx_info_wrk"] = wrk(f"{floor_url}/{m.path}/@v/{m.version}.info", args.seconds)
+                for c in (16, 2):
+                    results[f"nginx_info_c{c}"] = wrk(f"{floor_url}/{m.path}/@v/{m.version}.info", args.seconds, c)
             finally:
                 floor.terminate()
                 floor.wait(10)

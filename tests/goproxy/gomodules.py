@@ -71,13 +71,14 @@ class GoModule:
     extra_gomod: str = ""
     extra_files: Mapping[str, str] = field(default_factory=dict)
     time: str = "2026-01-02T03:04:05Z"
+    go: str = "1.19"
 
     @property
     def package(self) -> str:
         return self.path.rsplit("/", 1)[-1].lower().replace("-", "").replace(".", "")
 
     def gomod(self) -> str:
-        lines = [f"module {self.path}", "", "go 1.19", ""]
+        lines = [f"module {self.path}", "", f"go {self.go}", ""]
         if self.requires:
             lines += ["require ("] + [f"\t{p} {v}" for p, v in sorted(self.requires.items())] + [")", ""]
         if self.extra_gomod:

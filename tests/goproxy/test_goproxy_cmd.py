@@ -82,6 +82,17 @@ def test_golicense_check(tmp_path: Path, upstream_url: str) -> None:
     assert "REJECT" in rejected.output and "GPL-3.0-only" in rejected.output
     junit = runner.invoke(golicense, ["check", str(bad), "--proxy", upstream_url, "-o", "junit"])
     assert 'failures="1"' in junit.output
+    spdx_file = tmp_path / "bad.spdx.json"
+    sarif = runner.invoke(
+        golicense,
+        ["check", str(bad), "--proxy", upstream_url, "-o", "sarif", "--sbom", "spdx", "--sbom-file", str(spdx_file)],
+    )
+    assert sarif.exit_code == 1
+    [result] = json.loads(sarif.output)["runs"][0]["results"]
+    assert result["ruleId"] == "go-module-license-allowlist" and result["level"] == "error"
+    assert result["locations"][0]["logicalLocations"][0]["name"] == "example.test/gpllib@v1.0.0"
+    packages = {p["name"]: p for p in json.loads(spdx_file.read_text())["packages"]}
+    assert packages["example.test/gpllib"]["licenseConcluded"] == "GPL-3.0-only"
     missing = write_app(tmp_path / "missing", {"example.test/nothing": "v1.0.0"}, [])
     assert runner.invoke(golicense, ["check", str(missing), "--proxy", upstream_url]).exit_code == 2
 
@@ -115,7 +126,7 @@ def https_server(tmp_path: Path, upstream_url: str) -> Iterator[tuple[str, Path]
     args = [
         sys.executable, "-c", code, "serve", "--addr", f"127.0.0.1:{port}", "--storage", str(tmp_path / "vault"),
         "--upstream", upstream_url, "--tls-cert", str(certs / "tls.crt"), "--tls-key", str(certs / "tls.key"),
-        "--client-ca", str(certs / "ca.crt"), "--decision-log", str(tmp_path / "log"),
+        "--client-ca", str(certs / "ca.crt"), "--decision-log", str(tmp_path / "log"), "--workers", "1",
     ]  # fmt: skip
     log = (tmp_path / "serve.log").open("wb")
     process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)

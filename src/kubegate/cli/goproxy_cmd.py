@@ -7,9 +7,9 @@ resolved or a module could not be fetched.
 
 from __future__ import annotations
 
-import json
+import os
 import tempfile
-import xml.etree.ElementTree as ET
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +18,17 @@ import click
 from kubegate.errors import KubegateError, UsageError
 from kubegate.goproxy.audit import BUILTIN_POLICY
 from kubegate.goproxy.bundle import export_bundle, import_bundle
+from kubegate.goproxy.check_report import render_json, render_junit, render_sarif, render_text
 from kubegate.goproxy.errors import GoproxyError, ModuleBlocked
 from kubegate.goproxy.gomod import parse_gomod
 from kubegate.goproxy.graph import ModuleRef, go_list_graph, resolve_graph
-from kubegate.goproxy.sbom import cyclonedx_json
-from kubegate.goproxy.server import GoproxyConfig, build_proxy, build_server, open_storage
+from kubegate.goproxy.sbom import cyclonedx_json, spdx_json
+from kubegate.goproxy.server import GoproxyConfig, build_proxy, open_storage
 from kubegate.goproxy.service import ModuleProxy
+from kubegate.goproxy.signing import load_signing_key
 from kubegate.goproxy.vault import Vault
+from kubegate.goproxy.workers import default_workers, serve
+from kubegate.images.keys import load_public_key
 from kubegate.yamlio import read_text, read_yaml
 
 __all__ = ["golicense", "goproxy"]
@@ -92,6 +96,19 @@ def goproxy() -> None:
 @click.option("--client-ca", type=click.Path(exists=True), help="CA bundle for client certificates (mutual TLS).")
 @click.option("--sumdb", help="Proxy a checksum database: NAME=URL (e.g. sum.golang.org=https://sum.golang.org).")
 @click.option("--exception-contact", default="", help="How to request a license exception (shown in 403 answers).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Serving processes sharing the socket and the vault (default: the CPU count).",
+)
+@click.option(
+    "--trace-exporter",
+    type=click.Choice(["none", "console", "otlp"]),
+    default="none",
+    show_default=True,
+    help="OpenTelemetry spans per request, upstream fetch and license policy evaluation.",
+)
+@click.option("--trace-endpoint", help="OTLP/HTTP traces URL (default http://localhost:4318/v1/traces).")
 def serve_command(
     storage: str,
     s3_endpoint: str | None,
@@ -110,6 +127,9 @@ def serve_command(
     client_ca: str | None,
     sumdb: str | None,
     exception_contact: str,
+    workers: int | None,
+    trace_exporter: str,
+    trace_endpoint: str | None,
 ) -> None:
     """Serve the GOPROXY protocol (GOPROXY=http(s)://HOST:PORT)."""
     host, port = _address(addr)
@@ -136,8 +156,10 @@ def serve_command(
         exception_contact=exception_contact,
         upstream_timeout_s=upstream_timeout,
         upstream_retries=upstream_retries,
+        trace_exporter="console" if trace_exporter == "console" else "otlp" if trace_exporter == "otlp" else "none",
+        trace_endpoint=trace_endpoint,
     )
-    build_server(config).run()
+    serve(config, workers or default_workers())
 
 
 @goproxy.command("yank")
@@ -202,6 +224,11 @@ def bundle() -> None:
 @click.option("--modules", "modules_file", type=click.Path(exists=True), help="File of 'path version' lines.")
 @click.option("--previous", type=click.Path(exists=True), help="Earlier bundle: leave out what it holds.")
 @click.option("-o", "--output", required=True, type=click.Path(), help="Bundle to write (.tar.gz).")
+@click.option(
+    "--sign-key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="PEM private key (ECDSA P-256 or Ed25519): adds SHA256SUMS.sig.",
+)
 @_STORAGE
 @_S3
 def bundle_export(
@@ -209,10 +236,18 @@ def bundle_export(
     modules_file: str | None,
     previous: str | None,
     output: str,
+    sign_key: str | None,
     storage: str,
     s3_endpoint: str | None,
 ) -> None:
-    """Write a bundle of the vault's module versions."""
+    """Write a bundle of the vault's module versions.
+
+    An encrypted --sign-key takes its password from KUBEGATE_BUNDLE_KEY_PASSWORD.
+    """
+    key = None
+    if sign_key:
+        password = os.environ.get("KUBEGATE_BUNDLE_KEY_PASSWORD")
+        key = load_signing_key(Path(sign_key).read_bytes(), sign_key, password.encode() if password else None)
     modules = None
     if modules_file:
         modules = [tuple(line.split()[:2]) for line in Path(modules_file).read_text().splitlines() if line.split()]
@@ -224,23 +259,38 @@ def bundle_export(
         since=since,
         modules=[(m[0], m[1]) for m in modules] if modules is not None else None,
         previous=previous,
+        sign_key=key,
     )
-    click.echo(f"wrote {output}: {len(manifest['modules'])} module versions")
+    signed = f", signed ({key.kind} {key.public_key().fingerprint})" if key is not None else ""
+    click.echo(f"wrote {output}: {len(manifest['modules'])} module versions{signed}")
 
 
 @bundle.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--verify-key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="PEM public key: refuse a bundle it has not signed (or an unsigned one).",
+)
 @_STORAGE
 @_S3
-def bundle_import(file: str, storage: str, s3_endpoint: str | None) -> None:
-    """Verify a bundle whole (SHA256SUMS, h1 hashes) and load it; nothing is loaded on any mismatch."""
-    result = import_bundle(_vault(storage, s3_endpoint), file)
+def bundle_import(file: str, verify_key: str | None, storage: str, s3_endpoint: str | None) -> None:
+    """Verify a bundle whole (signature, SHA256SUMS, h1 hashes) and load it; nothing is loaded on any mismatch."""
+    key = load_public_key(Path(verify_key).read_bytes(), verify_key) if verify_key else None
+    result = import_bundle(_vault(storage, s3_endpoint), file, verify_key=key)
     click.echo(f"imported {result.modules} module versions ({result.skipped} already present)")
 
 
 @click.group("golicense")
 def golicense() -> None:
     """License checks of a Go module graph."""
+
+
+def _tool_version() -> str:
+    try:
+        return metadata.version("kubegate")
+    except metadata.PackageNotFoundError:  # pragma: no cover - source tree
+        return "0+unknown"
 
 
 def _check_one(proxy: ModuleProxy, ref: ModuleRef) -> dict[str, Any]:
@@ -263,23 +313,8 @@ def _check_one(proxy: ModuleProxy, ref: ModuleRef) -> dict[str, Any]:
         "reasons": data.get("reasons", []),
         "expression": data.get("expression", ""),
         "licenses": data.get("licenses", []),
+        "policies": [{"id": p.get("id", ""), "version": p.get("version", "")} for p in data.get("policies", [])],
     }
-
-
-def _junit(main: str, rows: list[dict[str, Any]]) -> str:
-    suite = ET.Element("testsuite", name=f"golicense {main}", tests=str(len(rows)))
-    failures = errors = 0
-    for row in rows:
-        case = ET.SubElement(suite, "testcase", classname=row["path"], name=f"{row['path']}@{row['version']}")
-        if row["verdict"] in ("REJECT", "REVIEW_REQUIRED"):
-            failures += 1
-            ET.SubElement(case, "failure", message=row["verdict"]).text = "\n".join(row["reasons"])
-        elif row["verdict"] == "ERROR":
-            errors += 1
-            ET.SubElement(case, "error", message="ERROR").text = "\n".join(row["reasons"])
-    suite.set("failures", str(failures))
-    suite.set("errors", str(errors))
-    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
 
 
 @golicense.command("check")
@@ -290,9 +325,11 @@ def _junit(main: str, rows: list[dict[str, Any]]) -> str:
 @click.option("--policy", "-p", "policies", multiple=True, type=click.Path(exists=True), help="Rego/DSL policy.")
 @click.option("--license-policy", "license_policies", multiple=True, help=f"Policy id (default {BUILTIN_POLICY}).")
 @click.option("--parameters", type=click.Path(exists=True), help="YAML: {policy id: parameters}.")
-@click.option("-o", "--output", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True)
-@click.option("--sbom", type=click.Choice(["cyclonedx"]), help="Also write an SBOM of the graph.")
-@click.option("--sbom-file", type=click.Path(), default="sbom.cdx.json", show_default=True)
+@click.option(
+    "-o", "--output", type=click.Choice(["text", "json", "junit", "sarif"]), default="text", show_default=True
+)
+@click.option("--sbom", type=click.Choice(["cyclonedx", "spdx"]), help="Also write an SBOM of the graph.")
+@click.option("--sbom-file", type=click.Path(), help="SBOM file (default sbom.cdx.json or sbom.spdx.json).")
 @click.pass_context
 def check_command(
     ctx: click.Context,
@@ -305,7 +342,7 @@ def check_command(
     parameters: str | None,
     output: str,
     sbom: str | None,
-    sbom_file: str,
+    sbom_file: str | None,
 ) -> None:
     """Evaluate the license policy for every module of TARGET's graph (a go.mod or its directory)."""
     gomod_path = Path(target) / "go.mod" if Path(target).is_dir() else Path(target)
@@ -329,18 +366,16 @@ def check_command(
             ctx.exit(2)
         rows = [_check_one(proxy, ref) for ref in refs]
     if output == "json":
-        summary: dict[str, int] = {}
-        for row in rows:
-            summary[row["verdict"]] = summary.get(row["verdict"], 0) + 1
-        click.echo(json.dumps({"main": main.module, "modules": rows, "summary": summary}, indent=2))
+        click.echo(render_json(main.module, rows), nl=False)
     elif output == "junit":
-        click.echo(_junit(main.module, rows), nl=False)
+        click.echo(render_junit(main.module, rows), nl=False)
+    elif output == "sarif":
+        click.echo(render_sarif(rows, gomod_path.as_posix(), read_text(str(gomod_path)), _tool_version()), nl=False)
     else:
-        for row in rows:
-            click.echo(f"{row['verdict']:<16} {row['path']} {row['version']}  {row['expression']}".rstrip())
-            for reason in row["reasons"]:
-                click.echo(f"    {reason}")
+        click.echo(render_text(rows), nl=False)
     if sbom == "cyclonedx":
-        Path(sbom_file).write_text(cyclonedx_json(main.module, rows))
+        Path(sbom_file or "sbom.cdx.json").write_text(cyclonedx_json(main.module, rows))
+    elif sbom == "spdx":
+        Path(sbom_file or "sbom.spdx.json").write_text(spdx_json(main.module, rows))
     verdicts = {row["verdict"] for row in rows}
     ctx.exit(2 if "ERROR" in verdicts else 1 if verdicts & {"REJECT", "REVIEW_REQUIRED"} else 0)

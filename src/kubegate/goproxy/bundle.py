@@ -4,6 +4,7 @@ Layout (``FORMAT``)::
 
     manifest.json                       what the bundle holds (below)
     SHA256SUMS                          "<sha256>  <name>" for every other file, manifest included
+    SHA256SUMS.sig                      when signed: the signature of SHA256SUMS (:mod:`.signing`)
     modules/<path>/@v/<version>.info    .mod and .zip beside it (escaped path and version)
     audits/<path>/@v/<version>.json     the license findings and last verdict, when known
 
@@ -15,7 +16,8 @@ made against (versions that manifest lists are left out).
 :func:`import_bundle` verifies everything before anything is stored: every
 file has a SUMS line and matches it, every SUMS line has its file, every
 zip follows Go's zip rules and hashes (``h1:``) to what the manifest says,
-and every hash agrees with the vault's go.sum records. One failure rejects
+and every hash agrees with the vault's go.sum records; with a verification
+key, SHA256SUMS must carry that key's signature, checked first. One failure rejects
 the whole bundle (``BundleError``/``IntegrityError``) and the vault is left
 as it was.
 """
@@ -37,7 +39,9 @@ from typing import Any
 from kubegate.goproxy.errors import BundleError, GoproxyError, IntegrityError
 from kubegate.goproxy.escape import escape
 from kubegate.goproxy.modzip import hash_gomod, read_zip
+from kubegate.goproxy.signing import SIGNATURE_NAME, SigningKey, verify_sums
 from kubegate.goproxy.vault import Vault, now_rfc3339
+from kubegate.images.keys import PublicKey
 
 __all__ = ["FORMAT", "ImportResult", "export_bundle", "import_bundle", "manifest_digest"]
 
@@ -85,6 +89,7 @@ def export_bundle(
     since: str | None = None,
     modules: Iterable[tuple[str, str]] | None = None,
     previous: str | Path | None = None,
+    sign_key: SigningKey | None = None,
 ) -> dict[str, Any]:
     """Writes a bundle; returns its manifest.
 
@@ -92,6 +97,7 @@ def export_bundle(
         since: RFC 3339 date or time: only versions stored at or after it.
         modules: only these ``(path, version)`` pairs (else every stored one).
         previous: an earlier bundle: versions its manifest lists are left out.
+        sign_key: adds ``SHA256SUMS.sig``, this key's signature of ``SHA256SUMS``.
 
     Raises:
         BundleError: an unreadable previous bundle; StorageError: the vault failed.
@@ -146,6 +152,11 @@ def export_bundle(
         text = "".join(sorted(sums, key=lambda line: line.split("  ", 1)[1])).encode()
         info.size, info.mtime, info.mode = len(text), int(time.time()), 0o644
         tar.addfile(info, io.BytesIO(text))
+        if sign_key is not None:
+            signature = sign_key.sign(text)
+            info = tarfile.TarInfo(SIGNATURE_NAME)
+            info.size, info.mtime, info.mode = len(signature), int(time.time()), 0o644
+            tar.addfile(info, io.BytesIO(signature))
     return manifest
 
 
@@ -183,6 +194,12 @@ def _unpack(bundle: Path, into: Path) -> dict[str, Path]:
     return files
 
 
+def _head(path: Path, limit: int) -> bytes:
+    """At most ``limit`` bytes of ``path`` (a signature is small; a huge one is still refused)."""
+    with path.open("rb") as fh:
+        return fh.read(limit)
+
+
 def _sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:
@@ -191,17 +208,27 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def import_bundle(vault: Vault, bundle: str | Path) -> ImportResult:
+def import_bundle(vault: Vault, bundle: str | Path, verify_key: PublicKey | None = None) -> ImportResult:
     """Verifies a bundle whole, then stores its versions (see the module docstring).
 
+    Args:
+        verify_key: when given, the bundle must be signed by it (checked before anything else is).
+
     Raises:
-        BundleError: ``bundle_truncated``, ``bundle_sums_missing``, ``bundle_invalid``.
-        IntegrityError: ``bundle_sum_mismatch``, ``checksum_mismatch``.
+        BundleError: ``bundle_truncated``, ``bundle_sums_missing``, ``bundle_invalid``, ``bundle_unsigned``.
+        IntegrityError: ``bundle_sum_mismatch``, ``checksum_mismatch``, ``bundle_signature_invalid``.
     """
     with tempfile.TemporaryDirectory(prefix="kubegate-bundle-") as tmp:
         files = _unpack(Path(bundle), Path(tmp))
         if "SHA256SUMS" not in files:
             raise BundleError("bundle has no SHA256SUMS", code="bundle_sums_missing")
+        signature = files.pop(SIGNATURE_NAME, None)
+        if verify_key is not None:
+            verify_sums(
+                files["SHA256SUMS"].read_bytes(),
+                _head(signature, 4097) if signature is not None else None,
+                verify_key,
+            )
         listed: dict[str, str] = {}
         for line in files["SHA256SUMS"].read_text("utf-8", "replace").splitlines():
             digest, sep, name = line.partition("  ")

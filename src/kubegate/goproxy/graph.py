@@ -1,15 +1,20 @@
 """The module graph of a main module, for ``kubegate golicense check``.
 
 :func:`resolve_graph` is minimal version selection
-(https://go.dev/ref/mod#minimal-version-selection): every module version
-reachable through ``require`` from the main module's go.mod is visited, and
-the build list holds the highest version of each path. The main module's
-``replace`` directives with a module version apply (a replacement by a
-local directory leaves the requirement unresolved and is reported as
-``local``) and its ``exclude`` directives drop versions; graph pruning of
-go 1.17+ modules is not applied, so the list can hold a few modules the go
-command would prune (it is never smaller). :func:`go_list_graph` asks a Go
-toolchain instead (``go list -m -json all``), which is exact.
+(https://go.dev/ref/mod#minimal-version-selection) over the module graph
+with graph pruning (https://go.dev/ref/mod#graph-pruning), as
+``cmd/go/internal/modload`` builds it (``readModGraph``): when the main
+module is at ``go 1.17`` or higher, the graph holds its requirements and
+the requirements of each of them, but the go.mod files of those are not
+read, except below a module at ``go 1.16`` or lower (no ``go`` directive
+counts as 1.16), whose requirements are followed transitively; a main
+module below 1.17 gets the whole transitive graph. The build list holds
+the highest version of each path in the graph, which is what ``go list -m
+all`` prints for a tidy main module. The main module's ``replace``
+directives with a module version apply (the replacement's go.mod is read;
+a replacement by a local directory leaves the requirement unread and is
+reported as ``local``) and its ``exclude`` directives drop versions.
+:func:`go_list_graph` asks a Go toolchain instead (``go list -m -json all``).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from kubegate.errors import InputError, Location
 from kubegate.goproxy import semver
 from kubegate.goproxy.gomod import GoMod, parse_gomod
 
-__all__ = ["ModuleRef", "go_list_graph", "resolve_graph"]
+__all__ = ["ModuleRef", "go_list_graph", "prunes", "resolve_graph"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,11 @@ class ModuleRef:
     path: str
     version: str
     replaced_by: str = ""
+
+
+def prunes(gomod: GoMod) -> bool:
+    """Whether a module's requirements are pruned (its ``go`` directive is 1.17 or higher)."""
+    return semver.compare("v" + (gomod.go or "1.16"), "v1.17") >= 0 if gomod.go[:1].isdigit() else False
 
 
 def resolve_graph(main: GoMod, fetch_mod: Callable[[str, str], bytes], limit: int = 20_000) -> list[ModuleRef]:
@@ -48,24 +58,31 @@ def resolve_graph(main: GoMod, fetch_mod: Callable[[str, str], bytes], limit: in
     for old, old_v, new, new_v in main.replaces:
         replace[(old, old_v)] = (new, new_v)
     excluded = set(main.excludes)
-    selected: dict[str, str] = {}
-    seen: set[tuple[str, str]] = set()
-    queue = [(r.path, r.version) for r in main.requires]
+    nodes: set[tuple[str, str]] = set()
+    loaded: set[tuple[tuple[str, str], bool]] = set()
+    queue = [((r.path, r.version), prunes(main)) for r in main.requires]
+    nodes.update(m for m, _ in queue if m not in excluded)
     while queue:
-        path, version = queue.pop()
-        if (path, version) in seen or (path, version) in excluded:
+        module, pruned = queue.pop()
+        if module in excluded or (module, pruned) in loaded:
             continue
-        seen.add((path, version))
-        if len(seen) > limit:
+        loaded.add((module, pruned))
+        if len(loaded) > limit:
             raise InputError(f"module graph has more than {limit} versions", code="module_graph_too_large")
-        if semver.compare(version, selected.get(path, "")) > 0 or path not in selected:
-            selected[path] = version
-        target = replace.get((path, version)) or replace.get((path, ""))
+        path, version = module
+        target = replace.get(module) or replace.get((path, ""))
         if target is not None and not target[1]:
             continue  # a local directory
-        source_path, source_version = target if target is not None else (path, version)
+        source_path, source_version = target if target is not None else module
         gomod = parse_gomod(fetch_mod(source_path, source_version).decode("utf-8", "replace"), f"{path}@{version}")
-        queue.extend((r.path, r.version) for r in gomod.requires)
+        requires = [(r.path, r.version) for r in gomod.requires if (r.path, r.version) not in excluded]
+        nodes.update(requires)
+        if not pruned or not prunes(gomod):  # below an unpruned module everything is loaded
+            queue.extend((m, False) for m in requires)
+    selected: dict[str, str] = {}
+    for path, version in nodes:
+        if path not in selected or semver.compare(version, selected[path]) > 0:
+            selected[path] = version
     out = []
     for path in sorted(selected):
         version = selected[path]

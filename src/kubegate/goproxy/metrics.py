@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from kubegate.webhook.metrics import CONTENT_TYPE
 
@@ -16,7 +19,11 @@ ENDPOINTS = ("list", "latest", "info", "mod", "zip", "sumdb", "other")
 class GoproxyMetrics:
     """``kubegate_goproxy_requests_total{endpoint,result}`` (result: ``ok``,
     ``not_found``, ``gone``, ``blocked``, ``error``), request durations,
-    bytes served, vault hits and misses, verdicts, upstream fetches."""
+    bytes served, vault hits and misses, verdicts, upstream fetches.
+
+    Under ``kubegate goproxy serve --workers N`` (``PROMETHEUS_MULTIPROC_DIR``
+    set before prometheus_client was imported) the values live in that
+    directory and :meth:`render` sums every worker's."""
 
     def __init__(self) -> None:
         disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -66,4 +73,10 @@ class GoproxyMetrics:
             self.bytes.labels(endpoint).inc(size)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """The Prometheus text exposition (every worker's values under ``--workers``)."""
+        directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if not directory:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)

@@ -17,19 +17,30 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
+from starlette.applications import Starlette
 
 from kubegate.audit.logger import DecisionLogger, LogSettings
+from kubegate.audit.tracing import TraceExporter
 from kubegate.errors import UsageError
 from kubegate.goproxy.app import SumdbSettings, create_app
 from kubegate.goproxy.audit import BUILTIN_POLICY, LicenseGate, build_engine
 from kubegate.goproxy.metrics import GoproxyMetrics
 from kubegate.goproxy.service import ModuleProxy
 from kubegate.goproxy.storage import LocalStorage, Storage
+from kubegate.goproxy.tracing import ProxyTracing
 from kubegate.goproxy.upstream import Upstream, UpstreamSettings
 from kubegate.goproxy.vault import Vault
 from kubegate.webhook.tls import CertificateReloader, TlsPolicy, apply_tls_policy
 
-__all__ = ["GoproxyConfig", "build_proxy", "build_server", "open_storage"]
+__all__ = [
+    "GoproxyConfig",
+    "build_app",
+    "build_proxy",
+    "build_server",
+    "open_storage",
+    "tls_context",
+    "uvicorn_config",
+]
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,8 @@ class GoproxyConfig:
     exception_contact: str = ""
     upstream_timeout_s: float = 60.0
     upstream_retries: int = 2
+    trace_exporter: TraceExporter = "none"
+    trace_endpoint: str | None = None
 
 
 def open_storage(spec: str, s3_endpoint: str | None = None) -> Storage:
@@ -75,6 +88,7 @@ def build_proxy(
     config: GoproxyConfig,
     decision_log: DecisionLogger | None = None,
     on_fetch: Callable[[str], None] | None = None,
+    tracing: ProxyTracing | None = None,
 ) -> ModuleProxy:
     """The gateway of ``config`` (engine, gate, vault, upstream).
 
@@ -83,36 +97,47 @@ def build_proxy(
     """
     gate = None
     if config.license_check:
-        engine = build_engine(config.policies, config.parameters)
+        engine = build_engine(
+            config.policies, config.parameters, tracing=tracing.tracing if tracing is not None else None
+        )
         kwargs = {"exception_contact": config.exception_contact} if config.exception_contact else {}
         gate = LicenseGate(engine, config.license_policies, decision_log, **kwargs)
     upstream = Upstream(
         UpstreamSettings(config.upstreams, read_timeout_s=config.upstream_timeout_s, retries=config.upstream_retries)
     )
-    return ModuleProxy(Vault(open_storage(config.storage, config.s3_endpoint)), upstream, gate, on_fetch)
+    vault = Vault(open_storage(config.storage, config.s3_endpoint))
+    return ModuleProxy(vault, upstream, gate, on_fetch, tracing)
 
 
-def build_server(config: GoproxyConfig) -> uvicorn.Server:
-    """The configured server (``.run()`` serves until SIGTERM/SIGINT).
+def build_app(
+    config: GoproxyConfig,
+    decision_log_dir: str | None,
+    ssl_context: Callable[[], ssl.SSLContext | None] = lambda: None,
+) -> Starlette:
+    """The application of one serving process: its gateway, metrics, decision log
+    (in ``decision_log_dir``), spans, and the certificate reloader of the context
+    ``ssl_context()`` returns once serving starts (``None``: plain HTTP).
 
     Raises:
-        UsageError: ``tls_files_invalid``; see :func:`build_proxy`.
+        See :func:`build_proxy`; UsageError: ``invalid_trace_exporter``.
     """
     decision_log = (
-        DecisionLogger(LogSettings(config.decision_log, mode=config.decision_log_mode))  # type: ignore[arg-type]
-        if config.decision_log
+        DecisionLogger(LogSettings(decision_log_dir, mode=config.decision_log_mode))  # type: ignore[arg-type]
+        if decision_log_dir
         else None
     )
+    tracing = ProxyTracing(config.trace_exporter, config.trace_endpoint) if config.trace_exporter != "none" else None
     metrics = GoproxyMetrics()
-    proxy = build_proxy(config, decision_log, lambda result: metrics.upstream.labels(result).inc())
+    proxy = build_proxy(config, decision_log, lambda result: metrics.upstream.labels(result).inc(), tracing)
     stop = asyncio.Event()
-    reloader: list[CertificateReloader] = []
     tasks: list[asyncio.Task[None]] = []
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[None]:
-        if reloader:
-            tasks.append(asyncio.create_task(reloader[0].watch(stop)))
+        context = ssl_context()
+        if context is not None and config.cert_file and config.key_file:
+            reloader = CertificateReloader(context, config.cert_file, config.key_file, config.client_ca_file)
+            tasks.append(asyncio.create_task(reloader.watch(stop)))
         try:
             yield
         finally:
@@ -121,15 +146,21 @@ def build_server(config: GoproxyConfig) -> uvicorn.Server:
                 task.cancel()
             if decision_log is not None:
                 decision_log.close()
+            if tracing is not None:
+                tracing.shutdown()
 
-    app = create_app(proxy, metrics, SumdbSettings(config.sumdb_name, config.sumdb_url), lifespan=lifespan)
+    sumdb = SumdbSettings(config.sumdb_name, config.sumdb_url)
+    return create_app(proxy, metrics, sumdb, lifespan=lifespan, tracing=tracing)
 
-    policy = TlsPolicy()
 
-    def tls_context(_: uvicorn.Config, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
-        return apply_tls_policy(default(), policy)
+def tls_context(_: uvicorn.Config, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+    """uvicorn's ``ssl_context_factory``: its context with the webhook's TLS policy."""
+    return apply_tls_policy(default(), TlsPolicy())
 
-    uv_config = uvicorn.Config(
+
+def uvicorn_config(config: GoproxyConfig, app: Any, **kwargs: Any) -> uvicorn.Config:
+    """The uvicorn settings of ``config`` for ``app`` (an ASGI app or an import string)."""
+    return uvicorn.Config(
         app,
         host=config.host,
         port=config.port,
@@ -143,11 +174,23 @@ def build_server(config: GoproxyConfig) -> uvicorn.Server:
         server_header=False,
         lifespan="on",
         timeout_graceful_shutdown=10,
+        **kwargs,
     )
+
+
+def build_server(config: GoproxyConfig) -> uvicorn.Server:
+    """The configured server of one process (``.run()`` serves until SIGTERM/SIGINT);
+    :func:`kubegate.goproxy.workers.serve` runs several.
+
+    Raises:
+        UsageError: ``tls_files_invalid``; see :func:`build_app`.
+    """
+    holder: list[uvicorn.Config] = []
+    app = build_app(config, config.decision_log, lambda: holder[0].ssl if holder else None)
+    uv_config = uvicorn_config(config, app)
     try:
         uv_config.load()
     except (OSError, ssl.SSLError) as exc:
         raise UsageError(f"cannot load the TLS files: {exc}", code="tls_files_invalid") from None
-    if uv_config.ssl is not None and config.cert_file and config.key_file:
-        reloader.append(CertificateReloader(uv_config.ssl, config.cert_file, config.key_file, config.client_ca_file))
+    holder.append(uv_config)
     return uvicorn.Server(uv_config)

@@ -35,6 +35,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.trace import Span
+
 from kubegate.errors import InputError
 from kubegate.goproxy import semver
 from kubegate.goproxy.audit import LicenseGate, Verdict, module_input
@@ -43,6 +45,7 @@ from kubegate.goproxy.escape import check_module_path, escape
 from kubegate.goproxy.gomod import GoMod, parse_gomod
 from kubegate.goproxy.licenses import DETECTOR, LicenseFinding, detect_licenses
 from kubegate.goproxy.modzip import MAX_GO_MOD, read_zip
+from kubegate.goproxy.tracing import ProxyTracing
 from kubegate.goproxy.upstream import Upstream
 from kubegate.goproxy.vault import ModuleRecord, Vault
 
@@ -71,6 +74,7 @@ class ModuleProxy:
         upstream: the upstream chain (may have no URLs: offline, vault only).
         gate: the license gate (``None``: no license check).
         on_fetch: called with ``ok``/``not_found``/``error`` per upstream fetch (metrics).
+        tracing: a ``kubegate.goproxy.upstream`` span per upstream fetch.
     """
 
     def __init__(
@@ -79,8 +83,10 @@ class ModuleProxy:
         upstream: Upstream,
         gate: LicenseGate | None,
         on_fetch: Callable[[str], None] | None = None,
+        tracing: ProxyTracing | None = None,
     ) -> None:
         self.vault = vault
+        self.tracing = tracing
         self.upstream = upstream
         self.gate = gate
         self._on_fetch = on_fetch
@@ -92,15 +98,25 @@ class ModuleProxy:
         return self._locks[hash((path, version)) % len(self._locks)]
 
     def _fetch(self, path: str, suffix: str, limit: int) -> tuple[bytes, str]:
+        if self.tracing is None:
+            return self._fetch_counted(path, suffix, limit, None)
+        with self.tracing.upstream(path, suffix) as span:
+            return self._fetch_counted(path, suffix, limit, span)
+
+    def _fetch_counted(self, path: str, suffix: str, limit: int, span: Span | None) -> tuple[bytes, str]:
+        result = "ok"
         try:
             body, origin = self.upstream.get(path, suffix, limit)
         except NotFound:
-            self._count("not_found")
+            result = "not_found"
             raise
-        except GoproxyError:
-            self._count("error")
+        except Exception:
+            result = "error"
             raise
-        self._count("ok")
+        finally:
+            self._count(result)
+            if span is not None:
+                span.set_attribute("goproxy.result", result)
         return body, origin
 
     def _count(self, result: str) -> None:
@@ -236,6 +252,26 @@ class ModuleProxy:
         self._withdrawn(path, version)
         record, cache = self._ensure(path, version, want_zip=False)
         return Served(self.vault.blob(record.mod), "text/plain; charset=utf-8", True, cache)
+
+    def cached(self, endpoint: str, path: str, version: str) -> Served | None:
+        """``.info`` or ``.mod`` from memory alone (record, blob and fresh yank state
+        all cached), else ``None``: never blocks, so the app answers it on the event
+        loop without a thread hop (what ``.info``/``.mod`` throughput is made of).
+
+        Raises:
+            NotFound: not a canonical version.
+        """
+        if endpoint not in ("info", "mod"):
+            return None
+        self._check_version(path, version)
+        yanks = self.vault.cached_yanks(path)
+        record = self.vault.cached_record(path, version)
+        if yanks is None or version in yanks or record is None:
+            return None
+        body = self.vault.cached_blob(record.info if endpoint == "info" else record.mod)
+        if body is None:
+            return None
+        return Served(body, "application/json" if endpoint == "info" else "text/plain; charset=utf-8", True)
 
     def zip(self, path: str, version: str, trace_id: str = "") -> Served:
         """``.zip``, after the license gate.

@@ -129,6 +129,10 @@ class Vault:
                     self._blob_bytes -= len(old)
         return data
 
+    def cached_blob(self, digest: str) -> bytes | None:
+        """The blob when it is in memory, else ``None`` (never reads the store)."""
+        return self._blob_cache.get(digest)
+
     # ---- module records
     @staticmethod
     def _key(kind: str, path: str, version: str, suffix: str = ".json") -> str:
@@ -145,6 +149,10 @@ class Vault:
         if record.zip and len(self._records) < 100_000:
             self._records[(path, version)] = record
         return record
+
+    def cached_record(self, path: str, version: str) -> ModuleRecord | None:
+        """The record when it is in memory (complete records only), else ``None`` (never reads the store)."""
+        return self._records.get((path, version))
 
     def versions(self, path: str) -> list[str]:
         """Stored versions of ``path`` (any order)."""
@@ -256,6 +264,14 @@ class Vault:
         if self._state_ttl > 0:
             self._state[path] = (now, yanks, pin)
         return yanks, pin
+
+    def cached_yanks(self, path: str) -> dict[str, dict[str, Any]] | None:
+        """The yanks of ``path`` when the state in memory is fresh (younger than
+        ``state_ttl_s``), else ``None`` (never reads the store)."""
+        hit = self._state.get(path)
+        if hit is None or time.monotonic() - hit[0] >= self._state_ttl:
+            return None
+        return hit[1]
 
     def _forget(self, path: str) -> None:
         self._state.pop(path, None)
