@@ -21,6 +21,7 @@ from kubegate.cli.eval_cmd import eval_command
 from kubegate.cli.expand import expand_command
 from kubegate.cli.fmt_cmd import fmt_command
 from kubegate.cli.goproxy_cmd import golicense, goproxy
+from kubegate.cli.grpc_cmd import grpc_command
 from kubegate.cli.image_cmd import image
 from kubegate.cli.serve import serve
 from kubegate.cli.store import push, rollback, status
@@ -81,6 +82,7 @@ cli.add_command(fmt_command)
 cli.add_command(image)
 cli.add_command(goproxy)
 cli.add_command(golicense)
+cli.add_command(grpc_command)
 
 
 def main(argv: list[str] | None = None) -> None:
