@@ -114,6 +114,18 @@ FULL_FACTS = DecisionFacts(
     message="denied by team-label: pod web needs a team label",
     warnings=("web uses :latest",),
     audit_annotations={"require-team/team": "missing"},
+    images=(
+        {
+            "image": "registry.bank.internal/payments/api:1.4",
+            "digest": "sha256:" + "e" * 64,
+            "policy": "payments",
+            "verified": True,
+            "reason": "verified",
+            "cached": True,
+            "required": True,
+            "durationMs": 0.2,
+        },
+    ),
 )
 
 
@@ -161,6 +173,7 @@ def test_the_schema_names_exactly_the_fields_build_record_writes() -> None:
     assert set(record["result"]["violations"][0]) == set(SCHEMA["$defs"]["violation"]["properties"])
     assert set(record["kubegate"]["policies"][1]) == set(SCHEMA["$defs"]["policy"]["properties"])
     assert set(record["kubegate"]["shadow"][0]) == set(SCHEMA["$defs"]["shadow"]["properties"])
+    assert set(record["kubegate"]["images"][0]) == set(SCHEMA["$defs"]["image"]["properties"])
     assert set(SCHEMA["$defs"]["violation"]["properties"]["enforcement"]["enum"]) == {
         v["enforcement"] for v in record["result"]["violations"]
     }

@@ -8,7 +8,8 @@ evaluated policy's id, version, outcome and time, the enforcement of each
 violation, the review duration, the request's uid, user, namespace, kind,
 name and operation, whether the decision came from the cache, the rollout
 arm of each policy under canary, shadow disagreements, and the redaction
-counts (``redaction``).
+counts (``redaction``), and the image verifications done before the
+evaluation (``images``: image, digest, policy, verified, reason, cached).
 
 Modes: ``strict`` keeps the full input (after redaction); ``standard`` keeps
 identity and decision only (no object); ``off`` records nothing.
@@ -47,6 +48,8 @@ class DecisionFacts:
         warnings: the answer's ``warnings`` (webhook).
         audit_annotations: ValidatingAdmissionPolicies' audit annotations
             (``<policy>/<key>`` -> value, as Kubernetes' audit event has them).
+        images: the image verifications done before the evaluation
+            (:meth:`kubegate.images.prefetch.Prefetch.to_record`).
     """
 
     allowed: bool
@@ -60,10 +63,11 @@ class DecisionFacts:
     message: str = ""
     warnings: tuple[str, ...] = ()
     audit_annotations: Mapping[str, str] = field(default_factory=dict)
+    images: tuple[Mapping[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (the shared decision cache keeps it with the answer)."""
-        return {
+        doc: dict[str, Any] = {
             "allowed": self.allowed,
             "violations": [dict(v) for v in self.violations],
             "policies": [dict(p) for p in self.policies],
@@ -76,6 +80,9 @@ class DecisionFacts:
             "warnings": list(self.warnings),
             "auditAnnotations": dict(self.audit_annotations),
         }
+        if self.images:
+            doc["images"] = [dict(i) for i in self.images]
+        return doc
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> DecisionFacts:
@@ -96,6 +103,7 @@ class DecisionFacts:
             message=str(doc["message"]),
             warnings=tuple(str(w) for w in doc["warnings"]),
             audit_annotations={str(k): str(v) for k, v in (doc.get("auditAnnotations") or {}).items()},
+            images=tuple(dict(i) for i in doc.get("images") or ()),
         )
 
 
@@ -205,6 +213,8 @@ def build_record(
         kubegate["rollout"] = dict(facts.rollout)
     if facts.shadow:
         kubegate["shadow"] = [dict(s) for s in facts.shadow]
+    if facts.images:
+        kubegate["images"] = [dict(i) for i in facts.images]
     record["kubegate"] = kubegate
     return record
 

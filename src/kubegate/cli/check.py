@@ -15,6 +15,12 @@ https://www.conftest.dev/; :class:`ConftestRun`, :mod:`kubegate.policy.conftest`
 rules, ``--combine``, and documents that are not Kubernetes objects (Helm
 values, docker-compose files) given to the conftest-style packages, the ones
 reading the document as ``input``.
+
+With ``--image-policy FILE`` (an image trust policy, docs/images.md) the
+images of each object are verified before its review when the policy set
+calls ``kubegate.image.verify`` (the built-in ``pci-image-signature``);
+``--offline`` skips verification with a note, and the builtin answers
+``offline`` (nothing is reported for it).
 """
 
 from __future__ import annotations
@@ -44,10 +50,14 @@ from kubegate.engine.backends import DEFAULT_BACKEND
 from kubegate.engine.decision import DecisionObserver, ReviewResult
 from kubegate.engine.engine import Engine
 from kubegate.errors import EvaluationError, InputError, KubegateError, Location, UsageError
+from kubegate.evaluator.builtins.kubegate_image import ImageResults
+from kubegate.images import Verifier, load_trust_policy
+from kubegate.images.prefetch import policy_names
 from kubegate.policy.conftest import (
     load_data,
 )
 from kubegate.policy.documents import Document
+from kubegate.policy.inventory import Inventory
 from kubegate.policy.kinds import KindRegistry
 from kubegate.policy.review import OPERATIONS
 
@@ -87,6 +97,9 @@ def run_check(
     kustomize: bool = False,
     progress: bool = False,
     template_engine: str = "rego",
+    image_policy: str | None = None,
+    offline: bool = False,
+    image_timeout_ms: float = 10_000.0,
 ) -> CheckReport:
     """Runs the check and returns the report (the CLI renders it).
 
@@ -111,6 +124,12 @@ def run_check(
     is rendered with ``kubectl kustomize``; with ``progress`` a bar is shown
     on stderr when it is a terminal and there are many objects.
 
+    ``image_policy`` (a trust policy file) has the images of every object
+    verified before its review, within ``image_timeout_ms`` per object, when
+    a policy calls ``kubegate.image.verify``; a trust policy that cannot be
+    read is an error of the report. ``offline`` skips verification (a note;
+    the builtin answers ``offline``).
+
     Raises:
         UsageError: ``unknown_backend``, ``unknown_namespace``.
     """
@@ -124,6 +143,12 @@ def run_check(
     errors.extend(data_errors)
     inventory = [d.obj for d in documents if d.name and not_a_kubernetes_object(d) is None]
     crds = [d.obj for d in documents if d.kind == "CustomResourceDefinition"]  # they type-check DSL rules too
+    verifier = None
+    if image_policy is not None and not offline:
+        try:
+            verifier = Verifier(load_trust_policy(image_policy, Inventory.from_objects(inventory).data))
+        except KubegateError as exc:
+            errors.append(exc)
     engine = Engine(
         policy_dirs,
         crds,
@@ -136,8 +161,20 @@ def run_check(
         expansion=expansion,
         data=data,
         template_engine=template_engine,
+        image_verifier=verifier,
+        image_verification_timeout_ms=image_timeout_ms,
     )
     errors.extend(engine.errors)
+    image_results = None
+    if offline and policy_names(m.source or m.module for m in engine.catalog.modules):
+        image_results = ImageResults(offline=True)
+        notes.append(
+            UsageError(
+                "--offline: image signatures were not verified (kubegate.image.verify answered offline; "
+                "pci-image-signature reported nothing)",
+                code="images_offline",
+            )
+        )
     conftest = ConftestRun(engine, namespaces, combine)
     errors.extend(conftest.errors)
     errors.extend(unknown_parameter_targets(parameters or {}, engine, parameters_file))
@@ -179,7 +216,7 @@ def run_check(
 
     def review_one(doc: Document) -> ReviewResult | KubegateError:
         try:
-            return engine.review(doc.obj, operation=operation)
+            return engine.review(doc.obj, operation=operation, image_results=image_results)
         except KubegateError as exc:
             return exc if exc.location else type(exc)(exc.message, doc.location, code=exc.code)
 
@@ -227,6 +264,8 @@ def run_check(
         result, failures = conftest.combined_result(combined)
         results.append(result)
         errors.extend(failures)
+    if verifier is not None:
+        verifier.close()
     return CheckReport(
         tuple(results),
         tuple(p for p in engine.policies if p.id not in conftest.dropped),
@@ -370,6 +409,12 @@ def _decision_logger(directory: str | None, mode: str, redaction_config: str | N
     help="strict: full input (redacted); standard: identity and decision only.",
 )
 @click.option("--redaction-config", type=click.Path(dir_okay=False), help="Mask rules and detectors (YAML).")
+@click.option(
+    "--image-policy",
+    type=click.Path(dir_okay=False),
+    help="Image trust policy file (docs/images.md): verify the images of the manifests for kubegate.image.verify.",
+)
+@click.option("--offline", is_flag=True, help="Do not verify image signatures (reported as a note).")
 @backend_option
 @click.pass_context
 def check(
@@ -397,6 +442,8 @@ def check(
     decision_log: str | None,
     decision_log_mode: str,
     redaction_config: str | None,
+    image_policy: str | None,
+    offline: bool,
     backend: str,
 ) -> None:
     """Check Kubernetes manifests (files, directories, or - for stdin) against policies.
@@ -408,7 +455,9 @@ def check(
     kustomization.yaml, docker-compose files) are given to the conftest-style
     Rego policies (those reading the document as input) and skipped by the
     others, with a note. Results a conftest exception rule suppressed are
-    reported as exceptions (EXCP) and do not fail the run.
+    reported as exceptions (EXCP) and do not fail the run. With
+    --image-policy the images are verified for pci-image-signature (and any
+    policy calling kubegate.image.verify); --offline skips that, with a note.
     """
     if no_builtin and not policy_dirs:
         raise UsageError("--no-builtin needs at least one --policies directory: there would be nothing to check")
@@ -441,6 +490,8 @@ def check(
             combine=combine,
             kustomize=kustomize,
             progress=True,
+            image_policy=image_policy,
+            offline=offline,
         )
     finally:
         if logger is not None:

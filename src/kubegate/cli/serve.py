@@ -20,6 +20,7 @@ from kubegate.cli.audit import decision_log_options, log_settings
 from kubegate.cli.inputs import load_parameters
 from kubegate.cli.options import backend_option, template_engine_option
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
+from kubegate.grpc.server import GrpcCompanion, GrpcConfig
 from kubegate.webhook.server import ServeConfig, build_server
 from kubegate.webhook.service import WebhookSettings
 from kubegate.webhook.tls import INTERMEDIATE_TLS12_CIPHERS, TlsPolicy
@@ -68,6 +69,11 @@ __all__ = ["serve"]
     "--health-addr",
     metavar="HOST:PORT",
     help="Also serve /healthz, /readyz and /metrics (only those) over plain HTTP here, e.g. :9090. Default: off.",
+)
+@click.option(
+    "--grpc-port",
+    type=click.IntRange(0, 65535),
+    help="Also serve the gRPC gate (docs/grpc.md) on this port: the same decision path and TLS files. Default: off.",
 )
 @click.option(
     "--header-timeout",
@@ -155,6 +161,25 @@ __all__ = ["serve"]
     help="Each cached decision lives the TTL times 1 +/- up to this fraction, at random (0: exact).",
 )
 @click.option("--redis", "redis_url", help="Shared decision cache, e.g. redis://redis:6379/0.")
+@click.option(
+    "--image-policy",
+    type=click.Path(),
+    help="Image trust policy file (docs/images.md): verify images before evaluation for kubegate.image.verify.",
+)
+@click.option(
+    "--image-verification-timeout",
+    default=2000.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    help="Milliseconds one request's image verifications may take; past it the failure mode applies to them.",
+)
+@click.option(
+    "--image-verification-workers",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Threads verifying images (apart from the evaluation workers).",
+)
 @click.option("--deny-list", type=click.Path(), help="DenyList file: fast-reject rules checked before any policy.")
 @click.option("--strict", is_flag=True, help="Do not serve a policy set with any load error (stay not ready).")
 @click.option("--no-watch", is_flag=True, help="Load the policies once; do not reload when they change.")
@@ -205,6 +230,7 @@ def serve(
     tls_min_version: str,
     tls_ciphers: str,
     health_addr: str | None,
+    grpc_port: int | None,
     header_timeout: float,
     body_timeout: float,
     idle_timeout: float,
@@ -220,6 +246,9 @@ def serve(
     cache_refresh_window: float,
     cache_ttl_jitter: float,
     redis_url: str | None,
+    image_policy: str | None,
+    image_verification_timeout: float,
+    image_verification_workers: int,
     deny_list: str | None,
     strict: bool,
     no_watch: bool,
@@ -262,6 +291,21 @@ def serve(
         cache_refresh_window=cache_refresh_window,
         cache_ttl_jitter=cache_ttl_jitter,
         redis_url=redis_url,
+        image_verification_timeout_ms=image_verification_timeout,
+        image_verification_workers=image_verification_workers,
+    )
+    companion = (
+        GrpcCompanion(
+            GrpcConfig(
+                serve=ServeConfig(
+                    cert_file=tls_cert, key_file=tls_key, client_ca_file=client_ca, insecure_http=insecure_http
+                ),
+                host=host,
+                port=grpc_port,
+            )
+        )
+        if grpc_port is not None
+        else None
     )
     config = ServeConfig(
         policies=policy_dirs,
@@ -277,6 +321,7 @@ def serve(
         client_ca_file=client_ca,
         insecure_http=insecure_http,
         deny_list=deny_list,
+        image_policy=image_policy,
         strict=strict,
         watch=not no_watch,
         etcd_url=etcd_url,
@@ -310,5 +355,7 @@ def serve(
         ),
         tls=TlsPolicy(ciphers=tls_ciphers, min_version="1.3" if tls_min_version == "1.3" else "1.2"),
         health_addr=health_addr,
+        companions=(companion,) if companion else (),
+        update_listeners=(companion.updated,) if companion else (),
     )
     build_server(config).run()

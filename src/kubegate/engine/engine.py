@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any
 
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
@@ -22,6 +22,9 @@ from kubegate.engine.hooks import HookFunction, HookRunner
 from kubegate.engine.inputs import build_review
 from kubegate.engine.prepared import PreparedPolicySet, prepare
 from kubegate.errors import ErrorList, KubegateError, UsageError
+from kubegate.evaluator.builtins.kubegate_image import ImageResults, use_image_results
+from kubegate.images.prefetch import ImagePrefetcher, Prefetch
+from kubegate.images.verifier import Verifier
 from kubegate.policy.catalog import Catalog, DslFile, PolicySources, RegoFile, build_catalog
 from kubegate.policy.conftest import check_base_data
 from kubegate.policy.inventory import Inventory
@@ -81,6 +84,13 @@ class Engine:
             workload kinds, so Pod policies also review the Pods a Deployment,
             Job... generates (:mod:`kubegate.policy.expansion`); ExpansionTemplates
             among ``policies``/``objects`` are used either way.
+        image_verifier: verifies the images of every reviewed object before
+            its evaluation, when the policy set calls ``kubegate.image.verify``
+            (:mod:`kubegate.images.prefetch`; docs/images.md "Policy
+            integration"); without one, ``kubegate.image.verify`` answers
+            ``not_configured``.
+        image_verification_timeout_ms: time limit of one object's image
+            verifications, in milliseconds (unfinished ones answer ``timeout``).
 
     Raises:
         ErrorList: with ``strict=True``, every load error.
@@ -115,8 +125,11 @@ class Engine:
         expansion: bool = True,
         data: Mapping[str, Any] | None = None,
         template_engine: str = "rego",
+        image_verifier: Verifier | None = None,
+        image_verification_timeout_ms: float = 5000.0,
     ) -> None:
         base_data = check_base_data(data)
+        self.images = ImagePrefetcher(image_verifier, image_verification_timeout_ms) if image_verifier else None
         self._backend = make_backend(backend)
         self.hooks = HookRunner(hooks)
         self.decision_log = decision_log
@@ -238,6 +251,7 @@ class Engine:
         operation: str | None = None,
         old_object: Mapping[str, Any] | None = None,
         user_info: Mapping[str, Any] | None = None,
+        image_results: ImageResults | None = None,
     ) -> ReviewResult:
         """Reviews an object, an AdmissionRequest or an AdmissionReview against
         every policy whose match selects it.
@@ -252,6 +266,10 @@ class Engine:
             operation: for objects: ``CREATE``, ``UPDATE``, ``DELETE``, ``CONNECT``.
             old_object: for objects: the previous version (UPDATE, DELETE).
             user_info: for objects: the requesting user.
+            image_results: what ``kubegate.image.verify`` answers in this review
+                (from :meth:`prefetch_images`, or ``ImageResults(offline=True)``);
+                by default the engine's ``image_verifier`` verifies the object's
+                images first (when the policy set calls the builtin).
 
         Raises:
             InputError: the object or request is malformed (``invalid_object``,
@@ -261,13 +279,32 @@ class Engine:
                 ``number_out_of_range``).
         """
         review = build_review(obj, operation=operation, old_object=old_object, user_info=user_info)
-        result = self._prepared.review(review, self._executor, self._parallelism)
+        prepared = self._prepared
+        if image_results is None and self.images is not None:
+            image_results = self.images.prefetch_for(prepared, review.get("object") or review.get("oldObject")).results
+        executor: Executor | None = self._executor
+        if executor is not None and image_results is not None:
+            executor = _WithImages(executor, image_results)
+        with use_image_results(image_results):
+            result = prepared.review(review, executor, self._parallelism)
         self.hooks.dispatch(result)
         if self.decision_log is not None:
             self.decision_log.review_decided(review, result)
         if self.tracing is not None:
             self.tracing.review_decided(review, result)
         return result
+
+    def prefetch_images(self, obj: Mapping[str, Any]) -> Prefetch:
+        """Verifies the images of ``obj`` as :meth:`review` would (nothing without an
+        ``image_verifier`` or when no policy calls ``kubegate.image.verify``).
+
+        Returns:
+            A :class:`~kubegate.images.prefetch.Prefetch`; pass its ``results``
+            to :meth:`review` as ``image_results``.
+        """
+        if self.images is None:
+            return Prefetch((), ImageResults())
+        return self.images.prefetch_for(self._prepared, obj)
 
     def register_hook(self, name: str, hook: HookFunction) -> None:
         """Registers the callable run for ``CALL name(...)`` in DSL rules.
@@ -284,3 +321,19 @@ class Engine:
             self._executor.shutdown(wait=True)
             self._executor = None
             self._parallelism = 1
+
+
+class _WithImages(Executor):
+    """Runs the shares of a parallel review with the review's image results on their threads."""
+
+    def __init__(self, inner: Executor, results: ImageResults) -> None:
+        self._inner, self._results = inner, results
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        results = self._results
+
+        def run() -> Any:
+            with use_image_results(results):
+                return fn(*args, **kwargs)
+
+        return self._inner.submit(run)

@@ -23,7 +23,7 @@ import logging
 import ssl
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,8 @@ from kubegate.audit.tracing import TraceExporter, Tracing
 from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
 from kubegate.engine.backends import BACKENDS, DEFAULT_BACKEND, make_backend
 from kubegate.errors import UsageError
+from kubegate.images import VerificationCache, Verifier, load_trust_policy
+from kubegate.images.prefetch import ImagePrefetcher
 from kubegate.lifecycle.builder import PolicySetBuilder
 from kubegate.lifecycle.etcd import EtcdSource, EtcdStore
 from kubegate.lifecycle.local import DirectorySource
@@ -76,6 +78,9 @@ class ServeConfig:
             certificate it signed are refused during the handshake.
         insecure_http: serve plain HTTP (only behind a TLS-terminating proxy).
         deny_list: a DenyList file (fast-reject rules).
+        image_policy: an image trust policy file (docs/images.md): images are
+            verified before evaluation when the policy set calls
+            ``kubegate.image.verify`` (Secrets it names are read from ``inventory``).
         strict: a policy set with any load error is not served (the server
             stays not ready) instead of serving the policies that loaded.
         kubernetes_version: the API version DSL rules are checked against.
@@ -96,6 +101,11 @@ class ServeConfig:
             plain-HTTP port serving only ``/healthz``, ``/readyz`` and
             ``/metrics`` (``None``: no such port; they stay on the admission
             port either way).
+        companions: started with the server, each awaited as
+            ``companion(service, stop)`` with the decision path and the event
+            set at shutdown (``--grpc-port``: :class:`kubegate.grpc.server.GrpcCompanion`).
+        update_listeners: called with every policy update after the metrics
+            (the gRPC gate's activations).
     """
 
     policies: tuple[str, ...] = ()
@@ -111,6 +121,7 @@ class ServeConfig:
     client_ca_file: str | None = None
     insecure_http: bool = False
     deny_list: str | None = None
+    image_policy: str | None = None
     strict: bool = False
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
     backend: str = DEFAULT_BACKEND
@@ -129,6 +140,8 @@ class ServeConfig:
     limits: TransportLimits = field(default_factory=TransportLimits)
     tls: TlsPolicy = field(default_factory=TlsPolicy)
     health_addr: str | None = None
+    companions: tuple[Callable[[AdmissionService, asyncio.Event], Coroutine[Any, Any, None]], ...] = ()
+    update_listeners: tuple[Callable[[ApplyOutcome], None], ...] = ()
 
     def check(self) -> None:
         """Raises :class:`UsageError` for combinations that cannot work."""
@@ -254,6 +267,19 @@ class HeapSettler:
             self._timer.start()
 
 
+def _image_prefetcher(config: ServeConfig, settings: WebhookSettings) -> ImagePrefetcher:
+    """The verifier of ``--image-policy`` (its cache shares ``--redis``).
+
+    Raises:
+        KubegateError: the trust policy file (``trust_policy_invalid`` ...).
+    """
+    assert config.image_policy is not None
+    trust = load_trust_policy(config.image_policy, Inventory.from_objects(_load_inventory(config.inventory)).data)
+    cache = VerificationCache(redis_url=settings.redis_url)
+    verifier = Verifier(trust, cache=cache, workers=settings.image_verification_workers)
+    return ImagePrefetcher(verifier, settings.image_verification_timeout_ms, settings.failure_mode)
+
+
 def build_server(config: ServeConfig) -> TransportServer:
     """The configured uvicorn server (call ``.run()`` to serve until SIGTERM/SIGINT).
 
@@ -288,6 +314,8 @@ def build_server(config: ServeConfig) -> TransportServer:
 
     def updated(outcome: ApplyOutcome) -> None:
         metrics.policy_update(outcome)
+        for listener in config.update_listeners:
+            listener(outcome)
         if outcome.result in ("applied", "partial"):
             if first[0]:
                 # The first set is applied before the server is ready: settle now,
@@ -314,7 +342,8 @@ def build_server(config: ServeConfig) -> TransportServer:
     settings = config.settings
     if settings.workers is None:
         settings = dataclasses.replace(settings, workers=default_workers(config.backend))
-    service = AdmissionService(settings, metrics, manager, deny_list, decision_log, tracing)
+    images = _image_prefetcher(config, settings) if config.image_policy else None
+    service = AdmissionService(settings, metrics, manager, deny_list, decision_log, tracing, images=images)
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     reloader: list[CertificateReloader] = []
@@ -336,6 +365,8 @@ def build_server(config: ServeConfig) -> TransportServer:
 
     async def on_startup() -> None:
         tasks.append(asyncio.create_task(load_policies()))
+        for companion in config.companions:
+            tasks.append(asyncio.create_task(companion(service, stop)))
         if reloader:
             tasks.append(asyncio.create_task(reloader[0].watch(stop)))
 

@@ -12,11 +12,19 @@ For one AdmissionRequest, in order:
    costs one evaluation; a hit on an entry in its refresh window also
    re-evaluates it in the background, once (:mod:`kubegate.webhook.refresh`),
    and entries live jittered TTLs, so that expiry never comes all at once;
-5. evaluation on the bounded pool under the time limit; a full queue or a
+5. with an image trust policy (``--image-policy``) and a policy set calling
+   ``kubegate.image.verify``: the object's images are verified first, on the
+   verifier's own bounded pool under ``image_verification_timeout_ms``
+   (:mod:`kubegate.images.prefetch`); transient failures (time limit passed,
+   registry unreachable) get the failure mode, the answer is then not
+   cached, and each verification is counted
+   (``kubegate_image_verifications_total{result}``) and recorded
+   (``kubegate.images``); evaluation keeps its own time limit after it;
+6. evaluation on the bounded pool under the time limit; a full queue or a
    passed limit is answered by the failure mode;
-6. the verdict is cached when it holds no error, counted in the metrics and
+7. the verdict is cached when it holds no error, counted in the metrics and
    written to the request log;
-7. with a decision log, the decision is recorded (redacted, appended to the
+8. with a decision log, the decision is recorded (redacted, appended to the
    write-ahead log: the OS has it, so a killed process loses nothing) before
    it is answered; a record that cannot be built or a log that refuses it
    (full, policy ``fail_closed``) turns the answer into a denial
@@ -37,6 +45,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from prometheus_client import Counter
+
 from kubegate.audit.logger import DecisionLogger
 from kubegate.audit.record import DecisionFacts, facts_from_result
 from kubegate.audit.tracing import Tracing
@@ -44,6 +54,8 @@ from kubegate.audit.wal import LogFull
 from kubegate.engine.decision import ReviewResult
 from kubegate.engine.inputs import build_review
 from kubegate.errors import InputError, KubegateError
+from kubegate.evaluator.builtins.kubegate_image import ImageResults, use_image_results
+from kubegate.images.prefetch import ImagePrefetcher, Prefetch
 from kubegate.lifecycle.manager import PolicyManager
 from kubegate.lifecycle.snapshot import RoutedReview, Snapshot
 from kubegate.webhook.admission import AdmissionError, AdmissionRequest
@@ -81,6 +93,11 @@ class WebhookSettings:
         redis_url: shared cache (``redis://host:port/0``), or ``None``.
         stuck_after_s: a worker busy this long makes ``/healthz`` fail.
         max_body_bytes: larger request bodies get HTTP 413.
+        image_verification_timeout_ms: time limit of one request's image
+            verifications (before its evaluation, which keeps
+            ``max_evaluation_time_ms`` after them), in milliseconds.
+        image_verification_workers: threads verifying images (a pool of
+            their own: the event loop waits for them without holding a thread).
     """
 
     failure_mode: FailureMode = "deny"
@@ -94,6 +111,8 @@ class WebhookSettings:
     redis_url: str | None = None
     stuck_after_s: float = 30.0
     max_body_bytes: int = 3 * 1024 * 1024
+    image_verification_timeout_ms: float = 2000.0
+    image_verification_workers: int = 4
 
 
 class _Answer(NamedTuple):
@@ -121,6 +140,8 @@ class AdmissionService:
         tracing: OpenTelemetry spans per request (shut down with the service).
         cache: the in-memory decision cache to use instead of the one
             ``settings`` describe (tests pass one on a manual clock).
+        images: verifies images before evaluation (``--image-policy``);
+            closed with the service.
     """
 
     def __init__(
@@ -132,8 +153,23 @@ class AdmissionService:
         decision_log: DecisionLogger | None = None,
         tracing: Tracing | None = None,
         cache: DecisionCache | None = None,
+        images: ImagePrefetcher | None = None,
     ) -> None:
         self.settings = settings
+        self.images = images
+        self._image_threads = (
+            ThreadPoolExecutor(settings.image_verification_workers, thread_name_prefix="kubegate-image")
+            if images is not None
+            else None
+        )
+        # On the webhook's registry; only with a trust policy (one counter per registry).
+        self._image_verifications = Counter(
+            "kubegate_image_verifications_total",
+            "Image verifications before evaluation, by result (verified, or the reason it failed: "
+            "no_signature, wrong_key, timeout, registry_unreachable...; cached ones included)",
+            ["result"],
+            registry=metrics.registry if images is not None else None,
+        )
         self.manager = manager
         self.metrics = metrics
         self.deny_list = deny_list or DenyList()
@@ -378,8 +414,12 @@ class AdmissionService:
         cannot take a denial. ``background``: a cache refresh, answering no request,
         so its failures are not counted as answers (its outcome is)."""
         mode = self.settings.failure_mode
+        prefetch = await self._prefetch(snapshot, review, background)
+        if prefetch.verifications:  # evaluation keeps its own time limit after the verifications
+            deadline = max(deadline, asyncio.get_running_loop().time() + self.settings.max_evaluation_time_ms / 1000)
+        results = prefetch.results if self.images is not None else None
         try:
-            routed = await self.pool.run_until(lambda: self._evaluate(snapshot, review), deadline)
+            routed = await self.pool.run_until(lambda: self._evaluate(snapshot, review, results), deadline)
         except PoolFull as exc:
             if not background:
                 self.metrics.rejected.labels("queue_full").inc()
@@ -400,6 +440,8 @@ class AdmissionService:
                 self.metrics.rejected.labels("error").inc()
             return failure_verdict("internal_error", f"internal error: {type(exc).__name__}", mode), None
         verdict = verdict_from_result(routed.result, mode)
+        if prefetch.transient:
+            verdict = _with_transient_images(verdict, prefetch, mode)
         if self.decision_log is not None:
             facts = facts_from_result(
                 routed.result,
@@ -418,9 +460,24 @@ class AdmissionService:
                 ),
                 message=verdict.message,
                 warnings=verdict.warnings,
+                images=tuple(prefetch.to_record()),
             )
             verdict = dataclasses.replace(verdict, facts=facts)
         return verdict, routed.result
+
+    async def _prefetch(self, snapshot: Snapshot, review: dict[str, Any], background: bool) -> Prefetch:
+        """The object's image verifications (none without ``images`` or a policy calling the builtin)."""
+        if self.images is None or self._image_threads is None:
+            return _NO_IMAGES
+        names = self.images.names_for(snapshot.latest)
+        obj = review.get("object") or review.get("oldObject")
+        if not names or obj is None:
+            return _NO_IMAGES
+        prefetch = await self.images.prefetch_async(obj, names, self._image_threads)
+        if not background:
+            for v in prefetch.verifications:
+                self._image_verifications.labels(v.reason).inc()
+        return prefetch
 
     def _timed_out(self) -> Verdict:
         self.metrics.timeouts.inc()
@@ -486,9 +543,10 @@ class AdmissionService:
         self._cache_put(key, verdict)
         return "ok"
 
-    def _evaluate(self, snapshot: Snapshot, review: dict[str, Any]) -> RoutedReview:
-        """Runs on a pool thread."""
-        routed = snapshot.review(review)
+    def _evaluate(self, snapshot: Snapshot, review: dict[str, Any], images: ImageResults | None = None) -> RoutedReview:
+        """Runs on a pool thread (``images``: what ``kubegate.image.verify`` answers)."""
+        with use_image_results(images):
+            routed = snapshot.review(review)
         result = routed.result
         self.manager.hooks.dispatch(result)
         for policy, arm in routed.arms.items():
@@ -522,9 +580,32 @@ class AdmissionService:
         if self.shared is not None:
             await self.shared.close()
         self.pool.shutdown()
+        if self._image_threads is not None:
+            self._image_threads.shutdown(wait=False, cancel_futures=True)
+        if self.images is not None:
+            self.images.verifier.close()
         if self._log_threads is not None:
             self._log_threads.shutdown(wait=True)
         if self._log_closer is not None:
             await asyncio.to_thread(self._log_closer.close)
         if self.tracing is not None:
             await asyncio.to_thread(self.tracing.shutdown)
+
+
+_NO_IMAGES = Prefetch((), ImageResults())
+
+
+def _with_transient_images(verdict: Verdict, prefetch: Prefetch, mode: FailureMode) -> Verdict:
+    """A verdict for which some images could not be verified (time limit, registry down):
+    never cached; under failure mode ``allow`` it warns for each of them (the library
+    policy did not deny them), under ``deny`` the policies' denials already name them."""
+    changes: dict[str, Any] = {"cacheable": False}
+    if mode == "allow":
+        changes["warnings"] = (
+            *verdict.warnings,
+            *(
+                f"[image-verification] {v.image}: not verified: {v.reason} (admitted: failure mode allow)"
+                for v in prefetch.transient
+            ),
+        )
+    return dataclasses.replace(verdict, **changes)

@@ -47,6 +47,7 @@ FAMILIES = (
     "glob",
     "graphs",
     "jsonpath",
+    "kubegate_image",
     "membership",
     "misc",
     "misc_http",

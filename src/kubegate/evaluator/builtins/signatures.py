@@ -202,6 +202,24 @@ _TABLE: tuple[Signature, ...] = (
     Signature("json.remove", (OBJ, PATHS), OBJ),
     Signature("json.unmarshal", (S,), A),
     Signature("json.verify_schema", (S_OR_OBJ,), array_static(B, any_of(NULL, S))),
+    # kubegate's own (not in OPA's capabilities file): kubegate.evaluator.builtins.kubegate_image
+    Signature("kubegate.image.digest", (S,), S),
+    Signature(
+        "kubegate.image.verify",
+        (S, S),
+        object_static(
+            {
+                "attestor": any_of(NULL, S),
+                "cached": B,
+                "digest": any_of(NULL, S),
+                "message": S,
+                "policy": any_of(NULL, S),
+                "reason": S,
+                "required": B,
+                "verified": B,
+            }
+        ),
+    ),
     Signature("lower", (S,), S),
     Signature("lt", (A, A), B, infix="<"),
     Signature("lte", (A, A), B, infix="<="),
