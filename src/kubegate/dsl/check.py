@@ -67,7 +67,20 @@ ROOTS = (
     "groups",
     "namespaceObject",
 )
-FUNCTIONS = ("len", "lower", "upper", "number", "floor", "ceil", "max", "min", "quantity", "coalesce")
+FUNCTIONS = (
+    "len",
+    "lower",
+    "upper",
+    "number",
+    "floor",
+    "ceil",
+    "max",
+    "min",
+    "quantity",
+    "coalesce",
+    "image_verified",
+    "image_reason",
+)
 _PARAM_TYPES = {"string": "string", "int": "integer", "number": "number", "bool": "boolean", "quantity": "quantity"}
 _ORDERING = frozenset({"<", "<=", ">", ">="})
 
@@ -590,14 +603,15 @@ class Checker:
                 call.loc,
             )
             return ANY
-        want = {"coalesce": None, "max": None, "min": None}.get(name, 1)
+        want = {"coalesce": None, "max": None, "min": None, "image_verified": 2, "image_reason": 2}.get(name, 1)
         if (want is not None and len(args) != want) or (want is None and len(args) < 2):
-            self.error(
-                "dsl_type_mismatch",
-                f"{name} takes {'two or more arguments' if want is None else 'one argument'}, got {len(args)}",
-                call.loc,
-            )
+            arity = {None: "two or more arguments", 1: "one argument", 2: "two arguments"}[want]
+            self.error("dsl_type_mismatch", f"{name} takes {arity}, got {len(args)}", call.loc)
             return ANY
+        if name in ("image_verified", "image_reason"):  # kubegate.image.verify (docs/images.md)
+            self._expect_string(args[0], call.args[0], name)
+            self._expect_string(args[1], call.args[1], name)
+            return Type("boolean", name) if name == "image_verified" else STRING
         if name == "len":
             if args[0].kind not in ("list", "map", "string", "any"):
                 self.error("dsl_type_mismatch", f"len needs a list, map or text, got {args[0].describe()}", call.loc)

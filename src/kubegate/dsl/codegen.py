@@ -232,6 +232,10 @@ class _Generator:
             return r.Call(("to_number",), (args[0],))
         if call.name == "quantity":
             return self.call("dsl_quantity", args[0])
+        if call.name in ("image_verified", "image_reason"):  # the answer verified before evaluation
+            verification = r.Call(("kubegate", "image", "verify"), (args[0], args[1]))
+            field, missing = ("verified", False) if call.name == "image_verified" else ("reason", "")
+            return r.Call(("object", "get"), (verification, r.Scalar(field), r.Scalar(missing)))
         result = args[-1]
         for arg in reversed(args[:-1]):
             result = self.call("dsl_coalesce", arg, result)
