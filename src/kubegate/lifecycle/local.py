@@ -194,6 +194,7 @@ class DirectorySource:
             if reload_first or self.unsettled:  # back after a failure: what is there now was never seen as events
                 await asyncio.to_thread(self.load)
                 reload_first = False
+            caught_up = False  # a change made between the last read and the watcher's start is no event
             try:
                 async for changes in awatch(
                     *self.paths,
@@ -205,7 +206,8 @@ class DirectorySource:
                 ):
                     if self._missing():
                         break  # a watched directory went away: report it and wait for it
-                    if changes or self._recheck_due():
+                    if changes or self._recheck_due() or not caught_up:
+                        caught_up = True  # the watcher runs now: one read sees what it missed (unchanged: no-op)
                         await asyncio.to_thread(self.load)
             except (FileNotFoundError, RuntimeError, OSError) as exc:
                 _log.warning("watching %s stopped (%s); watching again", self.paths, exc)
