@@ -55,8 +55,7 @@ from kubegate.grpc.review import DecisionsServicer
 from kubegate.grpc.tls import ReloadingCredentials
 from kubegate.grpc.watch import ActivationHub, PoliciesServicer
 from kubegate.lifecycle.builder import PolicySetBuilder
-from kubegate.lifecycle.etcd import EtcdSource, EtcdStore
-from kubegate.lifecycle.local import DirectorySource
+from kubegate.lifecycle.etcd import EtcdSource
 from kubegate.lifecycle.manager import ApplyOutcome, PolicyManager
 from kubegate.policy.documents import iter_input_files, load_file
 from kubegate.policy.inventory import Inventory
@@ -70,6 +69,7 @@ from kubegate.webhook.server import (
     HeapSettler,
     ServeConfig,
     build_decision_logger,
+    load_policies,
     parse_address,
     settle_heap,
 )
@@ -275,7 +275,7 @@ async def run_gate(
             tasks.append(asyncio.create_task(probe.serve()))
 
         def started(port: int) -> None:
-            tasks.append(asyncio.create_task(_load_policies(serve, manager, stop, etcd)))
+            tasks.append(asyncio.create_task(load_policies(serve, manager, stop, etcd)))
             if on_started is not None:
                 on_started(port)
 
@@ -290,22 +290,6 @@ async def run_gate(
         await asyncio.gather(*tasks, return_exceptions=True)
         manager.hooks.close()
         await service.close()
-
-
-async def _load_policies(
-    serve: ServeConfig, manager: PolicyManager, stop: asyncio.Event, etcd: list[EtcdSource]
-) -> None:
-    if serve.etcd_url:
-        source = EtcdSource(manager, EtcdStore(serve.etcd_url, serve.etcd_prefix))
-        etcd.append(source)
-        await asyncio.to_thread(source.load)
-        if serve.watch:
-            source.start()
-        return
-    directories = DirectorySource(manager, serve.policies)
-    await asyncio.to_thread(directories.load)
-    if serve.watch and serve.policies:
-        await directories.watch(stop)
 
 
 class GrpcCompanion:

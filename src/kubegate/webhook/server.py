@@ -280,6 +280,25 @@ def _image_prefetcher(config: ServeConfig, settings: WebhookSettings) -> ImagePr
     return ImagePrefetcher(verifier, settings.image_verification_timeout_ms, settings.failure_mode)
 
 
+async def load_policies(
+    config: ServeConfig, manager: PolicyManager, stop: asyncio.Event, etcd: list[EtcdSource]
+) -> None:
+    """Loads the policy set from etcd (and follows it) or from the policy directories (and
+    watches them until ``stop``); an etcd source is appended to ``etcd`` for shutdown.
+    Shared by the webhook and the gRPC gate."""
+    if config.etcd_url:
+        source = EtcdSource(manager, EtcdStore(config.etcd_url, config.etcd_prefix))
+        etcd.append(source)
+        await asyncio.to_thread(source.load)
+        if config.watch:
+            source.start()
+        return
+    directories = DirectorySource(manager, config.policies)
+    await asyncio.to_thread(directories.load)
+    if config.watch and config.policies:
+        await directories.watch(stop)
+
+
 def build_server(config: ServeConfig) -> TransportServer:
     """The configured uvicorn server (call ``.run()`` to serve until SIGTERM/SIGINT).
 
@@ -350,21 +369,8 @@ def build_server(config: ServeConfig) -> TransportServer:
     etcd: list[EtcdSource] = []
     servers: list[TransportServer] = []
 
-    async def load_policies() -> None:
-        if config.etcd_url:
-            source = EtcdSource(manager, EtcdStore(config.etcd_url, config.etcd_prefix))
-            etcd.append(source)
-            await asyncio.to_thread(source.load)
-            if config.watch:
-                source.start()
-            return
-        directories = DirectorySource(manager, config.policies)
-        await asyncio.to_thread(directories.load)
-        if config.watch and config.policies:
-            await directories.watch(stop)
-
     async def on_startup() -> None:
-        tasks.append(asyncio.create_task(load_policies()))
+        tasks.append(asyncio.create_task(load_policies(config, manager, stop, etcd)))
         for companion in config.companions:
             tasks.append(asyncio.create_task(companion(service, stop)))
         if reloader:
