@@ -51,3 +51,25 @@ def test_errors(bad: str) -> None:
     with pytest.raises(InputError) as err:
         parse_gomod(bad)
     assert err.value.code == "gomod_invalid"
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("module example.com/x\n\nrequire (\n  broken\n)\n", 4),  # a requirement without a version
+        ("module example.com/x\nrequire a.b/c\n", 2),
+        ("module example.com/x\nexclude a.b/c v1 v2\n", 2),
+        ("module example.com/x\nretract [v1.0.0 v1.1.0]\n", 2),
+        ("module example.com/x\n\nrequire (\n  a.b/c v1.0.0\n", 4),  # never closed
+    ],
+)
+def test_a_malformed_directive_is_a_located_error_not_skipped(text: str, line: int) -> None:
+    with pytest.raises(InputError) as info:
+        parse_gomod(text, "go.mod")
+    assert info.value.code == "gomod_invalid"
+    assert info.value.location is not None and info.value.location.line == line
+
+
+def test_directives_it_does_not_check_are_ignored_as_the_lax_parser_does() -> None:
+    parsed = parse_gomod("module example.com/x\ntoolchain go1.21.0\ngodebug default=go1.21\n")
+    assert parsed.module == "example.com/x"

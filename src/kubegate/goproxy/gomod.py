@@ -95,11 +95,17 @@ def _split(line: str) -> tuple[list[str], str]:
     return tokens, comment
 
 
+_KNOWN = ("module", "go", "require", "exclude", "replace", "retract")
+"""Directives whose arguments are checked (others, such as ``toolchain`` or ``godebug``, are
+ignored, as the go command's lax parser does for dependencies' go.mod files)."""
+
+
 def parse_gomod(text: str, source: str = "go.mod") -> GoMod:
     """Parses a go.mod text.
 
     Raises:
-        InputError: ``gomod_invalid`` (no or malformed ``module``, bad string).
+        InputError: ``gomod_invalid`` (no or malformed ``module``, a bad string, a known
+            directive with the wrong arguments, an unclosed block), located at its line.
     """
     module = go = ""
     requires: list[Requirement] = []
@@ -145,8 +151,14 @@ def parse_gomod(text: str, source: str = "go.mod") -> GoMod:
                     retracts.append(Retraction(args[0], args[0], rationale))
                 elif len(args) == 5 and args[0] == "[" and args[2] == "," and args[4] == "]":
                     retracts.append(Retraction(args[1], args[3], rationale))
+                else:
+                    raise ValueError(verb)
+            elif verb in _KNOWN:  # a known directive with the wrong arguments: never skipped silently
+                raise ValueError(verb)
         except (ValueError, IndexError):
             raise InputError(f"malformed line {number}", Location(source, number), code="gomod_invalid") from None
+    if block is not None:
+        raise InputError(f"unclosed {block} ( block", Location(source, len(text.splitlines())), code="gomod_invalid")
     if not module:
         raise InputError("go.mod has no module directive", Location(source), code="gomod_invalid")
     return GoMod(module, go, tuple(requires), tuple(excludes), tuple(replaces), tuple(retracts))
