@@ -235,13 +235,14 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--changes", type=int, default=100)
     ap.add_argument("--scenarios", nargs="+", default=["cached", "uncached"], choices=["cached", "uncached"])
+    ap.add_argument("--activation-only", action="store_true", help="measure the activation latency alone")
     ap.add_argument("--out", type=Path, help="write the results as JSON here")
     args = ap.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="kubegate-grpc-bench-"))
     certs = write_dev_certificates(str(workdir / "certs"), "kubegate", "bench", ["localhost", "127.0.0.1"])
     policies = [str(CORPUS / "templates"), str(subset_constraints(workdir, 20))]
     results: dict[str, Any] = {"rates": args.rates, "seconds": args.seconds, "concurrency": args.concurrency}
-    for scenario in args.scenarios:
+    for scenario in [] if args.activation_only else args.scenarios:
         extra = ["--cache-ttl", "0"] if scenario == "uncached" else []
         grpc_server, grpc_port = start_grpc(certs, policies, extra, workdir / f"grpc-{scenario}.log")
         https_server, https_port = start_https(certs, policies, extra, workdir / f"https-{scenario}.log")

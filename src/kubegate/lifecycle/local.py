@@ -2,13 +2,21 @@
 
 Changes are seen through watchfiles (inotify): a write, a rename over a file
 (editors and ``kubectl cp`` write a temporary file and rename it), a delete.
-Events are gathered until none came for ``step_ms`` (50 ms), then the
-directories are read until two reads ``settle_ms`` (50 ms) apart agree
-(every file's text, size, mtime and inode), at most ``read_tries`` (5) times;
-a directory still changing after that is read again on the next event or
-poll (``recheck_s``, 0.5 s), never applied as it stood. A file rewritten in
-place (opened with ``O_TRUNC`` and written, as ``cp``, ``echo >`` and many
-editors do) is thus only read once its writer has been quiet for a while.
+Events are gathered until none came for ``step_ms`` (10 ms), then the
+directories are read. Whether a changed file is whole is told by its writer
+(:mod:`kubegate.lifecycle.writers`, inotify ``IN_CLOSE_WRITE``/``IN_MOVED_TO``):
+
+- every changed file closed by its writer or renamed into place: the read is
+  applied at once (after a second read that agrees, made straight away);
+- a changed file still open for writing (written within ``writing_for_s``,
+  2 s, and not closed): nothing is applied; it is read again on the next
+  event or re-check (``recheck_s``, 0.5 s);
+- otherwise (no inotify, a change from before the watcher started, a file in a
+  subdirectory or behind a symlink, a writer silent for ``writing_for_s``): the
+  directories are read until two reads ``settle_ms`` (50 ms) apart agree (every
+  file's text, size, mtime and inode), at most ``read_tries`` (5) times; a
+  directory still changing after that is read again on the next event or
+  re-check, never applied as it stood.
 
 A stable read is handed to the manager, which rebuilds only what changed and
 holds back a file that lost every policy or rule (a writer that paused longer than the
@@ -32,6 +40,7 @@ from watchfiles import awatch
 
 from kubegate.errors import InputError, KubegateError, Location
 from kubegate.lifecycle.manager import ApplyOutcome, PolicyManager
+from kubegate.lifecycle.writers import WriterTracker
 from kubegate.policy.loader import read_policy_files
 
 __all__ = ["DirectorySource"]
@@ -75,22 +84,29 @@ class DirectorySource:
         paths: policy files or directories.
         step_ms: quiet time (ms) after the last file event before reading.
         poll_s: how often (s) a missing directory is looked for again.
-        settle_ms: time (ms) between two reads that must agree before a read is applied.
+        settle_ms: time (ms) between two reads that must agree before a read is applied
+            when the writers' events do not tell that the files are whole.
         read_tries: how many times a read is repeated to find two that agree
             before the change is left for the next event or poll.
         recheck_s: how often (s) the paths are read again while a change is
             unsettled or a suspect file is held back.
+        track_writers: follow writers through inotify while watching (Linux); off:
+            every change takes the settle read.
+        writing_for_s: how long (s) after its last write a file not yet closed holds
+            the change back before the settle read is used instead.
     """
 
     def __init__(
         self,
         manager: PolicyManager,
         paths: Sequence[str],
-        step_ms: int = 50,
+        step_ms: int = 10,
         poll_s: float = 0.5,
         settle_ms: float = 50.0,
         read_tries: int = 5,
         recheck_s: float = 0.5,
+        track_writers: bool = True,
+        writing_for_s: float = 2.0,
     ) -> None:
         self.manager = manager
         self.paths = list(paths)
@@ -99,8 +115,14 @@ class DirectorySource:
         self.settle_ms = settle_ms
         self.read_tries = max(1, read_tries)
         self.recheck_s = recheck_s
+        self.track_writers = track_writers
+        self.writing_for_s = writing_for_s
+        self.finished_reads = 0  # reads applied because every writer was done (no settle read)
+        self.settled_reads = 0  # reads that took the settle path
+        self.writing = 0  # reads held back because a file was still being written
         self.unsettled = False  # the last load found the files still changing
         self._last_load = 0.0
+        self._writers: WriterTracker | None = None  # while watching, on Linux
         manager.source.name = "dir:" + ",".join(self.paths)
 
     def _missing(self) -> list[str]:
@@ -111,16 +133,32 @@ class DirectorySource:
         return _Read(texts, errors, {name: _stat(name) for name in texts})
 
     def read_stable(self) -> tuple[dict[str, str], list[KubegateError]] | None:
-        """Reads the paths until two reads ``settle_ms`` apart agree.
+        """Reads the paths once every changed file is whole (see the module's text).
 
         Returns:
-            The texts and read errors of the last read, or ``None`` when no two
-            of ``read_tries + 1`` reads agreed (a writer is still at work).
+            The texts and read errors of the last read, or ``None`` when a changed
+            file is still open for writing or no two of ``read_tries + 1`` reads agreed.
         """
         current = self._read()
         served = self.manager.files
         if not current.errors and served is not None and current.texts == served and not self.manager.suspects:
             return current.texts, current.errors  # nothing changed since the last update
+        if self._writers is not None and not current.errors and served is not None:
+            changed = [name for name, text in current.texts.items() if served.get(name) != text]
+            state = self._writers.state(changed, self.writing_for_s) if changed else "unknown"
+            if state == "writing":
+                self.writing += 1
+                return None  # read again once its writer closed it (the next recheck)
+            # Every changed file closed by its writer or renamed into place, and still so
+            # after a second read at once (a writer that started meanwhile is caught).
+            if (
+                state == "finished"
+                and self._read().agrees(current)
+                and self._writers.state(changed, self.writing_for_s) == "finished"
+            ):
+                self.finished_reads += 1
+                return current.texts, current.errors
+        self.settled_reads += 1
         for _ in range(self.read_tries):
             time.sleep(self.settle_ms / 1000)
             again = self._read()
@@ -148,11 +186,7 @@ class DirectorySource:
         self._last_load = time.monotonic()
         if read is None:
             if not self.unsettled:
-                _log.info(
-                    "policy files still changing after %d reads %s ms apart; reading them again later",
-                    self.read_tries + 1,
-                    self.settle_ms,
-                )
+                _log.info("policy files still being written; reading them again later")
             self.unsettled = True
             return None
         self.unsettled = False
@@ -182,6 +216,20 @@ class DirectorySource:
 
     async def watch(self, stop: asyncio.Event) -> None:
         """Reloads on every change until ``stop`` is set (call :meth:`load` first)."""
+        try:
+            await self._watch(stop)
+        finally:
+            self._track_writers(False)
+
+    def _track_writers(self, on: bool) -> None:
+        """(Re)starts the writer tracker, whose watches die with a directory, or stops it."""
+        if self._writers is not None:
+            self._writers.close()
+            self._writers = None
+        if on and self.track_writers:
+            self._writers = WriterTracker.start(self.paths)
+
+    async def _watch(self, stop: asyncio.Event) -> None:
         reload_first = False
         timeout_ms = max(10, int(min(self.recheck_s, self.poll_s) * 1000))
         while not stop.is_set():
@@ -191,6 +239,7 @@ class DirectorySource:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.poll_s)
                 continue
+            self._track_writers(True)  # before the reads below: a change after this point has its events
             if reload_first or self.unsettled:  # back after a failure: what is there now was never seen as events
                 await asyncio.to_thread(self.load)
                 reload_first = False
