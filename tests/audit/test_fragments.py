@@ -5,6 +5,7 @@ and nothing is reused when the parts differ or mask rules are configured."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -97,11 +98,16 @@ def test_a_hit_record_is_what_full_redaction_gives(tmp_path: Path, mode: str) ->
 
 
 def test_parts_that_differ_are_redacted_whole(tmp_path: Path) -> None:
+    """Facts equal to the stored ones but not the same object (a shared-cache hit, a
+    refreshed entry) make every part compared: a review or result that differs is
+    redacted whole, even under the same key."""
     logger = DecisionLogger(LogSettings(str(tmp_path / "log"), mode="strict"), redactor=CountingRedactor())
     try:
         CountingRedactor.calls = 0
         logger.record(review("u-1"), FACTS, path="p", reuse_key="k")
-        logger.record(review("u-2", password="other-secret-value"), FACTS, path="p", cache_hit=True, reuse_key="k")
+        equal = dataclasses.replace(FACTS)
+        assert equal == FACTS and equal is not FACTS
+        logger.record(review("u-2", password="other-secret-value"), equal, path="p", cache_hit=True, reuse_key="k")
         other = DecisionFacts(allowed=True, policy_set_version="set")
         logger.record(review("u-3"), other, path="p", cache_hit=True, reuse_key="k")
         assert CountingRedactor.calls == 3
@@ -110,6 +116,28 @@ def test_parts_that_differ_are_redacted_whole(tmp_path: Path) -> None:
     _, changed_input, changed_result = records(tmp_path / "log")
     assert "other-secret-value" not in json.dumps(changed_input)
     assert changed_result["result"]["allowed"] is True
+
+
+def test_a_hit_with_the_same_facts_object_reuses_without_comparing(tmp_path: Path) -> None:
+    """The memory cache hands a hit the very facts its evaluation was logged with; under
+    the same key (a digest of the review minus its uid) the parts are the same ones."""
+    logger = DecisionLogger(LogSettings(str(tmp_path / "log"), mode="strict"), redactor=CountingRedactor())
+    try:
+        CountingRedactor.calls = 0
+        logger.record(review("u-1"), FACTS, path="p", reuse_key="k")
+        for n in range(2, 5):
+            logger.record(review(f"u-{n}"), FACTS, path="p", cache_hit=True, reuse_key="k")
+        equal = dataclasses.replace(FACTS)
+        logger.record(review("u-5"), equal, path="p", cache_hit=True, reuse_key="k")  # compared, and equal
+        assert CountingRedactor.calls == 1
+    finally:
+        logger.close()
+    logged = records(tmp_path / "log")
+    assert [r["kubegate"]["uid"] for r in logged] == [f"u-{n}" for n in range(1, 6)]
+    assert [r["input"]["review"]["uid"] for r in logged] == [f"u-{n}" for n in range(1, 6)]
+    for r in logged:
+        del r["input"]["review"]["uid"]
+    assert all(comparable(r) == comparable(logged[0]) for r in logged[1:])
 
 
 def test_mask_rules_turn_reuse_off(tmp_path: Path) -> None:

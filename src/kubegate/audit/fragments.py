@@ -72,6 +72,10 @@ class Fragments:
     """``kubegate.policies`` (not redacted: ids, versions, outcomes, times)."""
     policies_json: bytes = b""
     """``kubegate.policies`` serialised."""
+    facts: Any = None
+    """The :class:`~kubegate.audit.record.DecisionFacts` they were made from: a hit
+    carrying that very object (the memory cache's entry) has the same result and
+    policies, so they are not compared again."""
 
 
 class FragmentStore:

@@ -226,10 +226,10 @@ class DecisionLogger:
         uid = review.get("uid")
         if cache_hit and reuse_key:
             found = self.fragments.get(reuse_key)
-            reused = self._reused(record, found, uid)
+            reused = self._reused(record, found, uid, facts)
             if reused is not None and found is not None:
                 return self._finish_spliced(record, *reused, found, sync)
-        clean = self._clean_fragments(review, record)
+        clean = self._clean_fragments(review, record, facts)
         if clean is not None:  # nothing to redact but the requester and the uid: serialised once
             fragments, redacted_uid, counts = clean
             if reuse_key:
@@ -265,6 +265,7 @@ class DecisionLogger:
             result_json,
             policies,
             _serialise(policies),
+            facts,
         )
         self.fragments.put(reuse_key, fragments)
         # The record itself from the same serialised parts (each serialised once).
@@ -276,7 +277,7 @@ class DecisionLogger:
         return self._finish_spliced(record, counts, redacted_uid, fragments, sync)
 
     def _clean_fragments(
-        self, review: Mapping[str, Any], record: dict[str, Any]
+        self, review: Mapping[str, Any], record: dict[str, Any], facts: DecisionFacts
     ) -> tuple[Fragments, Any, dict[str, int]] | None:
         """A record's fragments when its ``input`` and ``result`` hold nothing any detector
         would redact, told from the JSON text they are serialised to anyway
@@ -311,25 +312,38 @@ class DecisionLogger:
             result_json,
             policies,
             _serialise(policies),
+            facts,
         )
         counts = {rule: user_counts.get(rule, 0) + uid_counts.get(rule, 0) for rule in {*user_counts, *uid_counts}}
         return fragments, redacted_uid, counts
 
-    def _reused(self, record: dict[str, Any], found: Fragments | None, uid: Any) -> tuple[dict[str, int], Any] | None:
+    def _reused(
+        self, record: dict[str, Any], found: Fragments | None, uid: Any, facts: DecisionFacts
+    ) -> tuple[dict[str, int], Any] | None:
         """Puts slots for ``found``'s serialised parts into a hit's ``record`` when
         its own parts are the ones they were made from; the redaction counts and
-        the redacted ``uid``, or ``None`` (then redact it whole)."""
-        if found is None or record["result"] != found.result:
+        the redacted ``uid``, or ``None`` (then redact it whole).
+
+        The same ``facts`` object as ``found``'s (a hit from the memory cache) has
+        the same result and policies; the review under the same ``reuse_key`` (a
+        SHA-256 of the review minus its uid, :func:`kubegate.webhook.cache.cache_key`)
+        is the same review. Otherwise (a shared-cache hit, a refreshed entry) every
+        part is compared."""
+        if found is None:
             return None
-        if record["kubegate"].get("userInfo") != found.user or record["kubegate"]["policies"] != found.policies:
-            return None
+        same = found.facts is facts
+        if not same:
+            if record["result"] != found.result or record["kubegate"]["policies"] != found.policies:
+                return None
+            if record["kubegate"].get("userInfo") != found.user:
+                return None
         review = record.get("input", {}).get("review") if "input" in record else None
         if (review is None) != (found.review is None):
             return None
         counts = dict(found.counts)
         redacted_uid: Any = None
         if review is not None:
-            if without_uid(review) != found.review or found.redacted_review is None:
+            if found.redacted_review is None or (not same and without_uid(review) != found.review):
                 return None
             redacted_uid, uid_counts = self._guarded(lambda: self.redactor.scan_value(uid))
             counts = {rule: counts.get(rule, 0) + uid_counts.get(rule, 0) for rule in {*counts, *uid_counts}}

@@ -17,7 +17,7 @@ identity and decision only (no object); ``off`` records nothing.
 
 from __future__ import annotations
 
-import datetime as dt
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -133,9 +133,19 @@ def facts_from_result(result: ReviewResult, **extra: Any) -> DecisionFacts:
     return DecisionFacts(**fields)
 
 
+_second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text (swapped whole)
+
+
 def _timestamp() -> str:
-    now = dt.datetime.now(dt.UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond:06d}000Z"
+    """Now as RFC 3339 in UTC with nanosecond digits (OPA's decision log ``timestamp``);
+    the date and time up to the second are formatted once per second."""
+    global _second
+    second, fraction = divmod(time.time_ns(), 1_000_000_000)
+    cached = _second
+    if cached[0] != second:
+        cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second)))
+        _second = cached
+    return f"{cached[1]}{fraction // 1000:06d}000Z"
 
 
 def build_record(
