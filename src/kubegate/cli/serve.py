@@ -14,12 +14,11 @@ described in docs/reliability.md, "Transport limits". See
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from kubegate.cli.audit import decision_log_options, log_settings
-from kubegate.cli.inputs import load_parameters
-from kubegate.cli.options import backend_option, template_engine_option
-from kubegate.dsl.schema import DEFAULT_KUBERNETES_VERSION
+from kubegate.cli.gate_options import gate_config, gate_options
 from kubegate.grpc.server import GrpcCompanion, GrpcConfig
 from kubegate.webhook.server import ServeConfig, build_server
 from kubegate.webhook.service import WebhookSettings
@@ -30,27 +29,8 @@ __all__ = ["serve"]
 
 
 @click.command("serve")
-@click.option(
-    "--policies", "-p", "policy_dirs", multiple=True, type=click.Path(), help="Policy file or directory (repeatable)."
-)
-@click.option("--no-builtin", is_flag=True, help="Do not load kubegate's built-in compliance library.")
-@template_engine_option
-@click.option(
-    "--no-expansion",
-    is_flag=True,
-    help="Do not review the Pods and Jobs of admitted workloads with kubegate's built-in ExpansionTemplates.",
-)
-@click.option(
-    "--parameters", "parameters_file", type=click.Path(), help="YAML: policy id -> parameters for plain Rego policies."
-)
-@click.option(
-    "--inventory", multiple=True, type=click.Path(), help="Objects for data.inventory: file or directory (repeatable)."
-)
-@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@gate_options
 @click.option("--port", default=8443, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
-@click.option("--tls-cert", type=click.Path(), help="Serving certificate (PEM, chain first); reloaded when it changes.")
-@click.option("--tls-key", type=click.Path(), help="Private key of the serving certificate (PEM).")
-@click.option("--client-ca", type=click.Path(), help="CA bundle: require client certificates it signed (mutual TLS).")
 @click.option("--insecure-http", is_flag=True, help="Serve plain HTTP (only behind a TLS-terminating proxy).")
 @click.option(
     "--tls-min-version",
@@ -64,11 +44,6 @@ __all__ = ["serve"]
     default=INTERMEDIATE_TLS12_CIPHERS,
     show_default="Mozilla intermediate: ECDHE/DHE with AES-GCM or ChaCha20-Poly1305",
     help="TLS 1.2 cipher suites (OpenSSL cipher string); TLS 1.3 suites are all AEAD and fixed.",
-)
-@click.option(
-    "--health-addr",
-    metavar="HOST:PORT",
-    help="Also serve /healthz, /readyz and /metrics (only those) over plain HTTP here, e.g. :9090. Default: off.",
 )
 @click.option(
     "--grpc-port",
@@ -134,17 +109,7 @@ __all__ = ["serve"]
     help="Evaluation threads [default: 1 with the compiled backend, which holds the GIL; 2 with regopy].",
 )
 @click.option(
-    "--max-queue",
-    default=64,
-    show_default=True,
-    type=click.IntRange(min=0),
-    help="Requests that may wait for a worker.",
-)
-@click.option(
     "--cache-ttl", default=10.0, show_default=True, type=float, help="Decision cache lifetime in seconds (0: off)."
-)
-@click.option(
-    "--cache-size", default=10_000, show_default=True, type=click.IntRange(min=1), help="Decisions kept in memory."
 )
 @click.option(
     "--cache-refresh-window",
@@ -160,7 +125,6 @@ __all__ = ["serve"]
     type=click.FloatRange(0, 1, max_open=True),
     help="Each cached decision lives the TTL times 1 +/- up to this fraction, at random (0: exact).",
 )
-@click.option("--redis", "redis_url", help="Shared decision cache, e.g. redis://redis:6379/0.")
 @click.option(
     "--image-policy",
     type=click.Path(),
@@ -180,13 +144,6 @@ __all__ = ["serve"]
     type=click.IntRange(1),
     help="Threads verifying images (apart from the evaluation workers).",
 )
-@click.option("--deny-list", type=click.Path(), help="DenyList file: fast-reject rules checked before any policy.")
-@click.option("--strict", is_flag=True, help="Do not serve a policy set with any load error (stay not ready).")
-@click.option("--no-watch", is_flag=True, help="Load the policies once; do not reload when they change.")
-@click.option(
-    "--etcd", "etcd_url", help="Take the policy set from etcd (http://host:2379), as written by kubegate push."
-)
-@click.option("--etcd-prefix", default="/kubegate/policies/", show_default=True, help="etcd key prefix.")
 @click.option(
     "--max-staleness",
     default=60.0,
@@ -196,16 +153,6 @@ __all__ = ["serve"]
 )
 @click.option("--not-ready-when-stale", is_flag=True, help="Answer /readyz with 503 once stale.")
 @click.option(
-    "--kubernetes-version",
-    default=DEFAULT_KUBERNETES_VERSION,
-    show_default=True,
-    help="Kubernetes version (major.minor) for DSL rules and the CEL environment.",
-)
-@click.option(
-    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True
-)
-@decision_log_options
-@click.option(
     "--trace-exporter",
     type=click.Choice(["none", "console", "otlp"]),
     default="none",
@@ -213,23 +160,11 @@ __all__ = ["serve"]
     help="OpenTelemetry spans per request and per policy evaluation.",
 )
 @click.option("--trace-endpoint", help="OTLP/HTTP traces URL (default http://localhost:4318/v1/traces).")
-@backend_option
 def serve(
-    policy_dirs: tuple[str, ...],
-    no_builtin: bool,
-    no_expansion: bool,
-    template_engine: str,
-    parameters_file: str | None,
-    inventory: tuple[str, ...],
-    host: str,
-    port: int,
-    tls_cert: str | None,
-    tls_key: str | None,
-    client_ca: str | None,
     insecure_http: bool,
+    port: int,
     tls_min_version: str,
     tls_ciphers: str,
-    health_addr: str | None,
     grpc_port: int | None,
     header_timeout: float,
     body_timeout: float,
@@ -240,35 +175,17 @@ def serve(
     failure_mode: str,
     max_evaluation_time: float,
     workers: int | None,
-    max_queue: int,
     cache_ttl: float,
-    cache_size: int,
     cache_refresh_window: float,
     cache_ttl_jitter: float,
-    redis_url: str | None,
     image_policy: str | None,
     image_verification_timeout: float,
     image_verification_workers: int,
-    deny_list: str | None,
-    strict: bool,
-    no_watch: bool,
-    etcd_url: str | None,
-    etcd_prefix: str,
     max_staleness: float,
     not_ready_when_stale: bool,
-    kubernetes_version: str,
-    log_level: str,
-    decision_log: str | None,
-    decision_log_mode: str,
-    decision_log_fsync: str,
-    decision_log_fsync_interval: int,
-    decision_log_max_bytes: str,
-    decision_log_full_policy: str,
-    decision_log_sinks: tuple[str, ...],
-    redaction_config: str | None,
     trace_exporter: str,
     trace_endpoint: str | None,
-    backend: str,
+    **gate: Any,
 ) -> None:
     """Run the validating admission webhook (POST /validate, /healthz, /readyz, /metrics).
 
@@ -285,12 +202,12 @@ def serve(
         failure_mode="allow" if failure_mode == "allow" else "deny",
         max_evaluation_time_ms=max_evaluation_time,
         workers=workers,
-        queue_size=max_queue,
+        queue_size=gate["max_queue"],
         cache_ttl_s=cache_ttl,
-        cache_entries=cache_size,
+        cache_entries=gate["cache_size"],
         cache_refresh_window=cache_refresh_window,
         cache_ttl_jitter=cache_ttl_jitter,
-        redis_url=redis_url,
+        redis_url=gate["redis_url"],
         image_verification_timeout_ms=image_verification_timeout,
         image_verification_workers=image_verification_workers,
     )
@@ -298,9 +215,12 @@ def serve(
         GrpcCompanion(
             GrpcConfig(
                 serve=ServeConfig(
-                    cert_file=tls_cert, key_file=tls_key, client_ca_file=client_ca, insecure_http=insecure_http
+                    cert_file=gate["tls_cert"],
+                    key_file=gate["tls_key"],
+                    client_ca_file=gate["client_ca"],
+                    insecure_http=insecure_http,
                 ),
-                host=host,
+                host=gate["host"],
                 port=grpc_port,
             )
         )
@@ -308,41 +228,13 @@ def serve(
         else None
     )
     config = ServeConfig(
-        policies=policy_dirs,
-        builtin=not no_builtin,
-        expansion=not no_expansion,
-        template_engine=template_engine,
-        parameters=load_parameters(parameters_file),
-        inventory=inventory,
-        host=host,
+        **gate_config(gate, record_path="kubegate/admission"),
         port=port,
-        cert_file=tls_cert,
-        key_file=tls_key,
-        client_ca_file=client_ca,
         insecure_http=insecure_http,
-        deny_list=deny_list,
         image_policy=image_policy,
-        strict=strict,
-        watch=not no_watch,
-        etcd_url=etcd_url,
-        etcd_prefix=etcd_prefix,
         max_staleness_s=max_staleness,
         not_ready_when_stale=not_ready_when_stale,
-        kubernetes_version=kubernetes_version,
-        backend=backend,
         settings=settings,
-        log_level=log_level,
-        decision_log=log_settings(
-            decision_log,
-            decision_log_mode,
-            decision_log_fsync,
-            decision_log_fsync_interval,
-            decision_log_max_bytes,
-            decision_log_full_policy,
-            path="kubegate/admission",
-        ),
-        decision_sinks=decision_log_sinks if decision_log_mode != "off" else (),
-        redaction_config=redaction_config,
         trace_exporter="console" if trace_exporter == "console" else "otlp" if trace_exporter == "otlp" else "none",
         trace_endpoint=trace_endpoint,
         limits=TransportLimits(
@@ -354,7 +246,6 @@ def serve(
             max_header_bytes=max_header_bytes,
         ),
         tls=TlsPolicy(ciphers=tls_ciphers, min_version="1.3" if tls_min_version == "1.3" else "1.2"),
-        health_addr=health_addr,
         companions=(companion,) if companion else (),
         update_listeners=(companion.updated,) if companion else (),
     )
