@@ -198,9 +198,10 @@ def build_record(
     if facts.audit_annotations:
         result["auditAnnotations"] = dict(facts.audit_annotations)
     record["result"] = result
+    duration_ns = 0 if cache_hit else facts.duration_ns  # a cached answer evaluated nothing
     metrics: dict[str, int] = {}
-    if facts.duration_ns:
-        metrics["timer_rego_query_eval_ns"] = facts.duration_ns
+    if duration_ns:
+        metrics["timer_rego_query_eval_ns"] = duration_ns
     if total_ns:
         metrics["timer_server_handler_ns"] = total_ns
     record["metrics"] = metrics
@@ -215,7 +216,7 @@ def build_record(
         "name": review.get("name") or meta.get("name") or "",
         "operation": review.get("operation") or "",
         "cacheHit": cache_hit,
-        "durationMs": round(facts.duration_ns / 1e6, 3),
+        "durationMs": round(duration_ns / 1e6, 3),
     }
     if facts.reason:
         kubegate["reason"] = facts.reason

@@ -252,8 +252,7 @@ class Decider:
             message=verdict.message,
             warnings=verdict.warnings,
         )
-        recorded = dataclasses.replace(facts, duration_ns=0) if cache else facts
-        decision_id, verdict = await self._record(review, verdict, recorded, cache, key, start)
+        decision_id, verdict = await self._record(review, verdict, facts, cache, key, start)
         # The cached facts themselves are answered (their serialised parts are kept per facts).
         return Answer(verdict, facts, version, cache, decision_id, time.perf_counter() - start)
 

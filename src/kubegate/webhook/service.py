@@ -279,8 +279,8 @@ class AdmissionService:
             message=verdict.message,
             warnings=verdict.warnings,
         )
-        if cache_hit:
-            facts = dataclasses.replace(facts, duration_ns=0)
+        # A hit passes the cached facts themselves (the record says it evaluated nothing):
+        # the decision log reuses their serialised parts without comparing them again.
         logger = self.decision_log
         # fail_closed: on disk before the answer. block, drop_oldest: written before the
         # answer (a killed process loses nothing), fsynced once the answer is on its way.
