@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kubegate.webhook.admission import AdmissionError, admission_response, parse_admission_review
 from kubegate.webhook.verdict import Verdict
@@ -86,6 +88,54 @@ def test_json_depth_counts_nesting_outside_strings(body: bytes, depth: int) -> N
     from kubegate.webhook.admission import json_depth
 
     assert json_depth(body) == depth
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+_TRICKY = st.text(alphabet='"\\[]{}a\n\u00e9\ud7ff', max_size=12)
+_JSON = st.recursive(
+    st.none() | st.integers() | _TRICKY,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(_TRICKY, children, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON, st.booleans())
+def test_json_depth_is_the_depth_of_the_parsed_value(value: object, ascii_only: bool) -> None:
+    """Strings full of quotes, backslashes and brackets never count; only real nesting does."""
+    from kubegate.webhook.admission import json_depth
+
+    body = json.dumps(value, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    assert json_depth(body) == _depth(value)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        (b'"' + b"\\\\\\") * 100_000,  # every quote escaped: the string never ends
+        b'["' + b"x" * 1_000_000,
+        b'"' * 100_000,
+        b'{"a": "' + b"\\" * 200_000 + b"\\",  # a lone backslash at the very end
+    ],
+    ids=["escaped-quotes", "long-tail", "quotes", "trailing-backslash"],
+)
+def test_json_depth_is_linear_on_unterminated_strings(body: bytes) -> None:
+    """These took minutes (the old pattern retried from every later quote); now milliseconds.
+    The bound only guards against a hang on a loaded machine."""
+    import time
+
+    from kubegate.webhook.admission import json_depth
+
+    start = time.monotonic()
+    assert json_depth(body) <= 1
+    assert time.monotonic() - start < 10
 
 
 def _body(doc: dict[str, object]) -> bytes:
