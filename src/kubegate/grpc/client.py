@@ -136,7 +136,35 @@ class Watch:
         self._call.cancel()
 
 
-class Client:
+def _open(
+    module: Any,
+    target: str,
+    ca_file: str | None,
+    cert_file: str | None,
+    key_file: str | None,
+    server_name: str | None,
+    options: _Options,
+) -> Any:
+    """A channel from ``module`` (``grpc`` or ``grpc.aio``): TLS when ``ca_file`` is given."""
+    creds = _credentials(ca_file, cert_file, key_file)
+    opts = list(options)
+    if server_name:
+        opts.append(("grpc.ssl_target_name_override", server_name))
+    return module.secure_channel(target, creds, opts) if creds else module.insecure_channel(target, opts)
+
+
+class _Stubs:
+    """The channel and the service stubs both clients hold."""
+
+    def _bind(self, channel: Any) -> None:
+        self.channel = channel
+        self.decisions = review_pb2_grpc.DecisionsStub(channel)
+        self.policies = watch_pb2_grpc.PoliciesStub(channel)
+        self.authorization = external_auth_pb2_grpc.AuthorizationStub(channel)
+        self.health_stub = health_pb2_grpc.HealthStub(channel)
+
+
+class Client(_Stubs):
     """A blocking client (see the module docstring).
 
     Args:
@@ -157,15 +185,7 @@ class Client:
         server_name: str | None = None,
         options: _Options = (),
     ) -> None:
-        creds = _credentials(ca_file, cert_file, key_file)
-        opts = list(options)
-        if server_name:
-            opts.append(("grpc.ssl_target_name_override", server_name))
-        self.channel = grpc.secure_channel(target, creds, opts) if creds else grpc.insecure_channel(target, opts)
-        self.decisions = review_pb2_grpc.DecisionsStub(self.channel)
-        self.policies = watch_pb2_grpc.PoliciesStub(self.channel)
-        self.authorization = external_auth_pb2_grpc.AuthorizationStub(self.channel)
-        self.health_stub = health_pb2_grpc.HealthStub(self.channel)
+        self._bind(_open(grpc, target, ca_file, cert_file, key_file, server_name, options))
 
     def __enter__(self) -> Client:
         return self
@@ -266,7 +286,7 @@ class AsyncWatch:
         self._call.cancel()
 
 
-class AsyncClient:
+class AsyncClient(_Stubs):
     """The asyncio client; the same arguments and methods as :class:`Client`, awaited."""
 
     def __init__(
@@ -279,15 +299,7 @@ class AsyncClient:
         server_name: str | None = None,
         options: _Options = (),
     ) -> None:
-        creds = _credentials(ca_file, cert_file, key_file)
-        opts = list(options)
-        if server_name:
-            opts.append(("grpc.ssl_target_name_override", server_name))
-        self.channel = aio.secure_channel(target, creds, opts) if creds else aio.insecure_channel(target, opts)
-        self.decisions = review_pb2_grpc.DecisionsStub(self.channel)
-        self.policies = watch_pb2_grpc.PoliciesStub(self.channel)
-        self.authorization = external_auth_pb2_grpc.AuthorizationStub(self.channel)
-        self.health_stub = health_pb2_grpc.HealthStub(self.channel)
+        self._bind(_open(aio, target, ca_file, cert_file, key_file, server_name, options))
 
     async def __aenter__(self) -> AsyncClient:
         return self
