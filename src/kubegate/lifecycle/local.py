@@ -145,7 +145,8 @@ class DirectorySource:
             return current.texts, current.errors  # nothing changed since the last update
         if self._writers is not None and not current.errors and served is not None:
             changed = [name for name, text in current.texts.items() if served.get(name) != text]
-            state = self._writers.state(changed, self.writing_for_s) if changed else "unknown"
+            # Only deletions (or a held file re-checked): nothing a writer could leave half done.
+            state = self._writers.state(changed, self.writing_for_s)
             if state == "writing":
                 self.writing += 1
                 return None  # read again once its writer closed it (the next recheck)
